@@ -1,0 +1,72 @@
+// A real Distribution registry (Debian's docker-registry 2.8) with token authentication on loopback.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { freePort } from './ports.ts';
+import { startComponent } from './process.ts';
+
+export interface RegistryOptions {
+  /** Token endpoint the registry sends clients to (the Bearer challenge's realm). */
+  realm: string;
+  /** `service` in the challenge; the `aud` a token must carry. */
+  service: string;
+  /** `iss` a token must carry. */
+  issuer: string;
+  /** PEM bundle of certificates whose keys may sign tokens (x5c chains end here, jwk/kid keys are here). */
+  rootCertBundlePath: string;
+}
+
+export interface RegistryProcess {
+  /** `127.0.0.1:PORT`, the registry host in image references and in auths. */
+  host: string;
+  url: string;
+  logFile: string;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export async function startRegistry(options: RegistryOptions): Promise<RegistryProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'kube-regcred-registry-'));
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const configFile = join(dir, 'config.yml');
+  // JSON is YAML: no YAML library needed to write the registry's configuration.
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      version: 0.1,
+      log: { level: 'info', formatter: 'text', fields: { service: 'registry' } },
+      storage: { filesystem: { rootdirectory: join(dir, 'data') }, delete: { enabled: true } },
+      http: { addr: host, secret: randomBytes(16).toString('hex') },
+      auth: {
+        token: {
+          realm: options.realm,
+          service: options.service,
+          issuer: options.issuer,
+          rootcertbundle: options.rootCertBundlePath,
+        },
+      },
+    }),
+  );
+  const logFile = join(dir, 'registry.log');
+  const component = await startComponent({
+    name: 'registry',
+    command: 'docker-registry',
+    args: ['serve', configFile],
+    logFile,
+    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
+    ready: async () => (await fetch(`http://${host}/v2/`, { signal: AbortSignal.timeout(1000) })).status === 401,
+    startTimeoutMs: 20_000,
+  });
+  return {
+    host,
+    url: `http://${host}`,
+    logFile,
+    dir,
+    async stop() {
+      await component.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,57 @@
+// The real registry client: skopeo copies images with an authfile, as a kubelet-side client would.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface CopyOptions {
+  srcAuthfile?: string;
+  destAuthfile?: string;
+  timeoutMs?: number;
+}
+
+export interface CopyResult {
+  ok: boolean;
+  stderr: string;
+}
+
+let configDir: string | undefined;
+
+// A private policy so the test does not depend on /etc/containers/policy.json being present, and a
+// default authfile that does not exist, so no credential of the machine's user is ever picked up.
+function privateConfigDir(): string {
+  if (!configDir) {
+    configDir = mkdtempSync(join(tmpdir(), 'skopeo-'));
+    writeFileSync(join(configDir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+  }
+  return configDir;
+}
+
+/**
+ * `skopeo copy src dest` between `oci:<dir>:<tag>` and `docker://<host>/<repo>:<tag>` references.
+ * TLS verification is off only because the test registry serves plain HTTP on loopback.
+ */
+export function skopeoCopy(src: string, dest: string, options: CopyOptions = {}): Promise<CopyResult> {
+  const dir = privateConfigDir();
+  const args = ['--policy', join(dir, 'policy.json'), 'copy', '--retry-times', '0'];
+  if (src.startsWith('docker://')) args.push('--src-tls-verify=false');
+  if (dest.startsWith('docker://')) args.push('--dest-tls-verify=false');
+  if (options.srcAuthfile) args.push('--src-authfile', options.srcAuthfile);
+  if (options.destAuthfile) args.push('--dest-authfile', options.destAuthfile);
+  args.push(src, dest);
+  return new Promise((resolve) => {
+    execFile(
+      'skopeo',
+      args,
+      { timeout: options.timeoutMs ?? 60_000, env: { ...process.env, REGISTRY_AUTH_FILE: join(dir, 'no-default-auth.json') } },
+      (error, _stdout, stderr) => resolve({ ok: error === null, stderr: String(stderr) }),
+    );
+  });
+}
+
+/** Writes a docker config with one registry credential and returns its path. */
+export function writeAuthfile(dockerConfigJson: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'authfile-')), 'auth.json');
+  writeFileSync(file, dockerConfigJson, { mode: 0o600 });
+  return file;
+}
