@@ -1,0 +1,112 @@
+// Every shipped overlay builds with kustomize and is accepted by a real kube-apiserver (server-side
+// dry run, so admission and schema validation run); RBAC grants stay as narrow as documented.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { before, describe, it } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { ApiException, CoreV1Api } from '@kubernetes/client-node';
+import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
+
+const run = promisify(execFile);
+const overlaysDir = join(import.meta.dirname, '..', '..', 'manifests', 'overlays');
+const overlays = readdirSync(overlaysDir).sort();
+
+interface KubeObject {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  rules?: { resources?: string[]; verbs?: string[]; resourceNames?: string[] }[];
+  spec?: Record<string, unknown>;
+}
+
+async function build(overlay: string): Promise<KubeObject[]> {
+  const { stdout } = await run('kubectl', ['kustomize', join(overlaysDir, overlay)]);
+  return parseAllDocuments(stdout).map((doc) => doc.toJS() as KubeObject);
+}
+
+async function ensureNamespace(cp: ControlPlane, name: string): Promise<void> {
+  try {
+    await cp.kubeConfig('admin').makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
+  } catch (err) {
+    if (!(err instanceof ApiException && err.code === 409)) throw err;
+  }
+}
+
+describe('manifests', () => {
+  let cp: ControlPlane;
+  before(async () => {
+    cp = await useControlPlane();
+    // A dry run creates nothing, so the namespaces the objects live in must exist already.
+    for (const ns of ['kube-regcred', 'team-a', 'team-b']) await ensureNamespace(cp, ns);
+  });
+
+  it('ships the overlays the README documents', () => {
+    for (const expected of ['default', 'ha', 'namespaced', 'sts']) {
+      assert.ok(overlays.includes(expected), `manifests/overlays/${expected} is missing (have: ${overlays.join(', ')})`);
+    }
+  });
+
+  for (const overlay of overlays) {
+    it(`${overlay}: kubectl apply --server-side --dry-run=server -k is accepted`, async () => {
+      const kubeconfig = cp.writeKubeconfig('admin');
+      const { stdout } = await run('kubectl', [
+        '--kubeconfig', kubeconfig, 'apply', '--server-side', '--dry-run=server', '--field-manager=kube-regcred-test',
+        '-k', join(overlaysDir, overlay),
+      ]);
+      const objects = await build(overlay);
+      const applied = stdout.trim().split('\n').filter((line) => line.includes('(server dry run)'));
+      assert.equal(applied.length, objects.length, `every object of ${overlay} should be dry-run applied:\n${stdout}`);
+    });
+
+    it(`${overlay}: never grants secret writes without resourceNames, nor tokens of another ServiceAccount`, async () => {
+      for (const object of await build(overlay)) {
+        for (const rule of object.rules ?? []) {
+          const writes = (rule.verbs ?? []).some((verb) => ['update', 'patch', 'create', 'delete', '*'].includes(verb));
+          if ((rule.resources ?? []).includes('secrets') && writes) {
+            assert.ok(rule.resourceNames?.length, `${object.kind} ${object.metadata.name} writes secrets without resourceNames`);
+          }
+          if ((rule.resources ?? []).includes('serviceaccounts/token')) {
+            assert.deepEqual(rule.resourceNames, ['kube-regcred'], `${object.kind} ${object.metadata.name} may mint other tokens`);
+          }
+        }
+      }
+    });
+  }
+
+  it('default: the Deployment runs non-root, read-only, without privileges, with probes and limits', async () => {
+    const deployment = (await build('default')).find((o) => o.kind === 'Deployment');
+    assert.ok(deployment, 'no Deployment in the default overlay');
+    const pod = (deployment.spec as { template: { spec: Record<string, any> } }).template.spec;
+    const container = pod.containers[0];
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
+    assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+    assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+    assert.deepEqual(container.securityContext.capabilities.drop, ['ALL']);
+    assert.ok(container.resources.limits.memory && container.resources.requests.cpu);
+    assert.equal(container.livenessProbe.httpGet.path, '/healthz');
+    assert.equal(container.readinessProbe.httpGet.path, '/readyz');
+  });
+
+  it('ha: two replicas, leader election on, and a PodDisruptionBudget', async () => {
+    const objects = await build('ha');
+    const deployment = objects.find((o) => o.kind === 'Deployment')!;
+    const spec = deployment.spec as { replicas: number; template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } };
+    assert.equal(spec.replicas, 2);
+    const env = spec.template.spec.containers[0]!.env;
+    assert.equal(env.find((e) => e.name === 'KUBE_REGCRED_LEADER_ELECT')?.value, 'true');
+    assert.ok(objects.some((o) => o.kind === 'PodDisruptionBudget'), 'ha overlay has no PodDisruptionBudget');
+  });
+
+  it('namespaced: no cluster-wide role, a Role in each listed namespace, and the flag naming them', async () => {
+    const objects = await build('namespaced');
+    assert.deepEqual(objects.filter((o) => o.kind.startsWith('Cluster')), [], 'namespaced overlay still has cluster-wide RBAC');
+    const roleNamespaces = objects.filter((o) => o.kind === 'Role' && o.metadata.namespace !== 'kube-regcred').map((o) => o.metadata.namespace);
+    const deployment = objects.find((o) => o.kind === 'Deployment')!;
+    const env = (deployment.spec as any).template.spec.containers[0].env as { name: string; value?: string }[];
+    const watched = env.find((e) => e.name === 'KUBE_REGCRED_NAMESPACES')?.value?.split(',') ?? [];
+    assert.deepEqual(roleNamespaces.sort(), watched.sort(), 'each watched namespace needs its Role, and only those');
+  });
+});
