@@ -1,0 +1,142 @@
+// The Secret annotations of kube-regcred: their names, parsing the opt-in ones into a target (pure),
+// and formatting the status ones the controller writes.
+import { RegcredError } from './errors.ts';
+import { bodyExcerpt } from './exchange/redact.ts';
+
+export const ANNOTATIONS = {
+  /** The identity (UID) to exchange for; its presence opts the Secret in. */
+  identity: 'kube-regcred.io/identity',
+  /** Chainguard pull-secret-updater's name for the same thing, so Secrets can move over untouched. */
+  identityAlias: 'pull-secret-updater.chainguard.dev/identity',
+  /** Which configured registry the token is for; the default registry when absent. */
+  registry: 'kube-regcred.io/registry',
+  // Written by the controller for people and tools; never read back for a decision.
+  expiresAt: 'kube-regcred.io/expires-at',
+  refreshedAt: 'kube-regcred.io/refreshed-at',
+  lastError: 'kube-regcred.io/last-error',
+} as const;
+
+/** What a managed Secret asks for. */
+export interface Target {
+  identity: string;
+  registry: string;
+}
+
+export interface TargetSettings {
+  /** Used when the Secret has no registry annotation; always allowed. */
+  defaultRegistry: string;
+  /** Registries a Secret may choose with the registry annotation (host[:port]). */
+  registries: readonly string[];
+}
+
+/**
+ * True when the Secret opted in with either identity annotation, whatever its value: an empty or
+ * malformed identity is a mistake to report on the Secret, not a reason to look away.
+ */
+export function isManaged(annotations?: Record<string, string>): boolean {
+  if (!annotations) return false;
+  return Object.hasOwn(annotations, ANNOTATIONS.identity) || Object.hasOwn(annotations, ANNOTATIONS.identityAlias);
+}
+
+/**
+ * Identity UIDs. Chainguard's are `<group id hex>/<identity id hex>` (a hex path, e.g.
+ * `720909c9f52790.../a033a6fabe0bfa0d`); other compatible services (our own `sts`) may use names. We
+ * accept 1-253 characters of [A-Za-z0-9._:/-]: every real UID fits, and nothing that could smuggle
+ * whitespace, control characters, or query syntax (`&`, `=`, `?`, `#`, `%`) into the exchange URL or
+ * the logs. 253 keeps the value bounded, like a DNS name.
+ */
+const IDENTITY_PATTERN = /^[A-Za-z0-9._:/-]{1,253}$/;
+
+/** A DNS name (labels of letters, digits, inner hyphens) or an IPv4 address, with an optional port. */
+const HOST_PORT_PATTERN =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(?::(\d{1,5}))?$/;
+
+/** Throws IdentityInvalid unless `value` is a plausible identity UID. Never echoes odd characters. */
+export function parseIdentity(value: string | undefined): string {
+  if (value === undefined || value.trim() === '') {
+    throw new RegcredError('IdentityInvalid', 'identity annotation is empty');
+  }
+  if (value.length > 253) throw new RegcredError('IdentityInvalid', 'identity annotation is longer than 253 characters');
+  if (!IDENTITY_PATTERN.test(value)) {
+    throw new RegcredError(
+      'IdentityInvalid',
+      'identity annotation is not a UID (expected 1-253 characters of A-Z a-z 0-9 . _ : / -)',
+    );
+  }
+  return value;
+}
+
+/** Throws RegistryInvalid unless `value` is host[:port]; returns it lower-cased (hosts are case-insensitive). */
+export function parseRegistryHost(value: string): string {
+  if (value === '') throw new RegcredError('RegistryInvalid', 'registry annotation is empty');
+  if (value.includes('://')) {
+    throw new RegcredError('RegistryInvalid', 'registry must be host[:port], without a scheme');
+  }
+  if (value.length > 261) throw new RegcredError('RegistryInvalid', 'registry is too long to be host[:port]');
+  const match = HOST_PORT_PATTERN.exec(value);
+  if (!match) throw new RegcredError('RegistryInvalid', 'registry must be host[:port] (no path, no spaces)');
+  const port = match[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
+    throw new RegcredError('RegistryInvalid', 'registry port must be 1-65535');
+  }
+  return value.toLowerCase();
+}
+
+/**
+ * The target a managed Secret asks for. Throws RegcredError IdentityInvalid, RegistryInvalid or
+ * RegistryNotConfigured: all permanent, fixed only by editing the Secret or the configuration.
+ */
+export function parseTarget(annotations: Record<string, string>, settings: TargetSettings): Target {
+  const primary = annotations[ANNOTATIONS.identity];
+  const alias = annotations[ANNOTATIONS.identityAlias];
+  if (primary !== undefined && alias !== undefined && primary !== alias) {
+    // Picking one silently would hand the Secret a token for an identity its author may not mean.
+    throw new RegcredError(
+      'IdentityInvalid',
+      `${ANNOTATIONS.identity} and ${ANNOTATIONS.identityAlias} are both set and differ`,
+    );
+  }
+  const identity = parseIdentity(primary ?? alias);
+
+  const requested = annotations[ANNOTATIONS.registry];
+  const registry = requested === undefined ? settings.defaultRegistry.toLowerCase() : parseRegistryHost(requested);
+  const allowed = new Set([settings.defaultRegistry, ...settings.registries].map((r) => r.toLowerCase()));
+  if (!allowed.has(registry)) {
+    throw new RegcredError('RegistryNotConfigured', `registry ${registry} is not among the configured registries`);
+  }
+  return { identity, registry };
+}
+
+/** An RFC 3339 instant in UTC, to the second (what Kubernetes itself writes). */
+export function formatInstant(instant: Date): string {
+  return instant.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * The last-error value: `<Code>: <short message>`. The message is already meant to be secret-free;
+ * it is redacted and shortened again because an annotation is readable by anyone who can read the Secret's
+ * metadata.
+ */
+export function formatLastError(error: RegcredError, maxChars = 256): string {
+  return bodyExcerpt(`${error.code}: ${error.message}`, maxChars);
+}
+
+export interface Status {
+  expiresAt?: Date;
+  refreshedAt?: Date;
+  /** An error to record; `null` clears a previous one (after a successful write). */
+  error?: RegcredError | null;
+}
+
+/**
+ * Status annotation values for a patch. A `null` value means "remove the annotation" (JSON merge
+ * patch semantics); fields absent from `status` are absent from the result (left as they are).
+ */
+export function formatStatus(status: Status): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  if (status.expiresAt) out[ANNOTATIONS.expiresAt] = formatInstant(status.expiresAt);
+  if (status.refreshedAt) out[ANNOTATIONS.refreshedAt] = formatInstant(status.refreshedAt);
+  if (status.error === null) out[ANNOTATIONS.lastError] = null;
+  else if (status.error) out[ANNOTATIONS.lastError] = formatLastError(status.error);
+  return out;
+}

@@ -1,0 +1,96 @@
+// Parse, merge one registry's token into, and serialize a `.dockerconfigjson` (pure). Everything we
+// do not own (other registries, other top-level keys like credHelpers) passes through untouched.
+import { RegcredError } from './errors.ts';
+
+/** The username registries expect with a bearer-style token as password. */
+export const TOKEN_USERNAME = '_token';
+
+/** One `auths` entry as Docker-compatible clients read it; unknown fields are kept. */
+export interface DockerAuthEntry {
+  username?: string;
+  password?: string;
+  auth?: string;
+  [key: string]: unknown;
+}
+
+export interface DockerConfig {
+  auths?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Reads `.dockerconfigjson`. Missing, empty or whitespace counts as `{}` (a freshly created pull secret);
+ * anything else must be a JSON object whose `auths`, if present, is an object. The error message never
+ * includes the content: it holds other registries' credentials.
+ */
+export function parseDockerConfig(raw: string | undefined): DockerConfig {
+  if (raw === undefined || raw.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    // The SyntaxError's message quotes the input: do not keep it as the cause.
+    throw new RegcredError('DockerConfigInvalid', '.dockerconfigjson is not valid JSON');
+  }
+  if (!isPlainObject(parsed)) throw new RegcredError('DockerConfigInvalid', '.dockerconfigjson is not a JSON object');
+  if (parsed.auths !== undefined && !isPlainObject(parsed.auths)) {
+    throw new RegcredError('DockerConfigInvalid', '.dockerconfigjson "auths" is not an object');
+  }
+  return parsed as DockerConfig;
+}
+
+/** `user:password` in base64, the `auth` field skopeo and containers/image read. */
+export function encodeAuth(username: string, password: string): string {
+  return Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
+}
+
+/**
+ * A new config whose `auths[registry]` holds `token` in all three fields (clients differ in which they
+ * read). The entry is replaced whole: a stale `identitytoken` or `registrytoken` left beside ours would
+ * win in some clients. Neither `config` nor anything inside it is modified.
+ */
+export function withRegistryToken(config: DockerConfig, registry: string, token: string): DockerConfig {
+  const entry: DockerAuthEntry = { username: TOKEN_USERNAME, password: token, auth: encodeAuth(TOKEN_USERNAME, token) };
+  return { ...config, auths: { ...(config.auths ?? {}), [registry]: entry } };
+}
+
+export function serializeDockerConfig(config: DockerConfig): string {
+  return JSON.stringify(config);
+}
+
+/** True when `auths` has any entry for `registry` (ours or not). */
+export function hasRegistryEntry(config: DockerConfig, registry: string): boolean {
+  return config.auths !== undefined && Object.hasOwn(config.auths, registry);
+}
+
+function decodeAuth(auth: string): { username: string; password: string } | undefined {
+  const decoded = Buffer.from(auth, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return undefined;
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/**
+ * The token kube-regcred keeps for `registry`, or undefined when there is none we can stand behind:
+ * no entry, a username other than `_token` (someone else's credential), or `password` and `auth`
+ * disagreeing. The last case matters: skopeo reads only `auth` and other clients only `password`, so a
+ * half-updated entry must count as unreadable and be rewritten, not trusted by its better half.
+ */
+export function readRegistryToken(config: DockerConfig, registry: string): string | undefined {
+  if (!hasRegistryEntry(config, registry)) return undefined;
+  const entry = config.auths?.[registry];
+  if (!isPlainObject(entry)) return undefined;
+  const { username, password, auth } = entry;
+  if (auth !== undefined && (typeof auth !== 'string' || auth === '')) return undefined;
+  const fromAuth = auth === undefined ? undefined : decodeAuth(auth);
+  if (auth !== undefined && !fromAuth) return undefined; // garbage `auth`: skopeo would fail with it
+  const user = typeof username === 'string' ? username : fromAuth?.username;
+  if (user !== TOKEN_USERNAME || (fromAuth && fromAuth.username !== TOKEN_USERNAME)) return undefined;
+  const token = typeof password === 'string' && password !== '' ? password : fromAuth?.password;
+  if (!token || (fromAuth && fromAuth.password !== token)) return undefined;
+  return token;
+}

@@ -1,0 +1,120 @@
+// Registry tokens per (identity, registry, subject) for one exchanger: reused until their refresh
+// instant, and single-flight so concurrent reconciles share one exchange and its result.
+import type { Clock } from '../clock.ts';
+import { refreshAt, type RefreshPolicy } from '../controller/refresh-time.ts';
+import type { Exchanger, RegistryToken } from './exchanger.ts';
+
+export interface TokenCacheOptions {
+  exchanger: Exchanger;
+  clock: Clock;
+  /** Must be the policy decide() uses, so both agree on when a token is due. */
+  refresh: RefreshPolicy;
+  /** Entries kept at most; expired ones go first, then the least recently stored. Default 10 000. */
+  maxEntries?: number;
+}
+
+export interface TokenRequestKey {
+  identity: string;
+  registry: string;
+  /** Who asks: the controller's own ServiceAccount today, per-workload ServiceAccounts later. */
+  subject: string;
+}
+
+export interface TokenCacheGetRequest extends TokenRequestKey {
+  /** Produces the subject's credential; called once per exchange, not per caller. */
+  subjectToken: () => Promise<string>;
+  /** Stops this caller's wait only; a shared exchange keeps going for the others. */
+  signal?: AbortSignal;
+}
+
+export interface TokenCache {
+  /** The cached token when it is not yet due for refresh; never starts an exchange. */
+  peek(identity: string, registry: string, subject: string): RegistryToken | undefined;
+  /** A token not yet due: the cached one, the one being exchanged right now, or a new exchange's. */
+  get(request: TokenCacheGetRequest): Promise<RegistryToken>;
+  /** Drops the cached token (e.g. the registry refused it). An exchange in flight is not affected. */
+  forget(identity: string, registry: string, subject: string): void;
+  readonly size: number;
+}
+
+interface Entry {
+  token: RegistryToken;
+  dueAt: number;
+}
+
+export function createTokenCache(options: TokenCacheOptions): TokenCache {
+  const { exchanger, clock, refresh } = options;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const entries = new Map<string, Entry>();
+  const inFlight = new Map<string, Promise<RegistryToken>>();
+
+  const keyOf = (identity: string, registry: string, subject: string): string =>
+    JSON.stringify([identity, registry, subject]);
+
+  function fresh(key: string): RegistryToken | undefined {
+    const entry = entries.get(key);
+    if (!entry) return undefined;
+    if (clock.now().getTime() < entry.dueAt) return entry.token;
+    return undefined;
+  }
+
+  function store(key: string, token: RegistryToken): void {
+    entries.delete(key); // re-insert so Map order is "least recently stored first"
+    entries.set(key, { token, dueAt: refreshAt(token.token, token, refresh).getTime() });
+    if (entries.size <= maxEntries) return;
+    const nowMs = clock.now().getTime();
+    for (const [k, e] of entries) if (e.token.expiresAt.getTime() <= nowMs) entries.delete(k);
+    for (const k of entries.keys()) {
+      if (entries.size <= maxEntries) break;
+      entries.delete(k);
+    }
+  }
+
+  function start(key: string, request: TokenCacheGetRequest): Promise<RegistryToken> {
+    const { identity, registry } = request;
+    const flight = (async () => {
+      const subjectToken = await request.subjectToken();
+      const token = await exchanger.exchange({ identity, registry, subjectToken });
+      store(key, token);
+      return token;
+    })().finally(() => inFlight.delete(key)); // failures are not cached: the next get() tries again
+    inFlight.set(key, flight);
+    return flight;
+  }
+
+  async function get(request: TokenCacheGetRequest): Promise<RegistryToken> {
+    request.signal?.throwIfAborted();
+    const key = keyOf(request.identity, request.registry, request.subject);
+    const cached = fresh(key);
+    if (cached) return cached;
+    const flight = inFlight.get(key) ?? start(key, request);
+    if (!request.signal) return flight;
+    return raceAbort(flight, request.signal);
+  }
+
+  return {
+    peek: (identity, registry, subject) => fresh(keyOf(identity, registry, subject)),
+    get,
+    forget: (identity, registry, subject) => void entries.delete(keyOf(identity, registry, subject)),
+    get size() {
+      return entries.size;
+    },
+  };
+}
+
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,205 @@
+// A real HTTP server on 127.0.0.1 speaking the Chainguard STS protocol, for tests: it verifies the
+// caller's Bearer JWT (jose, against a JWKS or the apiserver's JWKS URL), issues ES256 registry JWTs,
+// counts calls, and misbehaves on request (timeouts, error statuses, broken 200s).
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import {
+  SignJWT,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  exportJWK,
+  generateKeyPair,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { fetchWithCa } from './fetch-with-ca.ts';
+
+/**
+ * How the next answers go wrong. Error bodies deliberately echo secret material (the caller's token,
+ * a registry JWT) the way a careless STS might, so tests can prove the client redacts it.
+ */
+export type StsFault =
+  | 'timeout' // never answers until stop()
+  | 500
+  | 401
+  | 403
+  | 429 // with Retry-After: 7
+  | 'non-json' // 200 with an HTML page
+  | 'no-token' // 200 JSON without `token`
+  | 'not-a-jwt' // 200 {"token": "<opaque string>"}
+  | 'unknown-identity'; // 403, as for an identity the STS does not know
+
+export interface TestStsOptions {
+  /** Verify callers against this JWKS URL (e.g. `${cp.issuer}/openid/v1/jwks`)... */
+  jwksUrl?: string;
+  /** ...or against this key set. */
+  jwks?: JSONWebKeySet;
+  /** CA for an https jwksUrl. */
+  caPem?: string;
+  /** `aud` the caller's token must carry. */
+  expectedAudience: string;
+  /** `iss` the caller's token must carry, when set. */
+  expectedIssuer?: string;
+  tokenLifetimeSeconds: number;
+  /** Known identity UIDs; any identity when absent. */
+  identities?: string[];
+}
+
+export interface TestStsCalls {
+  /** POST /sts/exchange requests received, faulted ones included. */
+  exchange: number;
+  /** Registry tokens issued. */
+  issued: number;
+  byIdentity: Map<string, number>;
+  /** `sub` of verified callers. */
+  bySubject: Map<string, number>;
+}
+
+export interface TestSts {
+  url: string;
+  /** The `iss` of issued registry tokens (== url). */
+  issuer: string;
+  /** Public keys of issued registry tokens. */
+  publicJwks: JSONWebKeySet;
+  calls: TestStsCalls;
+  setFault(fault: StsFault | undefined): void;
+  setTokenLifetime(seconds: number): void;
+  stop(): Promise<void>;
+}
+
+export const RETRY_AFTER_SECONDS = 7;
+
+export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
+  const verifyKey = callerKeys(options);
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const kid = randomUUID();
+  const publicJwks: JSONWebKeySet = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] };
+  const calls: TestStsCalls = { exchange: 0, issued: 0, byIdentity: new Map(), bySubject: new Map() };
+  let fault: StsFault | undefined;
+  let lifetimeSeconds = options.tokenLifetimeSeconds;
+  let issuer = '';
+  const held = new Set<ServerResponse>();
+
+  async function issue(identity: string, registry: string): Promise<string> {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
+      .setIssuer(issuer)
+      .setSubject(identity)
+      .setAudience(registry)
+      .setIssuedAt(now)
+      .setExpirationTime(now + lifetimeSeconds)
+      .setJti(randomUUID())
+      .sign(privateKey);
+  }
+
+  async function exchange(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    calls.exchange += 1;
+    const identity = url.searchParams.get('identity') ?? '';
+    const registry = url.searchParams.get('aud') ?? '';
+    calls.byIdentity.set(identity, (calls.byIdentity.get(identity) ?? 0) + 1);
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const current = fault;
+
+    if (current === 'timeout') {
+      held.add(res);
+      res.on('close', () => held.delete(res));
+      return;
+    }
+    if (current === 500) return send(res, 500, 'text/plain', `internal error handling Authorization: Bearer ${bearer}`);
+    if (current === 401) return sendJson(res, 401, { code: 'unauthenticated', message: `invalid token ${bearer}` });
+    if (current === 403) return sendJson(res, 403, { code: 'permission_denied', message: 'not allowed' });
+    if (current === 429) {
+      res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+      return sendJson(res, 429, { code: 'resource_exhausted', message: 'slow down' });
+    }
+    if (current === 'unknown-identity') return sendJson(res, 403, { code: 'permission_denied', message: 'unknown identity' });
+
+    if (req.method !== 'POST') return sendJson(res, 405, { message: 'use POST' });
+    if (!identity || !registry) return sendJson(res, 400, { message: 'aud and identity are required' });
+    let subject: string;
+    try {
+      const { payload } = await jwtVerify(bearer, verifyKey, {
+        audience: options.expectedAudience,
+        ...(options.expectedIssuer ? { issuer: options.expectedIssuer } : {}),
+      });
+      subject = payload.sub ?? '';
+    } catch (error) {
+      return sendJson(res, 401, { code: 'unauthenticated', message: `token rejected: ${(error as Error).name}` });
+    }
+    calls.bySubject.set(subject, (calls.bySubject.get(subject) ?? 0) + 1);
+    if (options.identities && !options.identities.includes(identity)) {
+      return sendJson(res, 403, { code: 'permission_denied', message: 'unknown identity' });
+    }
+
+    const token = await issue(identity, registry);
+    if (current === 'non-json') return send(res, 200, 'text/html', `<html><body>token=${token}</body></html>`);
+    if (current === 'no-token') return sendJson(res, 200, { access_token: token });
+    if (current === 'not-a-jwt') return sendJson(res, 200, { token: randomBytes(48).toString('base64url') });
+    calls.issued += 1;
+    return sendJson(res, 200, { token });
+  }
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    req.resume(); // the protocol has an empty body; drain whatever comes
+    if (url.pathname === '/sts/exchange') {
+      exchange(req, res, url).catch((error: unknown) => send(res, 500, 'text/plain', `test sts: ${String(error)}`));
+    } else if (url.pathname === '/.well-known/jwks.json') {
+      sendJson(res, 200, publicJwks);
+    } else {
+      sendJson(res, 404, { message: 'not found' });
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  issuer = `http://127.0.0.1:${port}`;
+
+  return {
+    url: issuer,
+    issuer,
+    publicJwks,
+    calls,
+    setFault: (next) => {
+      fault = next;
+    },
+    setTokenLifetime: (seconds) => {
+      lifetimeSeconds = seconds;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const res of held) res.destroy();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function callerKeys(options: TestStsOptions): JWTVerifyGetKey {
+  if (options.jwks) return createLocalJWKSet(options.jwks);
+  if (!options.jwksUrl) throw new Error('startTestSts: give jwks or jwksUrl');
+  const url = new URL(options.jwksUrl);
+  if (options.caPem) {
+    const fetchCa = fetchWithCa(options.caPem);
+    return createRemoteJWKSet(url, {
+      [customFetch]: (jwksUrl, init) => fetchCa(jwksUrl, { headers: init.headers, signal: init.signal }),
+    });
+  }
+  return createRemoteJWKSet(url);
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  send(res, status, 'application/json', JSON.stringify(body));
+}

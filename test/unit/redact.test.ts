@@ -1,0 +1,52 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { bodyExcerpt, redactSecrets } from '../../src/exchange/redact.ts';
+
+const JWT =
+  'eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YTpiIn0.MEUCIQDk3l9sZ2lnbmF0dXJlLXNpZ25hdHVyZQ';
+
+describe('redactSecrets', () => {
+  const cases: Array<[string, string, string]> = [
+    ['a JWT in prose', `invalid token ${JWT} presented`, 'invalid token [redacted] presented'],
+    ['a JWT header alone', 'header eyJhbGciOiJIUzI1NiJ9 seen', 'header [redacted] seen'],
+    ['a Bearer credential', 'Authorization: Bearer abc.def', 'Authorization: Bearer [redacted]'],
+    ['a Basic credential', 'authorization: basic X3Rva2VuOmFiYw==', 'authorization: basic [redacted]'],
+    ['a JSON token field', '{"token":"short-opaque"}', '{"token":"[redacted]"}'],
+    ['a JSON password field with spaces', '{"password": "hunter2"}', '{"password": "[redacted]"}'],
+    ['a form access_token', 'access_token=abc123&x=1', 'access_token=[redacted]&x=1'],
+    ['a long base64 run', `key ${Buffer.alloc(40, 7).toString('base64')} end`, 'key [redacted] end'],
+    ['a long hex run', `digest ${'ab12'.repeat(16)}`, 'digest [redacted]'],
+  ];
+  for (const [name, input, expected] of cases) {
+    it(`redacts ${name}`, () => {
+      assert.equal(redactSecrets(input), expected);
+    });
+  }
+
+  const kept: Array<[string, string]> = [
+    ['ordinary error text', 'identity not found for audience cgr.dev'],
+    ['a host name', 'issuer.enforce.dev refused the request'],
+    ['a short code', '{"code":"permission_denied","message":"not allowed"}'],
+  ];
+  for (const [name, input] of kept) {
+    it(`keeps ${name}`, () => {
+      assert.equal(redactSecrets(input), input);
+    });
+  }
+});
+
+describe('bodyExcerpt', () => {
+  it('is one line, at most 200 characters, ending in an ellipsis when cut', () => {
+    const excerpt = bodyExcerpt(`line one\nline\ttwo ${'word '.repeat(100)}`);
+    assert.ok(!/[\n\t]/.test(excerpt), 'excerpt has control characters');
+    assert.equal(excerpt.length, 200);
+    assert.ok(excerpt.startsWith('line one line two word'), excerpt);
+    assert.ok(excerpt.endsWith('…'), excerpt);
+  });
+
+  it('redacts before cutting, so a token straddling the limit leaves no fragment', () => {
+    const body = `${'x '.repeat(95)}${JWT}`;
+    const excerpt = bodyExcerpt(body);
+    assert.ok(!excerpt.includes('eyJ'), `excerpt holds part of a JWT: ${excerpt}`);
+  });
+});
