@@ -1,0 +1,215 @@
+// Wires the Secret informer to the work queue and the reconciler: filter (isManaged) → key → queue →
+// reconcile → requeue at the instant the outcome names. Readiness: informer synced and, with leader
+// election, the leader known.
+import { createHash } from 'node:crypto';
+import { ANNOTATIONS, isManaged, parseTarget } from '../annotations.ts';
+import type { Clock, Random } from '../clock.ts';
+import { parseDockerConfig, readRegistryToken } from '../dockerconfig.ts';
+import type { Exchanger } from '../exchange/exchanger.ts';
+import type { SecretInformer, SecretObject } from '../kube/secret-informer.ts';
+import type { Logger } from '../log.ts';
+import { readJwtTimes } from '../token/jwt-times.ts';
+import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
+import type { DecideSettings } from './decide.ts';
+import type { ControllerMetrics } from './metrics.ts';
+import { createWorkQueue, type WorkQueue } from './queue.ts';
+import type { Outcome, Reconciler } from './reconcile.ts';
+
+export interface ControllerDeps {
+  informer: SecretInformer;
+  reconciler: Reconciler;
+  concurrency: number;
+  backoff: BackoffPolicy;
+  /** Retry delay for a Secret outside the RBAC write grant, unless it changes first. */
+  forbiddenRetryMs: number;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  /** With leader election: whether the leader is known yet (readiness). */
+  leaderKnown?: () => boolean;
+}
+
+export interface Controller {
+  start(): Promise<void>;
+  /** Stops timers and waits for running reconciles; the informer stops last. */
+  stop(): Promise<void>;
+  /** Enqueue every managed Secret now (e.g. on becoming leader). */
+  resync(): void;
+  readiness(): { ready: boolean; reason?: string };
+  /** For tests and shutdown: resolves when no reconcile runs or waits. */
+  idle(): Promise<void>;
+  readonly queue: WorkQueue;
+}
+
+/** The status annotations the controller writes: changes to them alone must not trigger a reconcile. */
+const STATUS_ANNOTATIONS = new Set<string>([ANNOTATIONS.expiresAt, ANNOTATIONS.refreshedAt, ANNOTATIONS.lastError]);
+
+/**
+ * A digest of the Secret minus what the controller itself writes besides data (status annotations).
+ * Our own status patches do not change it, so they do not re-run the reconcile (which would defeat the
+ * backoff); any user change to type, labels, annotations or data does ("wait for the Secret to change").
+ */
+export function inputFingerprint(secret: SecretObject): string {
+  const annotations = Object.entries(secret.annotations)
+    .filter(([key]) => !STATUS_ANNOTATIONS.has(key))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const data = Object.entries(secret.data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const labels = Object.entries(secret.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash('sha256').update(JSON.stringify([secret.type, labels, annotations, data])).digest('hex');
+}
+
+export function keyOf(secret: { namespace: string; name: string }): string {
+  return `${secret.namespace}/${secret.name}`;
+}
+
+export function createController(deps: ControllerDeps): Controller {
+  const { informer, reconciler, clock, random, logger } = deps;
+  const fingerprints = new Map<string, string>();
+
+  const schedule = (key: string, outcome: Outcome) => {
+    const now = clock.now();
+    switch (outcome.kind) {
+      case 'ignore':
+        queue.forget(key);
+        return;
+      case 'ok':
+        queue.recordSuccess(key);
+        queue.addAt(key, outcome.at);
+        return;
+      case 'transient': {
+        const attempt = queue.recordFailure(key);
+        const delayMs = retryDelayMs({
+          attempt,
+          policy: deps.backoff,
+          random,
+          now,
+          ...(outcome.usefulUntil ? { usefulUntil: outcome.usefulUntil } : {}),
+          ...(outcome.error.retryAfterMs !== undefined ? { retryAfterMs: outcome.error.retryAfterMs } : {}),
+        });
+        queue.addAt(key, new Date(now.getTime() + delayMs));
+        return;
+      }
+      case 'forbidden':
+        queue.recordFailure(key);
+        queue.addAt(key, new Date(now.getTime() + deps.forbiddenRetryMs));
+        return;
+      case 'permanent':
+        // Nothing to retry: the informer enqueues the key when the Secret's input changes.
+        queue.recordFailure(key);
+        return;
+    }
+  };
+
+  const queue: WorkQueue = createWorkQueue({
+    concurrency: deps.concurrency,
+    clock,
+    logger,
+    process: async (key) => schedule(key, await reconciler.reconcile(key)),
+  });
+
+  informer.on((type, secret) => {
+    const key = keyOf(secret);
+    if (type === 'deleted') {
+      fingerprints.delete(key);
+      queue.forget(key);
+      reconciler.forget(key);
+      return;
+    }
+    const wasManaged = fingerprints.has(key);
+    if (!isManaged(secret.annotations)) {
+      if (wasManaged) {
+        // Opted out: one last pass lets the reconciler drop its state; no timer follows.
+        fingerprints.delete(key);
+        queue.add(key);
+      }
+      return;
+    }
+    const fingerprint = inputFingerprint(secret);
+    if (fingerprints.get(key) === fingerprint) return;
+    fingerprints.set(key, fingerprint);
+    queue.add(key);
+  });
+
+  return {
+    queue,
+    async start() {
+      await informer.start();
+    },
+    async stop() {
+      await queue.shutdown();
+      await informer.stop();
+    },
+    resync() {
+      for (const secret of informer.list()) {
+        if (isManaged(secret.annotations)) queue.add(keyOf(secret));
+      }
+    },
+    readiness() {
+      if (!informer.hasSynced()) return { ready: false, reason: 'secret cache not synced' };
+      if (deps.leaderKnown && !deps.leaderKnown()) return { ready: false, reason: 'leader not known yet' };
+      return { ready: true };
+    },
+    idle: () => queue.onIdle(),
+  };
+}
+
+/** Counts every exchange (one per single-flight, not per waiting Secret) by result. */
+export function countExchanges(exchanger: Exchanger, metrics: ControllerMetrics): Exchanger {
+  return {
+    name: exchanger.name,
+    audience: exchanger.audience,
+    async exchange(request, signal) {
+      try {
+        const token = await exchanger.exchange(request, signal);
+        metrics.exchanges.inc({ result: 'success' });
+        return token;
+      } catch (err) {
+        metrics.exchanges.inc({ result: 'error' });
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * Gauge sources computed from the informer cache at scrape time (so every replica reports them, leader
+ * or not), with the token's expiry memoized per resourceVersion.
+ */
+export function createSecretGauges(informer: SecretInformer, settings: DecideSettings, clock: Clock) {
+  const memo = new Map<string, { resourceVersion: string | undefined; expiresAtMs: number | undefined }>();
+  const expiryOf = (secret: SecretObject): number | undefined => {
+    const key = keyOf(secret);
+    const hit = memo.get(key);
+    if (hit && hit.resourceVersion === secret.resourceVersion) return hit.expiresAtMs;
+    let expiresAtMs: number | undefined;
+    try {
+      const { registry } = parseTarget({ ...secret.annotations }, settings);
+      const raw = secret.data['.dockerconfigjson'];
+      const config = parseDockerConfig(raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8'));
+      const token = readRegistryToken(config, registry);
+      if (token !== undefined) expiresAtMs = readJwtTimes(token).expiresAt.getTime();
+    } catch {
+      expiresAtMs = undefined;
+    }
+    memo.set(key, { resourceVersion: secret.resourceVersion, expiresAtMs });
+    return expiresAtMs;
+  };
+  return {
+    managedSecrets(): number {
+      return informer.list().filter((s) => isManaged(s.annotations)).length;
+    },
+    earliestExpirySeconds(): number | undefined {
+      let earliest: number | undefined;
+      const seen = new Set<string>();
+      for (const secret of informer.list()) {
+        if (!isManaged(secret.annotations)) continue;
+        seen.add(keyOf(secret));
+        const expiresAtMs = expiryOf(secret);
+        if (expiresAtMs !== undefined && (earliest === undefined || expiresAtMs < earliest)) earliest = expiresAtMs;
+      }
+      for (const key of memo.keys()) if (!seen.has(key)) memo.delete(key);
+      return earliest === undefined ? undefined : (earliest - clock.now().getTime()) / 1000;
+    },
+  };
+}
+

@@ -1,0 +1,273 @@
+// One reconcile of one Secret key: gather (informer cache → SecretView, exchange-cache peek), decide()
+// (pure), apply (exchange through the token cache, write, Event, metrics). Returns what the queue should
+// do next; it never mutates informer objects (it builds new bodies from frozen copies).
+import { ANNOTATIONS, formatLastError, formatStatus, parseTarget, type Target } from '../annotations.ts';
+import type { Clock } from '../clock.ts';
+import { parseDockerConfig, serializeDockerConfig, withRegistryToken } from '../dockerconfig.ts';
+import { RegcredError, toRegcredError, type ErrorCode } from '../errors.ts';
+import type { RegistryToken } from '../exchange/exchanger.ts';
+import type { TokenCache } from '../exchange/token-cache.ts';
+import { EVENT_REASONS, type EventReason, type EventRecorder } from '../kube/events.ts';
+import type { SecretObject } from '../kube/secret-informer.ts';
+import { DOCKER_CONFIG_JSON_KEY, type SecretWriter } from '../kube/secret-writer.ts';
+import type { Logger } from '../log.ts';
+import type { ServiceAccountTokenSource } from '../token/service-account-token.ts';
+import { decide, type DecideSettings, type SecretView } from './decide.ts';
+import type { ControllerMetrics, ReconcileOutcome } from './metrics.ts';
+import { refreshAt } from './refresh-time.ts';
+
+/** What the queue does with the key after a reconcile. */
+export type Outcome =
+  /** Not ours (any more), or not ours to act on (follower): no timer. */
+  | { kind: 'ignore' }
+  /** Healthy: look again at `at` (the token's refresh instant); resets the backoff. */
+  | { kind: 'ok'; at: Date }
+  /** Transient failure: retry with backoff, never later than `usefulUntil` (the old token's exp). */
+  | { kind: 'transient'; error: RegcredError; usefulUntil?: Date }
+  /** Permanent failure: wait for the Secret to change. */
+  | { kind: 'permanent'; error: RegcredError }
+  /** The write is outside the RBAC grant: wait for a change, or retry after a long delay. */
+  | { kind: 'forbidden'; error: RegcredError };
+
+export interface ReconcilerDeps {
+  getSecret: (namespace: string, name: string) => SecretObject | undefined;
+  writer: SecretWriter;
+  events: EventRecorder;
+  tokenCache: TokenCache;
+  serviceAccountTokens: ServiceAccountTokenSource;
+  /** Audience of the ServiceAccount token the exchanger accepts. */
+  audience: string;
+  /** Who exchanges: `system:serviceaccount:<ns>:<name>` (part of the token-cache key). */
+  subject: string;
+  settings: DecideSettings;
+  clock: Clock;
+  logger: Logger;
+  metrics: ControllerMetrics;
+  /** Only the leader exchanges and writes. */
+  isLeader: () => boolean;
+}
+
+export interface Reconciler {
+  reconcile(key: string): Promise<Outcome>;
+  /** The Secret is gone: drop what we remember about it. */
+  forget(key: string): void;
+}
+
+export function splitKey(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+export function toSecretView(secret: SecretObject): SecretView {
+  const raw = secret.data[DOCKER_CONFIG_JSON_KEY];
+  const view: SecretView = {
+    namespace: secret.namespace,
+    name: secret.name,
+    type: secret.type ?? '',
+    annotations: { ...secret.annotations },
+    dockerConfigJson: raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8'),
+  };
+  if (secret.resourceVersion !== undefined) view.resourceVersion = secret.resourceVersion;
+  return view;
+}
+
+/** The Event reason for a failure, by the error's code. */
+export function eventReasonFor(code: ErrorCode): EventReason {
+  switch (code) {
+    case 'IdentityInvalid':
+    case 'RegistryInvalid':
+    case 'RegistryNotConfigured':
+    case 'DockerConfigInvalid':
+    case 'AccessInvalid':
+    case 'NamespaceNotAllowed':
+      return EVENT_REASONS.InvalidSecret;
+    case 'KubeForbidden':
+      return EVENT_REASONS.WriteForbidden;
+    case 'KubeConflict':
+    case 'KubeNotFound':
+    case 'KubeUnavailable':
+    case 'KubeInvalid':
+    case 'Internal':
+      return EVENT_REASONS.WriteFailed;
+    default:
+      return EVENT_REASONS.ExchangeFailed;
+  }
+}
+
+/** The code recorded in a last-error annotation value (`<Code>: message`), if it has one. */
+function codeOfLastError(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const match = /^([A-Za-z]+):/.exec(value);
+  return match?.[1];
+}
+
+export function createReconciler(deps: ReconcilerDeps): Reconciler {
+  const { clock, metrics, settings } = deps;
+  /**
+   * The failure last reported per key (by Event), so Events mark transitions, never retries. Seeded
+   * from the last-error annotation, so a restart does not repeat an Event already on the Secret.
+   */
+  const reported = new Map<string, string>();
+
+  const observe = (outcome: ReconcileOutcome, startedMs: number) => {
+    metrics.reconcileDuration.observe({ outcome }, (Date.now() - startedMs) / 1000);
+  };
+
+  async function reportFailure(key: string, secret: SecretObject, error: RegcredError, log: Logger): Promise<void> {
+    metrics.errors.inc({ code: error.code });
+    log.warn({ code: error.code, status: error.status, error: error.message }, 'reconcile failed');
+    // A lost optimistic-concurrency race is routine: retried on the fresh object, never reported.
+    if (error.code === 'KubeConflict') return;
+    const value = formatLastError(error);
+    const recorded = secret.annotations[ANNOTATIONS.lastError];
+    if (!reported.has(key) && codeOfLastError(recorded) !== undefined) reported.set(key, codeOfLastError(recorded)!);
+    if (reported.get(key) !== error.code) {
+      reported.set(key, error.code);
+      await deps.events.record(secret, { type: 'Warning', reason: eventReasonFor(error.code), message: value });
+    }
+    // A Secret we may not write cannot take a status patch either; the Event is all we can leave.
+    if (error.code === 'KubeForbidden' || recorded === value) return;
+    try {
+      await deps.writer.writeStatus({ namespace: secret.namespace, name: secret.name, annotations: formatStatus({ error }) });
+    } catch (err) {
+      const statusError = toRegcredError(err);
+      log.warn({ code: statusError.code }, 'last-error annotation not written');
+    }
+  }
+
+  /** After success: Event if a failure had been reported, and whether last-error must be cleared. */
+  async function reportRecovery(key: string, secret: SecretObject): Promise<boolean> {
+    const recorded = secret.annotations[ANNOTATIONS.lastError];
+    const previous = reported.get(key) ?? codeOfLastError(recorded);
+    reported.delete(key);
+    if (previous !== undefined) {
+      await deps.events.record(secret, {
+        type: 'Normal',
+        reason: EVENT_REASONS.Recovered,
+        message: `the Secret holds a valid registry token again (last error: ${previous})`,
+      });
+    }
+    return recorded !== undefined;
+  }
+
+  async function writeToken(secret: SecretObject, view: SecretView, target: Target, token: RegistryToken, clearError: boolean): Promise<void> {
+    if (view.resourceVersion === undefined) throw new RegcredError('KubeInvalid', 'Secret has no resourceVersion');
+    // decide() parsed the same string already; this cannot throw for a Secret it sent here.
+    const config = withRegistryToken(parseDockerConfig(view.dockerConfigJson), target.registry, token.token);
+    const annotations = formatStatus({ expiresAt: token.expiresAt, refreshedAt: clock.now(), ...(clearError ? { error: null } : {}) });
+    await deps.writer.writeData({
+      namespace: secret.namespace,
+      name: secret.name,
+      resourceVersion: view.resourceVersion,
+      dockerConfigJson: serializeDockerConfig(config),
+      annotations,
+    });
+    metrics.secretRefreshes.inc();
+  }
+
+  async function reconcile(key: string): Promise<Outcome> {
+    const startedMs = Date.now();
+    const log = deps.logger.child({ secret: key });
+    const { namespace, name } = splitKey(key);
+    const secret = deps.getSecret(namespace, name);
+    if (!secret) {
+      reported.delete(key);
+      observe('ignored', startedMs);
+      return { kind: 'ignore' };
+    }
+    if (!deps.isLeader()) {
+      observe('ignored', startedMs);
+      return { kind: 'ignore' };
+    }
+    const view = toSecretView(secret);
+    const now = clock.now();
+    // decide() takes the exchange cache's token as input; finding it needs the target, parsed here the
+    // same way decide() will (a failure is decide's to report, as a reject).
+    let cached: RegistryToken | undefined;
+    const peekTarget = tryTarget(view, settings);
+    if (peekTarget) cached = deps.tokenCache.peek(peekTarget.identity, peekTarget.registry, deps.subject);
+
+    const action = decide(view, now, cached, settings);
+    switch (action.kind) {
+      case 'ignore':
+        reported.delete(key);
+        observe('ignored', startedMs);
+        return { kind: 'ignore' };
+      case 'reject':
+        await reportFailure(key, secret, action.error, log);
+        observe('failed', startedMs);
+        return action.error.transient ? { kind: 'transient', error: action.error } : { kind: 'permanent', error: action.error };
+      case 'wait': {
+        if (await reportRecovery(key, secret)) {
+          try {
+            await deps.writer.writeStatus({ namespace, name, annotations: formatStatus({ error: null }) });
+          } catch (err) {
+            log.warn({ code: toRegcredError(err).code }, 'last-error annotation not cleared');
+          }
+        }
+        log.debug({ until: action.until.toISOString() }, 'token still good');
+        observe('waiting', startedMs);
+        return { kind: 'ok', at: action.until };
+      }
+      case 'write':
+      case 'refresh': {
+        let token: RegistryToken;
+        try {
+          token =
+            action.kind === 'write'
+              ? action.token
+              : await deps.tokenCache.get({
+                  identity: action.target.identity,
+                  registry: action.target.registry,
+                  subject: deps.subject,
+                  subjectToken: () => deps.serviceAccountTokens.get(deps.audience),
+                });
+        } catch (err) {
+          const error = toRegcredError(err);
+          // The STS refused our ServiceAccount token: ask for a new one next time rather than reuse it.
+          if (error.code === 'StsUnauthorized') deps.serviceAccountTokens.invalidate(deps.audience);
+          return fail(key, secret, error, log, startedMs, action.currentExpiresAt);
+        }
+        // Leadership can be lost while the exchange ran; a follower must not write.
+        if (!deps.isLeader()) {
+          observe('ignored', startedMs);
+          return { kind: 'ignore' };
+        }
+        const hadError = reported.has(key) || secret.annotations[ANNOTATIONS.lastError] !== undefined;
+        try {
+          await writeToken(secret, view, action.target, token, hadError);
+        } catch (err) {
+          return fail(key, secret, toRegcredError(err), log, startedMs, action.currentExpiresAt);
+        }
+        if (hadError) await reportRecovery(key, secret);
+        log.info({ reason: action.reason, registry: action.target.registry, expiresAt: token.expiresAt.toISOString() }, 'registry token written');
+        observe('written', startedMs);
+        return { kind: 'ok', at: refreshAt(token.token, token, settings.refresh) };
+      }
+    }
+  }
+
+  async function fail(key: string, secret: SecretObject, error: RegcredError, log: Logger, startedMs: number, usefulUntil: Date | undefined): Promise<Outcome> {
+    await reportFailure(key, secret, error, log);
+    observe('failed', startedMs);
+    if (error.code === 'KubeForbidden') return { kind: 'forbidden', error };
+    if (!error.transient) return { kind: 'permanent', error };
+    return usefulUntil ? { kind: 'transient', error, usefulUntil } : { kind: 'transient', error };
+  }
+
+  return {
+    reconcile,
+    forget(key) {
+      reported.delete(key);
+    },
+  };
+}
+
+/** The target decide() will find, to peek into the exchange cache; undefined when decide() will reject. */
+function tryTarget(view: SecretView, settings: DecideSettings): Target | undefined {
+  try {
+    return parseTarget(view.annotations, settings);
+  } catch {
+    return undefined;
+  }
+}

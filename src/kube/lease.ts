@@ -1,0 +1,212 @@
+// Lease-based leader election on coordination.k8s.io/v1, built like client-go's leaderelection: a
+// candidate takes the Lease when its holder has not renewed it for leaseDuration (measured on OUR clock
+// from when we last saw it change, so clock skew between replicas does not matter), the leader renews
+// every retryPeriod and steps down if it cannot renew within renewDeadline, and a clean shutdown releases
+// the Lease so a follower takes over at once. client-node returns MicroTime fields as strings.
+import type { V1Lease } from '@kubernetes/client-node';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../log.ts';
+import { classifyKubeError } from './errors.ts';
+import type { KubeClients } from './kube-config.ts';
+
+export interface LeaderElectorOptions {
+  clients: KubeClients;
+  /** Namespace of the Lease: the controller's own. */
+  namespace: string;
+  name: string;
+  /** This replica's identity (Pod name plus a random suffix): unique among candidates. */
+  identity: string;
+  /** How long a Lease stays valid without renewal. Default 15 s. */
+  leaseDurationMs?: number;
+  /** The leader gives up when it could not renew for this long; must be < leaseDurationMs. Default 10 s. */
+  renewDeadlineMs?: number;
+  /** Pause between attempts to acquire or renew. Default 2 s. */
+  retryPeriodMs?: number;
+  clock: Clock;
+  logger: Logger;
+  onStartedLeading: () => void;
+  onStoppedLeading: () => void;
+}
+
+export interface LeaderElector {
+  start(): void;
+  /** Stops campaigning; a leader releases the Lease (best effort) before resolving. */
+  stop(): Promise<void>;
+  isLeader(): boolean;
+  /** The current holder as last observed, if any. */
+  leader(): string | undefined;
+  /** True once the Lease has been read at least once (readiness: "the process knows who leads"). */
+  leaderKnown(): boolean;
+}
+
+/** RFC 3339 with exactly six fractional digits: what metav1.MicroTime parses. */
+export function formatMicroTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export function createLeaderElector(options: LeaderElectorOptions): LeaderElector {
+  const { coordination } = options.clients;
+  const { namespace, name, identity, clock, logger } = options;
+  const leaseDurationMs = options.leaseDurationMs ?? 15_000;
+  const renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
+  const retryPeriodMs = options.retryPeriodMs ?? 2_000;
+  const leaseDurationSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1000));
+
+  let running = false;
+  let leading = false;
+  let known = false;
+  let holder: string | undefined;
+  let observedRecord: string | undefined;
+  let observedAtMs = 0;
+  let lastRenewMs = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> | undefined;
+
+  const nowMs = () => clock.now().getTime();
+
+  const setLeading = (value: boolean) => {
+    if (value === leading) return;
+    leading = value;
+    logger.info({ lease: `${namespace}/${name}`, identity }, value ? 'started leading' : 'stopped leading');
+    if (value) options.onStartedLeading();
+    else options.onStoppedLeading();
+  };
+
+  const observe = (lease: V1Lease) => {
+    const spec = lease.spec ?? {};
+    const record = `${spec.holderIdentity ?? ''}|${String(spec.renewTime ?? '')}|${lease.metadata?.resourceVersion ?? ''}`;
+    if (record !== observedRecord) {
+      observedRecord = record;
+      observedAtMs = nowMs();
+    }
+    const newHolder = spec.holderIdentity || undefined;
+    if (newHolder !== holder) logger.info({ lease: `${namespace}/${name}`, leader: newHolder ?? null }, 'leader observed');
+    holder = newHolder;
+    known = true;
+  };
+
+  const desiredSpec = (previous: V1Lease | undefined) => {
+    const spec = previous?.spec ?? {};
+    const now = formatMicroTime(clock.now());
+    const takingOver = spec.holderIdentity !== identity;
+    return {
+      holderIdentity: identity,
+      leaseDurationSeconds,
+      // MicroTime is typed as a Date subclass but sent as-is: a string keeps the six-digit precision.
+      acquireTime: (takingOver ? now : (spec.acquireTime ?? now)) as unknown as Date,
+      renewTime: now as unknown as Date,
+      leaseTransitions: (spec.leaseTransitions ?? 0) + (takingOver && previous !== undefined ? 1 : 0),
+    };
+  };
+
+  const tryAcquireOrRenew = async (): Promise<void> => {
+    let lease: V1Lease | undefined;
+    try {
+      lease = await coordination.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      const error = classifyKubeError(err, `read Lease ${namespace}/${name}`);
+      if (error.code !== 'KubeNotFound') throw error;
+    }
+    if (lease === undefined) {
+      try {
+        const created = await coordination.createNamespacedLease({
+          namespace,
+          body: { metadata: { name, namespace }, spec: desiredSpec(undefined) },
+        });
+        observe(created);
+        lastRenewMs = nowMs();
+        setLeading(true);
+      } catch (err) {
+        throw classifyKubeError(err, `create Lease ${namespace}/${name}`);
+      }
+      return;
+    }
+    observe(lease);
+    const spec = lease.spec ?? {};
+    const heldByOther = !!spec.holderIdentity && spec.holderIdentity !== identity;
+    const durationMs = (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
+    if (heldByOther && nowMs() < observedAtMs + durationMs) {
+      // Someone else holds a live Lease: we are (or have just become) a follower.
+      setLeading(false);
+      return;
+    }
+    try {
+      const updated = await coordination.replaceNamespacedLease({
+        name,
+        namespace,
+        // metadata carries the resourceVersion we read: a concurrent candidate makes this a 409.
+        body: { metadata: lease.metadata, spec: desiredSpec(lease) },
+      });
+      observe(updated);
+      lastRenewMs = nowMs();
+      setLeading(true);
+    } catch (err) {
+      throw classifyKubeError(err, `update Lease ${namespace}/${name}`);
+    }
+  };
+
+  const tick = async () => {
+    try {
+      await tryAcquireOrRenew();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      logger.warn({ lease: `${namespace}/${name}`, code }, leading ? 'lease renewal failed' : 'lease acquisition failed');
+      if (leading && nowMs() - lastRenewMs >= renewDeadlineMs) setLeading(false);
+    }
+  };
+
+  const schedule = () => {
+    if (!running) return;
+    timer = setTimeout(() => {
+      inFlight = tick().finally(() => {
+        inFlight = undefined;
+        schedule();
+      });
+    }, retryPeriodMs);
+  };
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      inFlight = tick().finally(() => {
+        inFlight = undefined;
+        schedule();
+      });
+    },
+    async stop() {
+      running = false;
+      clearTimeout(timer);
+      await inFlight;
+      if (!leading) return;
+      // Step down first so nothing writes while the Lease is being released.
+      setLeading(false);
+      try {
+        const lease = await coordination.readNamespacedLease({ name, namespace });
+        if (lease.spec?.holderIdentity !== identity) return;
+        const now = formatMicroTime(clock.now());
+        await coordination.replaceNamespacedLease({
+          name,
+          namespace,
+          body: {
+            metadata: lease.metadata,
+            spec: {
+              ...lease.spec,
+              holderIdentity: '',
+              leaseDurationSeconds: 1,
+              renewTime: now as unknown as Date,
+              acquireTime: now as unknown as Date,
+            },
+          },
+        });
+        logger.info({ lease: `${namespace}/${name}` }, 'lease released');
+      } catch (err) {
+        const error = classifyKubeError(err, `release Lease ${namespace}/${name}`);
+        logger.warn({ lease: `${namespace}/${name}`, code: error.code }, 'lease release failed');
+      }
+    },
+    isLeader: () => leading,
+    leader: () => holder,
+    leaderKnown: () => known,
+  };
+}

@@ -1,0 +1,67 @@
+// Writes to Secrets: new .dockerconfigjson data plus status annotations under optimistic concurrency
+// (a merge patch carrying metadata.resourceVersion, so a concurrent change yields a 409 KubeConflict that
+// the caller retries on the fresh object), and a status-only patch that never touches data.
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { RegcredError } from '../errors.ts';
+import { classifyKubeError } from './errors.ts';
+import type { KubeClients } from './kube-config.ts';
+
+export const DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
+
+export interface SecretRef {
+  namespace: string;
+  name: string;
+}
+
+export interface DataWrite extends SecretRef {
+  /** The resourceVersion the new content was computed from; the write fails with KubeConflict if stale. */
+  resourceVersion: string;
+  /** The complete new .dockerconfigjson document (serialized JSON). */
+  dockerConfigJson: string;
+  /** Annotations to set; `null` removes one. Others are left as they are. */
+  annotations: Readonly<Record<string, string | null>>;
+}
+
+export interface StatusWrite extends SecretRef {
+  annotations: Readonly<Record<string, string | null>>;
+}
+
+export interface SecretWriter {
+  /** Resolves with the new resourceVersion. Throws RegcredError (KubeConflict, KubeForbidden, ...). */
+  writeData(write: DataWrite): Promise<string | undefined>;
+  /** Annotation-only merge patch: no precondition, because it never changes what the Secret grants. */
+  writeStatus(write: StatusWrite): Promise<string | undefined>;
+}
+
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export function createSecretWriter(options: { clients: KubeClients; fieldManager: string }): SecretWriter {
+  const { core } = options.clients;
+  const patch = async (ref: SecretRef, body: object): Promise<string | undefined> => {
+    try {
+      const result = await core.patchNamespacedSecret(
+        { name: ref.name, namespace: ref.namespace, body, fieldManager: options.fieldManager },
+        MERGE_PATCH,
+      );
+      return result.metadata?.resourceVersion;
+    } catch (err) {
+      const error = classifyKubeError(err, `patch Secret ${ref.namespace}/${ref.name}`);
+      if (error.code !== 'KubeForbidden') throw error;
+      // The usual cause is the per-name write grant: say so where people will read it (Event, logs).
+      throw new RegcredError('KubeForbidden', `${error.message}: the controller's RBAC grant does not cover this Secret name (grant update/patch with resourceNames)`, {
+        status: error.status,
+      });
+    }
+  };
+  return {
+    writeData(write) {
+      return patch(write, {
+        metadata: { resourceVersion: write.resourceVersion, annotations: { ...write.annotations } },
+        data: { [DOCKER_CONFIG_JSON_KEY]: Buffer.from(write.dockerConfigJson, 'utf8').toString('base64') },
+      });
+    },
+    writeStatus(write) {
+      return patch(write, { metadata: { annotations: { ...write.annotations } } });
+    },
+  };
+}

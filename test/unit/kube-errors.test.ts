@@ -1,0 +1,60 @@
+// The Kubernetes API error classifier: codes by status, Retry-After kept, and never a byte of the
+// ApiException message (which embeds response bodies and headers).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ApiException } from '@kubernetes/client-node';
+import { classifyKubeError } from '../../src/kube/errors.ts';
+
+const SECRET = 'eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2ln';
+
+function apiException(code: number, reason: string, headers: Record<string, string> = {}) {
+  const body = JSON.stringify({ kind: 'Status', reason, message: `leaked ${SECRET}`, code });
+  return new ApiException(code, `Unknown API Status Code! ${SECRET}`, body, { ...headers, authorization: `Bearer ${SECRET}` });
+}
+
+describe('classifyKubeError', () => {
+  const cases: Array<[number, string, string, boolean]> = [
+    [403, 'Forbidden', 'KubeForbidden', false],
+    [404, 'NotFound', 'KubeNotFound', false],
+    [409, 'Conflict', 'KubeConflict', true],
+    [422, 'Invalid', 'KubeInvalid', false],
+    [400, 'BadRequest', 'KubeInvalid', false],
+    [401, 'Unauthorized', 'KubeUnavailable', true],
+    [429, 'TooManyRequests', 'KubeUnavailable', true],
+    [500, 'InternalError', 'KubeUnavailable', true],
+    [503, 'ServiceUnavailable', 'KubeUnavailable', true],
+  ];
+  for (const [status, reason, code, transient] of cases) {
+    it(`maps HTTP ${status} to ${code}`, () => {
+      const error = classifyKubeError(apiException(status, reason), 'patch Secret ns/name');
+      assert.equal(error.code, code);
+      assert.equal(error.transient, transient);
+      assert.equal(error.status, status);
+      assert.equal(error.message, `patch Secret ns/name: HTTP ${status} ${reason}`);
+      assert.equal(error.cause, undefined, 'the ApiException must not be kept as cause');
+      assert.ok(!JSON.stringify({ m: error.message, s: error.stack }).includes(SECRET));
+    });
+  }
+
+  it('keeps Retry-After in milliseconds', () => {
+    const error = classifyKubeError(apiException(429, 'TooManyRequests', { 'retry-after': '3' }), 'x');
+    assert.equal(error.retryAfterMs, 3000);
+  });
+
+  it('drops a Status reason that is not a plain word', () => {
+    const error = classifyKubeError(apiException(409, `Conflict ${SECRET}`), 'x');
+    assert.equal(error.message, 'x: HTTP 409');
+  });
+
+  it('treats network failures as KubeUnavailable and names the system code only', () => {
+    const cause = Object.assign(new Error(`connect ECONNREFUSED ${SECRET}`), { code: 'ECONNREFUSED' });
+    const error = classifyKubeError(new TypeError('fetch failed', { cause }), 'list Secrets');
+    assert.equal(error.code, 'KubeUnavailable');
+    assert.equal(error.message, 'list Secrets: API server unreachable (ECONNREFUSED)');
+  });
+
+  it('reads the statusCode of watch errors', () => {
+    const error = classifyKubeError(Object.assign(new Error('Forbidden'), { statusCode: 403 }), 'watch Secrets');
+    assert.equal(error.code, 'KubeForbidden');
+  });
+});

@@ -1,0 +1,154 @@
+// The keyed work queue: de-duplication, one timer per key (re-adding replaces it), never the same key
+// twice at once (re-run afterwards), bounded concurrency, per-key attempt counts.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createWorkQueue } from '../../src/controller/queue.ts';
+import { createLogger } from '../../src/log.ts';
+import { systemClock } from '../../src/clock.ts';
+import { waitFor } from '../support/wait.ts';
+
+const logger = createLogger({ level: 'silent' });
+
+function deferred() {
+  let release!: () => void;
+  const promise = new Promise<void>((resolve) => (release = resolve));
+  return { promise, release };
+}
+
+describe('work queue', () => {
+  it('processes a key added several times while waiting only once', async () => {
+    const seen: string[] = [];
+    const gate = deferred();
+    const queue = createWorkQueue({
+      concurrency: 1,
+      clock: systemClock,
+      logger,
+      process: async (key) => {
+        if (key === 'block') await gate.promise;
+        seen.push(key);
+      },
+    });
+    queue.add('block');
+    queue.add('a');
+    queue.add('a');
+    queue.add('a');
+    gate.release();
+    await queue.onIdle();
+    assert.deepEqual(seen, ['block', 'a']);
+  });
+
+  it('never runs one key twice at once, and runs it again when re-added while running', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    let runs = 0;
+    const gate = deferred();
+    const queue = createWorkQueue({
+      concurrency: 4,
+      clock: systemClock,
+      logger,
+      process: async () => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        runs++;
+        if (runs === 1) await gate.promise;
+        running--;
+      },
+    });
+    queue.add('k');
+    await waitFor(() => runs === 1, { description: 'first run started' });
+    queue.add('k');
+    queue.add('k');
+    gate.release();
+    await waitFor(() => runs === 2, { description: 'second run' });
+    await queue.onIdle();
+    assert.equal(maxRunning, 1, 'the same key ran concurrently');
+    assert.equal(runs, 2, 'expected exactly one re-run after the re-adds during the run');
+  });
+
+  it('keeps one timer per key: adding again replaces it', async () => {
+    const seen: string[] = [];
+    const queue = createWorkQueue({ concurrency: 2, clock: systemClock, logger, process: async (key) => void seen.push(key) });
+    const far = new Date(Date.now() + 60_000);
+    queue.addAt('k', far);
+    assert.equal(queue.scheduledAt('k')?.getTime(), far.getTime());
+    const near = new Date(Date.now() + 30);
+    queue.addAt('k', near);
+    assert.equal(queue.scheduledAt('k')?.getTime(), near.getTime(), 'the later timer was replaced');
+    await waitFor(() => seen.length === 1, { description: 'the replaced timer fired' });
+    assert.equal(queue.scheduledAt('k'), undefined);
+    await queue.shutdown();
+    assert.deepEqual(seen, ['k']);
+  });
+
+  it('add() cancels the timer and runs now; forget() drops the timer', async () => {
+    const seen: string[] = [];
+    const queue = createWorkQueue({ concurrency: 1, clock: systemClock, logger, process: async (key) => void seen.push(key) });
+    queue.addAt('a', new Date(Date.now() + 60_000));
+    queue.add('a');
+    await queue.onIdle();
+    assert.deepEqual(seen, ['a']);
+    assert.equal(queue.scheduledAt('a'), undefined);
+    queue.addAt('b', new Date(Date.now() + 60_000));
+    queue.forget('b');
+    assert.equal(queue.scheduledAt('b'), undefined);
+    await queue.shutdown();
+  });
+
+  it('bounds concurrency', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    const queue = createWorkQueue({
+      concurrency: 2,
+      clock: systemClock,
+      logger,
+      process: async () => {
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        running--;
+      },
+    });
+    for (let i = 0; i < 10; i++) queue.add(`k${i}`);
+    await queue.onIdle();
+    assert.equal(maxRunning, 2);
+  });
+
+  it('counts failures per key and resets them on success', async () => {
+    const queue = createWorkQueue({ concurrency: 1, clock: systemClock, logger, process: async () => undefined });
+    assert.equal(queue.recordFailure('a'), 1);
+    assert.equal(queue.recordFailure('a'), 2);
+    assert.equal(queue.recordFailure('b'), 1);
+    queue.recordSuccess('a');
+    assert.equal(queue.recordFailure('a'), 1);
+    await queue.shutdown();
+  });
+
+  it('shutdown drops timers and waiting keys and waits for running work', async () => {
+    const gate = deferred();
+    const seen: string[] = [];
+    let finished = false;
+    const queue = createWorkQueue({
+      concurrency: 1,
+      clock: systemClock,
+      logger,
+      process: async (key) => {
+        seen.push(key);
+        if (key === 'running') {
+          await gate.promise;
+          finished = true;
+        }
+      },
+    });
+    queue.add('running');
+    queue.add('waiting');
+    queue.addAt('timed', new Date(Date.now() + 20));
+    await waitFor(() => seen.length === 1, { description: 'first key running' });
+    const stopped = queue.shutdown();
+    gate.release();
+    await stopped;
+    assert.equal(finished, true, 'shutdown resolved before the running key finished');
+    queue.add('after');
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    assert.deepEqual(seen, ['running'], 'nothing else ran after shutdown');
+  });
+});
