@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   ScopeInvalid: 'permanent',
   JwksUnavailable: 'transient',
   ConfigInvalid: 'permanent',
+  RequestInvalid: 'permanent',
+  SigningKeyInvalid: 'permanent',
   Internal: 'transient',
 } as const;
 

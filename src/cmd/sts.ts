@@ -1,0 +1,144 @@
+// `kube-regcred sts`: parses options, builds every dependency (logger, metrics registry, clock, issuer
+// key store), loads the configuration, starts the token server and the ops server, follows the
+// configuration file, and shuts down gracefully on SIGTERM/SIGINT.
+import { Registry } from 'prom-client';
+import type { DestinationStream } from 'pino';
+import { systemClock, type Clock } from '../clock.ts';
+import { OptionsError } from '../config.ts';
+import { toRegcredError } from '../errors.ts';
+import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { watchConfig, type ConfigWatcher } from '../sts/config-watcher.ts';
+import { IssuerKeyStore, type IssuerKeysOptions } from '../sts/issuer-keys.ts';
+import { createStsMetrics, type StsMetrics } from '../sts/metrics.ts';
+import { parseStsSettings, stsHelp, type StsSettings } from '../sts/options.ts';
+import { loadRuntime, type StsRuntime } from '../sts/runtime.ts';
+import { createStsServer, type StsServer } from '../sts/server.ts';
+
+export interface StsProcessIo {
+  /** Where JSON logs go; stdout by default. */
+  logDestination?: DestinationStream;
+  clock?: Clock;
+  /** JWKS cache tuning (tests shorten the cooldown). */
+  issuerKeys?: IssuerKeysOptions;
+  /** Config watcher tuning (tests shorten the debounce). */
+  watch?: { debounceMs?: number; pollIntervalMs?: number };
+}
+
+export interface RunningSts {
+  readonly port: number;
+  readonly opsPort: number;
+  readonly registry: Registry;
+  readonly metrics: StsMetrics;
+  readonly logger: Logger;
+  runtime(): StsRuntime;
+  /** Reloads the configuration now (the watcher also does on file changes). */
+  reload(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Builds and starts everything; the caller owns signals and the exit code. Throws if the first load fails. */
+export async function startStsProcess(settings: StsSettings, io: StsProcessIo = {}): Promise<RunningSts> {
+  const clock = io.clock ?? systemClock;
+  const logger = createLogger({ level: settings.logLevel, base: { component: 'sts' }, ...(io.logDestination ? { destination: io.logDestination } : {}) });
+  const registry = new Registry();
+  const metrics = createStsMetrics(registry);
+  const keyStore = new IssuerKeyStore(io.issuerKeys);
+  const load = () => loadRuntime(settings.configPath, { keyStore });
+
+  // The first load must succeed: there is no previous configuration to fall back to.
+  let runtime = await load();
+  keyStore.retain(runtime.keySources);
+  logger.info({ identities: runtime.identities.length, issuers: runtime.issuersByName.size, headerStyle: runtime.tokens.headerStyle }, 'configuration loaded');
+
+  const watcher: ConfigWatcher = watchConfig(runtime, {
+    load,
+    onSwap: (next) => {
+      runtime = next;
+      keyStore.retain(next.keySources);
+    },
+    onReloadResult: (result) => metrics.configReloads.inc({ result }),
+    logger,
+    ...(io.watch ?? {}),
+  });
+
+  const server: StsServer = createStsServer({ getRuntime: () => runtime, clock, logger, metrics });
+  let stopping = false;
+  const ops: OpsServer = createOpsServer({
+    registry,
+    logger,
+    // Ready once a configuration is loaded (always, past this point) and until shutdown starts,
+    // so the load balancer stops sending before the listener closes.
+    isReady: () => (stopping ? { ready: false, reason: 'shutting down' } : { ready: true }),
+  });
+  let port: number;
+  let opsPort: number;
+  try {
+    port = await server.listen(settings.listen.port, settings.listen.host);
+    opsPort = await ops.listen(settings.ops.port, settings.ops.host);
+  } catch (err) {
+    watcher.close();
+    await server.close(0);
+    throw err;
+  }
+  logger.info({ port, opsPort }, 'token service listening');
+
+  return {
+    port,
+    opsPort,
+    registry,
+    metrics,
+    logger,
+    runtime: () => runtime,
+    reload: () => watcher.reload(),
+    async stop() {
+      stopping = true;
+      watcher.close();
+      await server.close(settings.shutdownGraceMs);
+      await ops.close();
+      logger.info('token service stopped');
+    },
+  };
+}
+
+/** The `kube-regcred sts` entry point; resolves with the exit code. */
+export async function runSts(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(stsHelp());
+    return 0;
+  }
+  let settings: StsSettings;
+  try {
+    settings = parseStsSettings(argv, env);
+  } catch (err) {
+    if (err instanceof OptionsError) {
+      process.stderr.write(`kube-regcred sts: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+
+  let running: RunningSts;
+  try {
+    running = await startStsProcess(settings);
+  } catch (err) {
+    // Our messages (config problems with field paths) or Node's (port in use); never request data.
+    const error = toRegcredError(err);
+    const message = error.code === 'Internal' ? (err as Error).message : error.message;
+    process.stderr.write(`kube-regcred sts: cannot start: ${message}\n`);
+    return 1;
+  }
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      running.logger.info({ signal }, 'signal received');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await running.stop();
+  return 0;
+}

@@ -1,0 +1,119 @@
+// Keeps the active runtime in step with the configuration file and the files it references.
+// Watches their directories (a ConfigMap or Secret mount replaces files by swapping a `..data`
+// symlink, which a watch on the file itself never sees), debounces, rebuilds, and swaps only a
+// runtime that loaded completely: a bad new file is logged and the old configuration keeps serving.
+import { watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from '../log.ts';
+import { toRegcredError } from '../errors.ts';
+import type { StsRuntime } from './runtime.ts';
+
+export interface ConfigWatcherOptions {
+  load: () => Promise<StsRuntime>;
+  /** Called with each new runtime after it replaced the old one. */
+  onSwap: (runtime: StsRuntime) => void;
+  onReloadResult?: (result: 'success' | 'failure' | 'unchanged') => void;
+  logger: Logger;
+  /** Quiet time after the last file event before reloading; editors and kubelet write in bursts. */
+  debounceMs?: number;
+  /** A periodic check as well, for filesystems without reliable change events. 0 disables it. */
+  pollIntervalMs?: number;
+}
+
+export interface ConfigWatcher {
+  /** Reloads now (also what file events and the poll call). Resolves once done, never rejects. */
+  reload(): Promise<void>;
+  close(): void;
+}
+
+export function watchConfig(initial: StsRuntime, options: ConfigWatcherOptions): ConfigWatcher {
+  const debounceMs = options.debounceMs ?? 250;
+  let current = initial;
+  let watchers = new Map<string, FSWatcher>();
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let closed = false;
+
+  function watchDirectories(files: readonly string[]): void {
+    const wanted = new Set(files.map((file) => dirname(file)));
+    for (const [dir, watcher] of watchers) {
+      if (!wanted.has(dir)) {
+        watcher.close();
+        watchers.delete(dir);
+      }
+    }
+    for (const dir of wanted) {
+      if (watchers.has(dir)) continue;
+      try {
+        const watcher = watch(dir, { persistent: false }, () => schedule());
+        watcher.on('error', (err) => options.logger.warn({ dir, reason: (err as Error).message }, 'config watch failed'));
+        watchers.set(dir, watcher);
+      } catch (err) {
+        options.logger.warn({ dir, reason: (err as Error).message }, 'config watch failed');
+      }
+    }
+  }
+
+  function schedule(): void {
+    if (closed) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void reload(), debounceMs);
+    timer.unref();
+  }
+
+  async function reloadOnce(): Promise<void> {
+    let next: StsRuntime;
+    try {
+      next = await options.load();
+    } catch (err) {
+      const error = toRegcredError(err);
+      options.logger.error({ code: error.code, reason: error.message }, 'configuration reload failed; keeping the previous configuration');
+      options.onReloadResult?.('failure');
+      return;
+    }
+    if (closed) return;
+    if (next.fingerprint === current.fingerprint) {
+      options.onReloadResult?.('unchanged');
+      return;
+    }
+    current = next;
+    options.onSwap(next);
+    watchDirectories(next.files);
+    options.logger.info({ identities: next.identities.length, issuers: next.issuersByName.size }, 'configuration reloaded');
+    options.onReloadResult?.('success');
+  }
+
+  // One reload at a time; events during a reload cause exactly one more.
+  function reload(): Promise<void> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await reloadOnce();
+      } while (again && !closed);
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  watchDirectories(initial.files);
+  const poll = options.pollIntervalMs ?? 30_000;
+  const interval = poll > 0 ? setInterval(() => void reload(), poll) : undefined;
+  interval?.unref();
+
+  return {
+    reload,
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      clearInterval(interval);
+      for (const watcher of watchers.values()) watcher.close();
+      watchers = new Map();
+    },
+  };
+}

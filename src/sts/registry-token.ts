@@ -1,0 +1,110 @@
+// Registry tokens: minting (for /sts/exchange and /token) and verifying the service's own exchange
+// tokens when they come back as the `_token` password.
+import { randomUUID } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { RegcredError } from '../errors.ts';
+import type { HeaderStyle } from './config-schema.ts';
+import type { AccessEntry } from './scope.ts';
+import { tokenHeader, type SigningKey } from './signing-key.ts';
+import { VerifiedTokenCache } from './verified-token-cache.ts';
+
+/**
+ * Marks a token minted by /sts/exchange. Only those are accepted as the `_token` password: if
+ * /token's own short-lived tokens were, a client could chain them into a credential that never
+ * expires.
+ */
+export const EXCHANGE_CLAIM = 'kube-regcred.io/exchange';
+
+export interface TokenIssuerSettings {
+  key: SigningKey;
+  headerStyle: HeaderStyle;
+  /** `iss`. */
+  tokenIssuer: string;
+  /** `aud`: the registry's service name, a single string (Distribution 2.8 needs that). */
+  service: string;
+}
+
+export interface MintRequest {
+  subject: string;
+  access: readonly AccessEntry[];
+  lifetimeMs: number;
+  now: Date;
+  /** Mint an exchange token (a credential for /token) rather than an access token. */
+  exchange?: boolean;
+  /** Never expire after this (the credential the token was derived from). */
+  notAfter?: Date;
+}
+
+export interface MintedToken {
+  token: string;
+  issuedAt: Date;
+  expiresAt: Date;
+  /** Whole seconds from issue to expiry, as `expires_in`. */
+  expiresInSeconds: number;
+}
+
+export async function mintRegistryToken(settings: TokenIssuerSettings, request: MintRequest): Promise<MintedToken> {
+  const iat = Math.floor(request.now.getTime() / 1000);
+  let exp = iat + Math.max(1, Math.floor(request.lifetimeMs / 1000));
+  if (request.notAfter) exp = Math.min(exp, Math.floor(request.notAfter.getTime() / 1000));
+  const payload: JWTPayload = { access: request.access.map((entry) => ({ ...entry, actions: [...entry.actions] })) };
+  if (request.exchange) payload[EXCHANGE_CLAIM] = true;
+  const token = await new SignJWT(payload)
+    .setProtectedHeader(tokenHeader(settings.key, settings.headerStyle) as { alg: string })
+    .setIssuer(settings.tokenIssuer)
+    .setSubject(request.subject)
+    .setAudience(settings.service)
+    .setIssuedAt(iat)
+    .setNotBefore(iat)
+    .setExpirationTime(exp)
+    .setJti(randomUUID())
+    .sign(settings.key.privateKey);
+  return { token, issuedAt: new Date(iat * 1000), expiresAt: new Date(exp * 1000), expiresInSeconds: exp - iat };
+}
+
+export interface ExchangeCredential {
+  /** Identity UID. */
+  subject: string;
+  expiresAt: Date;
+}
+
+function refused(reason: string, code: 'CredentialInvalid' | 'AudienceInvalid' = 'CredentialInvalid'): RegcredError {
+  return new RegcredError(code, `registry token refused: ${reason}`, { status: 401 });
+}
+
+/**
+ * Verifies an exchange token signed by this service. Successful verifications are cached by hash
+ * until expiry; the audience and expiry are still checked on every use (a cached token replayed
+ * for another registry is refused just the same).
+ */
+export async function verifyExchangeToken(
+  settings: TokenIssuerSettings,
+  cache: VerifiedTokenCache<ExchangeCredential & { audience: unknown }>,
+  token: string,
+  now: Date,
+): Promise<ExchangeCredential> {
+  const nowMs = now.getTime();
+  let credential = cache.get(token, nowMs);
+  if (!credential) {
+    let payload: JWTPayload;
+    try {
+      // Audience checked below, so that a token for another registry gets its own refusal reason.
+      ({ payload } = await jwtVerify(token, settings.key.publicKey, {
+        issuer: settings.tokenIssuer,
+        algorithms: [settings.key.alg],
+        currentDate: now,
+        requiredClaims: ['exp', 'sub', 'aud'],
+      }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw refused('expired');
+      if (err instanceof joseErrors.JOSEError) throw refused(err.code);
+      throw refused('unreadable');
+    }
+    if (payload[EXCHANGE_CLAIM] !== true) throw refused('not an exchange token');
+    credential = { subject: payload.sub!, expiresAt: new Date(payload.exp! * 1000), audience: payload.aud };
+    cache.set(token, credential, credential.expiresAt.getTime());
+  }
+  if (credential.expiresAt.getTime() <= nowMs) throw refused('expired');
+  if (credential.audience !== settings.service) throw refused('issued for another registry', 'AudienceInvalid');
+  return { subject: credential.subject, expiresAt: credential.expiresAt };
+}
