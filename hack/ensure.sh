@@ -26,3 +26,4 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 
 bash hack/build-apiserver.sh
+bash hack/build-registry-v3.sh

@@ -18,9 +18,10 @@ import { captureLogs, createTestIssuer, startTestSts, writeConfig, type TestIssu
 
 const REGISTRY_V3 =
   process.env.KUBE_REGCRED_REGISTRY_V3 ?? join(process.env.KUBE_REGCRED_CACHE ?? join(homedir(), '.cache', 'kube-regcred'), 'registry-v3.0.0');
-const SKIP = existsSync(REGISTRY_V3)
-  ? false
-  : `Distribution v3 not built at ${REGISTRY_V3} (GOBIN=<dir> go install github.com/distribution/distribution/v3/cmd/registry@v3.0.0)`;
+// hack/ensure.sh (run by npm test) builds it: a missing binary is a broken set-up, not a reason to skip.
+if (!existsSync(REGISTRY_V3)) {
+  throw new Error(`Distribution v3 is not built at ${REGISTRY_V3}: run "bash hack/build-registry-v3.sh"`);
+}
 const SERVICE = 'registry-v3.kube-regcred.test';
 const TOKEN_ISSUER = 'kube-regcred-sts-v3';
 const SUBJECTS = { pusher: 'subject-pusher', puller: 'subject-puller' };
@@ -107,7 +108,7 @@ async function jwksFileOf(sts: RunningSts, name: string): Promise<string> {
   return path;
 }
 
-describe('Distribution 3.x', { skip: SKIP }, () => {
+describe('Distribution 3.x', () => {
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'sts-v3-'));
     ca = createCertificateAuthority(mkdtempSync(join(work, 'pki-')), 'kube-regcred sts v3 root');

@@ -178,6 +178,8 @@ export async function startControlPlane(): Promise<OwnedControlPlane> {
           '--service-cluster-ip-range=10.96.0.0/16',
           `--cert-dir=${join(dir, 'apiserver-certs')}`,
           '--enable-priority-and-fairness=false',
+          // The kubernetes Service cannot point at loopback; with no kubelet or Pods it is not needed.
+          '--endpoint-reconciler-type=none',
           '--profiling=false',
           '--v=1',
         ],
