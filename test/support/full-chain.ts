@@ -1,0 +1,239 @@
+// The whole product on loopback, as it runs in a cluster: the shipped manifests applied to the test bed,
+// `kube-regcred sts` and `kube-regcred controller` as real CLI processes, a Distribution registry whose
+// token realm is the sts, and the controller acting with a token of the ServiceAccount the manifests
+// create (so their RBAC, not an admin's, is what it has). Used by the full-chain e2e and `npm run demo`.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import type { ControlPlane } from './control-plane.ts';
+import { createCertificateAuthority, issueCertificate } from './pki.ts';
+import { freePort } from './ports.ts';
+import { startComponent, type Component } from './process.ts';
+import { startRegistry, type RegistryProcess } from './registry.ts';
+import { buildTinyImage } from './oci-image.ts';
+import { skopeoCopy, writeAuthfile, type CopyResult } from './skopeo.ts';
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, '..', '..');
+const CLI = join(ROOT, 'src', 'main.ts');
+
+export const STS_AUDIENCE = 'kube-regcred-sts';
+export const CONTROLLER_SUBJECT = 'system:serviceaccount:kube-regcred:kube-regcred';
+export const PUBLISHER = { namespace: 'kube-regcred-publisher', name: 'publisher' };
+
+export interface FullChainOptions {
+  /** Lifetime of tokens from /sts/exchange: what the controller writes and refreshes. */
+  exchangeLifetime: string;
+  /** Lifetime of tokens from /token, presented to the registry. */
+  registryLifetime: string;
+  /** Namespaces the controller watches; empty = cluster-wide. */
+  namespaces: string[];
+  /** Where logs and generated files go; default a new temporary directory. */
+  dir?: string;
+  logLevel?: string;
+}
+
+export interface FullChain {
+  dir: string;
+  registry: RegistryProcess;
+  stsUrl: string;
+  controllerOpsUrl: string;
+  stsLog: string;
+  controllerLog: string;
+  /** The identity UIDs the sts configuration starts with. */
+  identities: { pull: string; push: string };
+  /** Pushes a tiny image as the publisher identity (push grant) through the sts. */
+  publish(repository: string, tag: string): Promise<CopyResult>;
+  /** Pulls with a Secret's .dockerconfigjson as skopeo's authfile, as a node would. */
+  pullWith(secret: V1Secret, repository: string, tag: string): Promise<CopyResult>;
+  /** Rewrites the sts configuration without the pull identity (reloaded by the running sts). */
+  removePullIdentity(): void;
+  stopController(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function applyManifests(cp: ControlPlane): Promise<void> {
+  const kubeconfig = cp.writeKubeconfig('admin');
+  await run('kubectl', ['--kubeconfig', kubeconfig, 'apply', '--server-side', '--field-manager=kube-regcred-e2e', '-k', join(ROOT, 'manifests', 'overlays', 'default')]);
+}
+
+async function serviceAccountToken(cp: ControlPlane, namespace: string, name: string, audience?: string): Promise<string> {
+  const core = cp.kubeConfig('admin').makeApiClient(CoreV1Api);
+  const result = await core.createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { audiences: audience ? [audience] : [], expirationSeconds: 3600 } },
+  });
+  const token = result.status?.token;
+  if (!token) throw new Error(`TokenRequest for ${namespace}/${name} returned no token`);
+  return token;
+}
+
+async function ensurePublisher(cp: ControlPlane): Promise<void> {
+  const core = cp.kubeConfig('admin').makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: PUBLISHER.namespace } } }).catch(ignoreConflict);
+  await core.createNamespacedServiceAccount({ namespace: PUBLISHER.namespace, body: { metadata: { name: PUBLISHER.name } } }).catch(ignoreConflict);
+}
+
+function ignoreConflict(err: unknown): void {
+  if ((err as { code?: number }).code !== 409) throw err;
+}
+
+async function waitReady(url: string, what: string, logFile: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.status, () => 0);
+    if (status === 200) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${what} did not become ready at ${url} within ${timeoutMs} ms (log: ${logFile})`);
+}
+
+export async function startFullChain(cp: ControlPlane, options: FullChainOptions): Promise<FullChain> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'kube-regcred-chain-'));
+  mkdirSync(dir, { recursive: true });
+  const stopping: Array<() => Promise<void>> = [];
+  const stop = async (): Promise<void> => {
+    for (const step of stopping.reverse()) await step().catch(() => undefined);
+    stopping.length = 0;
+  };
+
+  try {
+    await applyManifests(cp);
+    await ensurePublisher(cp);
+
+    // The sts port comes first: the registry's realm names it, and the sts config names the registry.
+    const stsPort = await freePort();
+    const stsUrl = `http://127.0.0.1:${stsPort}`;
+    const ca = createCertificateAuthority(mkdtempSync(join(dir, 'pki-')), 'kube-regcred sts signing CA');
+    const signer = issueCertificate(ca, { commonName: 'kube-regcred-sts' });
+    const tokenIssuer = 'kube-regcred-sts';
+    const registry = await startRegistry({ realm: `${stsUrl}/token`, service: 'registry.kube-regcred.test', issuer: tokenIssuer, rootCertBundlePath: ca.certFile });
+    stopping.push(() => registry.stop());
+
+    const identities = { pull: 'e2e-pull', push: 'e2e-publish' };
+    const configFile = join(dir, 'sts.yaml');
+    const config = (withPull: boolean) => ({
+      service: 'registry.kube-regcred.test',
+      tokenIssuer,
+      realm: `${stsUrl}/token`,
+      // The controller asks for aud=<its default registry>: the registry's host here.
+      exchangeAudiences: [registry.host],
+      lifetimes: { exchange: options.exchangeLifetime, registry: options.registryLifetime },
+      signing: { keyFile: signer.keyFile, certificateFile: signer.certFile, headerStyle: 'x5c' },
+      issuers: [{ name: 'cluster', issuer: cp.issuer, audiences: [STS_AUDIENCE], caFile: cp.caFile }],
+      identities: [
+        ...(withPull
+          ? [{ uid: identities.pull, issuer: 'cluster', subject: CONTROLLER_SUBJECT, grants: [{ repository: 'demo/**', actions: ['pull'] }] }]
+          : []),
+        {
+          uid: identities.push,
+          issuer: 'cluster',
+          subject: `system:serviceaccount:${PUBLISHER.namespace}:${PUBLISHER.name}`,
+          grants: [{ repository: 'demo/**', actions: ['pull', 'push'] }],
+        },
+      ],
+    });
+    // Replaced atomically, as a ConfigMap update is, so the sts never reads half a file.
+    const writeConfig = (withPull: boolean): void => {
+      writeFileSync(`${configFile}.tmp`, stringify(config(withPull)));
+      renameSync(`${configFile}.tmp`, configFile);
+    };
+    writeConfig(true);
+
+    const node = process.execPath;
+    const stsOps = await freePort();
+    const stsLog = join(dir, 'sts.log');
+    const sts: Component = await startComponent({
+      name: 'kube-regcred sts',
+      command: node,
+      args: [CLI, 'sts', '--config', configFile, '--listen-address', `127.0.0.1:${stsPort}`, '--ops-address', `127.0.0.1:${stsOps}`, '--log-level', options.logLevel ?? 'info'],
+      logFile: stsLog,
+      ready: async () => (await fetch(`http://127.0.0.1:${stsOps}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 200,
+      startTimeoutMs: 30_000,
+    });
+    stopping.push(() => sts.stop());
+
+    // In a cluster the controller reads its projected token; here the same ServiceAccount's token
+    // goes into a kubeconfig. Its permissions are exactly what manifests/base grants.
+    const controllerToken = await serviceAccountToken(cp, 'kube-regcred', 'kube-regcred');
+    const kubeconfig = cp.writeKubeconfig({ token: controllerToken, name: 'kube-regcred' }, join(dir, 'controller.kubeconfig'));
+    const controllerOps = await freePort();
+    const controllerOpsUrl = `http://127.0.0.1:${controllerOps}`;
+    const controllerLog = join(dir, 'controller.log');
+    const controllerArgs = [
+      CLI, 'controller',
+      '--kubeconfig', kubeconfig,
+      '--issuer-url', stsUrl,
+      '--audience', STS_AUDIENCE,
+      '--default-registry', registry.host,
+      '--service-account-name', 'kube-regcred',
+      '--service-account-namespace', 'kube-regcred',
+      '--ops-address', `127.0.0.1:${controllerOps}`,
+      '--log-level', options.logLevel ?? 'info',
+      ...(options.namespaces.length > 0 ? ['--namespaces', options.namespaces.join(',')] : []),
+    ];
+    let controller: Component | undefined = await startComponent({
+      name: 'kube-regcred controller',
+      command: node,
+      args: controllerArgs,
+      logFile: controllerLog,
+      ready: async () => (await fetch(`${controllerOpsUrl}/healthz`, { signal: AbortSignal.timeout(1000) })).status === 200,
+      startTimeoutMs: 30_000,
+    });
+    const stopController = async (): Promise<void> => {
+      await controller?.stop();
+      controller = undefined;
+    };
+    stopping.push(stopController);
+    await waitReady(`${controllerOpsUrl}/readyz`, 'kube-regcred controller', controllerLog);
+
+    const exchange = async (identity: string, subjectToken: string): Promise<string> => {
+      const url = `${stsUrl}/sts/exchange?aud=${encodeURIComponent(registry.host)}&identity=${encodeURIComponent(identity)}`;
+      const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${subjectToken}` } });
+      if (res.status !== 200) throw new Error(`exchange for ${identity} answered ${res.status}`);
+      return ((await res.json()) as { token: string }).token;
+    };
+
+    return {
+      dir,
+      registry,
+      stsUrl,
+      controllerOpsUrl,
+      stsLog,
+      controllerLog,
+      identities,
+      async publish(repository, tag) {
+        const image = buildTinyImage(mkdtempSync(join(dir, 'image-')), `kube-regcred ${repository}:${tag}`);
+        const subjectToken = await serviceAccountToken(cp, PUBLISHER.namespace, PUBLISHER.name, STS_AUDIENCE);
+        const token = await exchange(identities.push, subjectToken);
+        const authfile = writeAuthfile(JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(`_token:${token}`).toString('base64') } } }));
+        try {
+          return await skopeoCopy(`oci:${image}:latest`, `docker://${registry.host}/${repository}:${tag}`, { destAuthfile: authfile });
+        } finally {
+          rmSync(authfile, { force: true });
+        }
+      },
+      async pullWith(secret, repository, tag) {
+        const data = secret.data?.['.dockerconfigjson'];
+        if (!data) return { ok: false, stderr: 'the Secret has no .dockerconfigjson' };
+        const authfile = writeAuthfile(Buffer.from(data, 'base64').toString('utf8'));
+        try {
+          return await skopeoCopy(`docker://${registry.host}/${repository}:${tag}`, `oci:${mkdtempSync(join(dir, 'pulled-'))}:latest`, { srcAuthfile: authfile });
+        } finally {
+          rmSync(authfile, { force: true });
+        }
+      },
+      removePullIdentity: () => writeConfig(false),
+      stopController,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
