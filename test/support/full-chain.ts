@@ -115,7 +115,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
     const registry = await startRegistry({ realm: `${stsUrl}/token`, service: 'registry.kube-regcred.test', issuer: tokenIssuer, rootCertBundlePath: ca.certFile });
     stopping.push(() => registry.stop());
 
-    const identities = { pull: 'e2e-pull', push: 'e2e-publish' };
+    const identities = { pull: 'demo-pull', push: 'demo-publish' };
     const configFile = join(dir, 'sts.yaml');
     const config = (withPull: boolean) => ({
       service: 'registry.kube-regcred.test',

@@ -1,0 +1,118 @@
+// `npm run demo`: the main job on an embedded control plane. Starts kube-apiserver + etcd, a
+// Distribution registry, `kube-regcred sts` and `kube-regcred controller` (applying the shipped
+// manifests), pushes a demo image, creates and annotates a pull secret, and shows it being filled,
+// used by skopeo, and refreshed. Ctrl-C stops everything. `--once` exits after the first refresh.
+import { parseArgs } from 'node:util';
+import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
+import { startControlPlane } from '../test/support/control-plane.ts';
+import { startFullChain, type FullChain } from '../test/support/full-chain.ts';
+import { parseDuration } from '../src/config.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    once: { type: 'boolean', default: false },
+    'token-lifetime': { type: 'string', default: '60s' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (args.help) {
+  console.log('Usage: npm run demo [-- --once] [-- --token-lifetime 60s]');
+  process.exit(0);
+}
+const lifetime = args['token-lifetime'];
+const lifetimeMs = parseDuration(lifetime);
+const NAMESPACE = 'demo';
+const IMAGE = { repository: 'demo/hello', tag: '1' };
+
+const started = Date.now();
+const step = (text: string): void => {
+  const seconds = ((Date.now() - started) / 1000).toFixed(1).padStart(6);
+  console.log(`[${seconds}s] ${text}`);
+};
+
+function tokenOf(secret: V1Secret, host: string): string | undefined {
+  const raw = secret.data?.['.dockerconfigjson'];
+  if (!raw) return undefined;
+  return (JSON.parse(Buffer.from(raw, 'base64').toString('utf8')) as { auths?: Record<string, { password?: string }> }).auths?.[host]?.password;
+}
+
+function expiryOf(token: string): string {
+  const { exp } = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number };
+  return new Date(exp * 1000).toISOString();
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+step('starting kube-apiserver + etcd (embedded control plane)');
+const cp = await startControlPlane();
+let chain: FullChain | undefined;
+let stopping: Promise<never> | undefined;
+// One shutdown, whoever asks first: Ctrl-C, the end of --once, or a failure (which, while Ctrl-C is
+// already stopping the components, is just the demo noticing they are gone).
+const shutdown = (code: number): Promise<never> =>
+  (stopping ??= (async () => {
+    step('stopping: controller, sts, registry, kube-apiserver, etcd');
+    await chain?.stop();
+    await cp.stop();
+    step('stopped');
+    process.exit(code);
+  })());
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+try {
+  step(`control plane up at ${cp.server}`);
+  chain = await startFullChain(cp, { exchangeLifetime: lifetime, registryLifetime: '30s', namespaces: [], dir: `${cp.dir}/chain` });
+  step(`manifests/overlays/default applied; kube-regcred sts at ${chain.stsUrl}; registry at ${chain.registry.host}`);
+  step(`kube-regcred controller running as ServiceAccount kube-regcred/kube-regcred (logs: ${chain.controllerLog})`);
+
+  const pushed = await chain.publish(IMAGE.repository, IMAGE.tag);
+  if (!pushed.ok) throw new Error(`pushing the demo image failed: ${pushed.stderr}`);
+  step(`pushed ${chain.registry.host}/${IMAGE.repository}:${IMAGE.tag} (identity ${chain.identities.push}, through the sts)`);
+
+  const core = cp.kubeConfig('admin').makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
+  await core.createNamespacedSecret({
+    namespace: NAMESPACE,
+    body: { metadata: { name: 'pull-secret' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': '{}' } },
+  });
+  step(`kubectl create secret generic pull-secret -n ${NAMESPACE} --type=kubernetes.io/dockerconfigjson --from-literal=.dockerconfigjson='{}'`);
+  await core.patchNamespacedSecret({
+    name: 'pull-secret',
+    namespace: NAMESPACE,
+    body: [{ op: 'add', path: '/metadata/annotations', value: { 'kube-regcred.io/identity': chain.identities.pull } }],
+  });
+  const annotatedAt = Date.now();
+  step(`kubectl annotate secret pull-secret -n ${NAMESPACE} kube-regcred.io/identity=${chain.identities.pull}`);
+
+  const read = () => core.readNamespacedSecret({ name: 'pull-secret', namespace: NAMESPACE });
+  let token: string | undefined;
+  while (!(token = tokenOf(await read(), chain.registry.host))) {
+    if (Date.now() - annotatedAt > 30_000) throw new Error(`the Secret was not filled within 30 s: see ${chain.controllerLog}`);
+    await sleep(100);
+  }
+  step(`Secret filled in ${Date.now() - annotatedAt} ms: a registry token for ${chain.identities.pull}, expires ${expiryOf(token)}`);
+
+  const pullWithSecret = async (what: string): Promise<void> => {
+    const pulled = await chain!.pullWith(await read(), IMAGE.repository, IMAGE.tag);
+    if (!pulled.ok) throw new Error(`skopeo could not pull: ${pulled.stderr}`);
+    step(`skopeo pulled ${chain!.registry.host}/${IMAGE.repository}:${IMAGE.tag} with the Secret's .dockerconfigjson (${what})`);
+  };
+  await pullWithSecret('first token');
+
+  step(`waiting for a refresh: tokens live ${lifetime}, the controller refreshes when about a third is left`);
+  for (let refresh = 1; ; refresh++) {
+    const previous = token;
+    while ((token = tokenOf(await read(), chain.registry.host)) === previous) await sleep(250);
+    const secret = await read();
+    step(`refresh #${refresh}: new token written at ${secret.metadata?.annotations?.['kube-regcred.io/refreshed-at']}, expires ${expiryOf(token!)} (old one was still valid)`);
+    await pullWithSecret(`after refresh #${refresh}`);
+    if (args.once) break;
+    if (refresh === 1) step('the controller keeps refreshing; Ctrl-C stops everything');
+    await sleep(Math.min(lifetimeMs / 4, 5000));
+  }
+  await shutdown(0);
+} catch (err) {
+  if (stopping === undefined) console.error(`demo failed: ${(err as Error).message}`);
+  await shutdown(1);
+}

@@ -1,0 +1,40 @@
+// The README's first command must work: `npm run demo` fills, uses and refreshes a pull secret, and
+// Ctrl-C stops every component it started.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { waitFor } from '../support/wait.ts';
+
+const DEMO = join(import.meta.dirname, '..', '..', 'hack', 'demo.ts');
+
+function runDemo(args: string[]) {
+  const child = spawn(process.execPath, [DEMO, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, output: () => output };
+}
+
+it('fills the Secret, pulls with it, refreshes it and pulls again (--once)', async () => {
+  const demo = runDemo(['--once', '--token-lifetime', '30s']);
+  const code = await demo.exited;
+  const output = demo.output();
+  assert.equal(code, 0, `the demo failed:\n${output}`);
+  for (const line of [/Secret filled in \d+ ms/, /skopeo pulled .* \(first token\)/, /refresh #1: new token written/, /skopeo pulled .* \(after refresh #1\)/, /\] stopped$/m]) {
+    assert.match(output, line);
+  }
+});
+
+it('stops every component on Ctrl-C', async () => {
+  const demo = runDemo([]);
+  await waitFor(() => /Secret filled in/.test(demo.output()) || undefined, { description: 'the demo filled its Secret', timeoutMs: 60_000 });
+  const server = /control plane up at (https:\/\/127\.0\.0\.1:\d+)/.exec(demo.output())?.[1];
+  assert.ok(server, 'the demo printed the control plane address');
+  demo.child.kill('SIGINT');
+  assert.equal(await demo.exited, 0, `Ctrl-C should stop the demo cleanly:\n${demo.output()}`);
+  assert.match(demo.output(), /\] stopped$/m);
+  const stillUp = await fetch(`${server}/readyz`).then(() => true, () => false);
+  assert.equal(stillUp, false, 'kube-apiserver still answers after the demo stopped');
+});
