@@ -102,7 +102,7 @@ try {
 
   step(`waiting for a refresh: tokens live ${lifetime}, the controller refreshes when about a third is left`);
   for (let refresh = 1; ; refresh++) {
-    const previous = token;
+    const previous: string | undefined = token;
     while ((token = tokenOf(await read(), chain.registry.host)) === previous) await sleep(250);
     const secret = await read();
     step(`refresh #${refresh}: new token written at ${secret.metadata?.annotations?.['kube-regcred.io/refreshed-at']}, expires ${expiryOf(token!)} (old one was still valid)`);
