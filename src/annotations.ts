@@ -10,16 +10,37 @@ export const ANNOTATIONS = {
   identityAlias: 'pull-secret-updater.chainguard.dev/identity',
   /** Which configured registry the token is for; the default registry when absent. */
   registry: 'kube-regcred.io/registry',
+  /** `pull` (default: a kubernetes.io/dockerconfigjson Secret) or `push` (an Opaque Secret, key config.json). */
+  access: 'kube-regcred.io/access',
+  /**
+   * Per-workload identity: exchange a token of THIS ServiceAccount (in the Secret's namespace) instead
+   * of the controller's own. Needs --workload-identity and the workload-identity RBAC component.
+   */
+  serviceAccount: 'kube-regcred.io/service-account',
+  /** ServiceAccounts (comma-separated, Secret namespace) whose imagePullSecrets must list this pull secret. */
+  attachTo: 'kube-regcred.io/attach-to',
   // Written by the controller for people and tools; never read back for a decision.
   expiresAt: 'kube-regcred.io/expires-at',
   refreshedAt: 'kube-regcred.io/refreshed-at',
   lastError: 'kube-regcred.io/last-error',
+  /**
+   * Written by the controller: which target the token in the Secret was issued for. Read back ONLY to
+   * force a refresh when the Secret now asks for something else; never to skip one (anyone with patch
+   * rights could set it).
+   */
+  tokenFor: 'kube-regcred.io/token-for',
 } as const;
+
+/** What a Secret uses its identity for; `push` Secrets are Opaque with key config.json. */
+export type Access = 'pull' | 'push';
 
 /** What a managed Secret asks for. */
 export interface Target {
   identity: string;
   registry: string;
+  access: Access;
+  /** The Secret-namespace ServiceAccount whose token is exchanged; absent: the controller's own. */
+  serviceAccount?: string;
 }
 
 export interface TargetSettings {
@@ -104,7 +125,56 @@ export function parseTarget(annotations: Record<string, string>, settings: Targe
   if (!allowed.has(registry)) {
     throw new RegcredError('RegistryNotConfigured', `registry ${registry} is not among the configured registries`);
   }
-  return { identity, registry };
+  const target: Target = { identity, registry, access: parseAccess(annotations[ANNOTATIONS.access]) };
+  const serviceAccount = annotations[ANNOTATIONS.serviceAccount];
+  if (serviceAccount !== undefined) target.serviceAccount = parseServiceAccountName(serviceAccount);
+  return target;
+}
+
+/** A ServiceAccount name is a DNS-1123 subdomain (lower case, digits, `-`, `.`, at most 253). */
+const SERVICE_ACCOUNT_PATTERN = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
+
+/**
+ * The attach-to list: ServiceAccount names, de-duplicated, in order. Absent: []. Throws
+ * ServiceAccountInvalid for an empty list or an invalid name.
+ */
+export function parseAttachTo(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const names = value.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  if (names.length === 0) throw new RegcredError('ServiceAccountInvalid', `${ANNOTATIONS.attachTo} lists no ServiceAccount`);
+  return [...new Set(names.map(parseServiceAccountName))];
+}
+
+/** Throws ServiceAccountInvalid unless `value` is a valid ServiceAccount name. */
+export function parseServiceAccountName(value: string): string {
+  if (value.length === 0 || value.length > 253 || !SERVICE_ACCOUNT_PATTERN.test(value)) {
+    throw new RegcredError('ServiceAccountInvalid', `${ANNOTATIONS.serviceAccount} is not a ServiceAccount name (DNS-1123 subdomain)`);
+  }
+  return value;
+}
+
+/** Throws AccessInvalid unless the access annotation is absent (pull), `pull` or `push`. */
+export function parseAccess(value: string | undefined): Access {
+  if (value === undefined || value === 'pull') return 'pull';
+  if (value === 'push') return 'push';
+  throw new RegcredError('AccessInvalid', `${ANNOTATIONS.access} must be pull or push`);
+}
+
+/**
+ * The token-for value for a target: `identity=<uid>,registry=<host>[,access=push]`. Identity UIDs and
+ * hosts cannot contain `,` or `=` (parseIdentity, parseRegistryHost), so the value is unambiguous.
+ */
+export function formatTokenFor(target: Target): string {
+  const access = target.access === 'push' ? ',access=push' : '';
+  const serviceAccount = target.serviceAccount !== undefined ? `,service-account=${target.serviceAccount}` : '';
+  return `identity=${target.identity},registry=${target.registry}${access}${serviceAccount}`;
+}
+
+/** The registry named in a token-for value, if it names one (to clean up after a registry change). */
+export function registryOfTokenFor(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const match = /(?:^|,)registry=([^,]+)/.exec(value);
+  return match?.[1];
 }
 
 /** An RFC 3339 instant in UTC, to the second (what Kubernetes itself writes). */
@@ -122,6 +192,8 @@ export function formatLastError(error: RegcredError, maxChars = 256): string {
 }
 
 export interface Status {
+  /** The target the written token is for (token-for). */
+  target?: Target;
   expiresAt?: Date;
   refreshedAt?: Date;
   /** An error to record; `null` clears a previous one (after a successful write). */
@@ -134,6 +206,7 @@ export interface Status {
  */
 export function formatStatus(status: Status): Record<string, string | null> {
   const out: Record<string, string | null> = {};
+  if (status.target) out[ANNOTATIONS.tokenFor] = formatTokenFor(status.target);
   if (status.expiresAt) out[ANNOTATIONS.expiresAt] = formatInstant(status.expiresAt);
   if (status.refreshedAt) out[ANNOTATIONS.refreshedAt] = formatInstant(status.refreshedAt);
   if (status.error === null) out[ANNOTATIONS.lastError] = null;

@@ -94,3 +94,24 @@ export function readRegistryToken(config: DockerConfig, registry: string): strin
   if (!token || (fromAuth && fromAuth.password !== token)) return undefined;
   return token;
 }
+
+/**
+ * True when `auths[registry]` is an entry kube-regcred wrote (username `_token`, in `username` or in
+ * `auth`), even a half-broken one: what a revocation or a registry change removes. Someone else's
+ * credential for the same registry (another username) is never ours to remove.
+ */
+export function hasOwnRegistryEntry(config: DockerConfig, registry: string): boolean {
+  if (!hasRegistryEntry(config, registry)) return false;
+  const entry = config.auths?.[registry];
+  if (!isPlainObject(entry)) return false;
+  if (entry.username === TOKEN_USERNAME) return true;
+  return typeof entry.auth === 'string' && decodeAuth(entry.auth)?.username === TOKEN_USERNAME;
+}
+
+/** A new config without `auths[registry]`; everything else is kept. `config` is not modified. */
+export function withoutRegistryEntry(config: DockerConfig, registry: string): DockerConfig {
+  if (!hasRegistryEntry(config, registry)) return config;
+  const auths = { ...(config.auths ?? {}) };
+  delete auths[registry];
+  return { ...config, auths };
+}

@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   DockerConfigInvalid: 'permanent',
   AccessInvalid: 'permanent',
   NamespaceNotAllowed: 'permanent',
+  ServiceAccountInvalid: 'permanent',
   // Security token service (client side).
   StsUnreachable: 'transient',
   StsTimeout: 'transient',
@@ -27,6 +28,7 @@ export const ERROR_CODES = {
   KubeUnavailable: 'transient',
   KubeInvalid: 'permanent',
   TokenRequestFailed: 'transient',
+  TokenRequestForbidden: 'permanent',
   // Token service (server side).
   CredentialMissing: 'permanent',
   CredentialInvalid: 'permanent',

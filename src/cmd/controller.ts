@@ -13,11 +13,19 @@ import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
 import { createEventRecorder } from '../kube/events.ts';
 import { contextNamespace, createKubeClients, loadKubeConfig, readInClusterNamespace } from '../kube/kube-config.ts';
 import { createLeaderElector, type LeaderElector } from '../kube/lease.ts';
-import { createSecretInformer } from '../kube/secret-informer.ts';
+import { createNamespaceInformer, type NamespaceInformer } from '../kube/namespace-informer.ts';
+import { combineSecretInformers, createSecretInformer, PUSH_SECRET_FIELD_SELECTOR } from '../kube/secret-informer.ts';
+import { ANNOTATIONS } from '../annotations.ts';
 import { createSecretWriter } from '../kube/secret-writer.ts';
+import { createServiceAccountAttacher } from '../kube/service-accounts.ts';
+import { createPullBackoffPodWatcher, type PullBackoffPodWatcher } from '../kube/pull-backoff-pods.ts';
+import { createPullBackoffExplainer } from '../controller/pull-backoff.ts';
 import { createTokenRequester } from '../kube/token-request.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { RegcredError } from '../errors.ts';
+import { openPolicySource, type PolicySource } from '../policy/policy-source.ts';
 import { createServiceAccountTokenSource } from '../token/service-account-token.ts';
+import { createWorkloadTokenSources } from '../token/workload-tokens.ts';
 import { countExchanges, createController, createSecretGauges, type Controller } from '../controller/controller.ts';
 import { createControllerMetrics } from '../controller/metrics.ts';
 import { controllerHelp, parseControllerSettings, type ControllerSettings } from '../controller/options.ts';
@@ -31,6 +39,8 @@ export interface ControllerProcessIo {
   logDestination?: DestinationStream;
   clock?: Clock;
   random?: Random;
+  /** Periodic re-read of the identity policy file (besides file events); default 30 s, 0 disables. */
+  policyPollIntervalMs?: number;
 }
 
 export interface RunningController {
@@ -65,19 +75,56 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   const registry = new Registry();
   const decideSettings = { defaultRegistry: settings.defaultRegistry, registries: settings.registries, refresh: settings.refresh };
 
-  const informer = createSecretInformer({
-    clients,
-    namespaces: settings.namespaces,
-    logger,
-    random,
-    onError: (error) => metrics.errors.inc({ code: error.code }),
-  });
+  const watchSecrets = (extra: Partial<Parameters<typeof createSecretInformer>[0]> = {}) =>
+    createSecretInformer({
+      clients,
+      namespaces: settings.namespaces,
+      logger,
+      random,
+      onError: (error) => metrics.errors.inc({ code: error.code }),
+      ...extra,
+    });
+  // Push secrets are Opaque, so their watch sees every Opaque Secret: it runs only with an identity
+  // policy (without one push is refused anyway), and keeps only Secrets annotated access=push in memory.
+  const informer = settings.identityPolicyPath === undefined
+    ? watchSecrets()
+    : combineSecretInformers([
+        watchSecrets(),
+        watchSecrets({
+          fieldSelector: PUSH_SECRET_FIELD_SELECTOR,
+          keep: (secret) => secret.metadata?.annotations?.[ANNOTATIONS.access] === 'push',
+          kind: 'push',
+        }),
+      ]);
   const gauges = createSecretGauges(informer, decideSettings, clock);
   const metrics = createControllerMetrics({
     registry,
     managedSecrets: gauges.managedSecrets,
     earliestExpirySeconds: gauges.earliestExpirySeconds,
   });
+
+  // The identity policy: without a file, Chainguard's behaviour (any namespace may use any identity to
+  // pull) and no push at all; with one, a Namespace informer supplies the labels its selectors match.
+  let policySource: PolicySource | undefined;
+  let namespaceInformer: NamespaceInformer | undefined;
+  if (settings.identityPolicyPath !== undefined) {
+    try {
+      policySource = openPolicySource({
+        path: settings.identityPolicyPath,
+        logger,
+        onChange: () => controller?.resync(),
+        onReloadResult: (result) => metrics.policyReloads.inc({ result }),
+        ...(io.policyPollIntervalMs !== undefined ? { pollIntervalMs: io.policyPollIntervalMs } : {}),
+      });
+    } catch (err) {
+      if (err instanceof RegcredError) throw new OptionsError(`--identity-policy: ${err.message}`);
+      throw err;
+    }
+    namespaceInformer = createNamespaceInformer({ clients, logger, random, onError: (error) => metrics.errors.inc({ code: error.code }) });
+    logger.info({ path: settings.identityPolicyPath, rules: policySource.current().rules.length }, 'identity policy loaded');
+  } else {
+    logger.warn('no identity policy (--identity-policy): every namespace may use every identity to pull; push secrets are not served');
+  }
 
   const exchanger = countExchanges(
     createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock }),
@@ -91,6 +138,16 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     expirationSeconds: settings.tokenExpirationSeconds,
     onRequest: (result) => metrics.tokenRequests.inc({ result }),
   });
+
+  // Opt-in: minting tokens of other ServiceAccounts is a power the RBAC component grants on purpose.
+  const workloadTokens = settings.workloadIdentity
+    ? createWorkloadTokenSources({
+        request: (sa, request) => createTokenRequester(clients, sa, { workload: true })(request),
+        clock,
+        expirationSeconds: settings.tokenExpirationSeconds,
+        onRequest: (result) => metrics.tokenRequests.inc({ result }),
+      })
+    : undefined;
 
   let controller: Controller | undefined;
   const le = settings.leaderElection;
@@ -111,19 +168,36 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       })
     : undefined;
 
+  const events = createEventRecorder({ clients, clock, logger, component: COMPONENT, instance: identity });
+  const isLeader = () => (elector ? elector.isLeader() : true);
+  const podWatcher: PullBackoffPodWatcher | undefined = settings.explainPullBackoff
+    ? createPullBackoffPodWatcher({
+        clients,
+        namespaces: settings.namespaces,
+        logger,
+        random,
+        onStuck: createPullBackoffExplainer({ listSecrets: () => informer.list(), events, isLeader, logger }),
+        onError: (error) => metrics.errors.inc({ code: error.code }),
+      })
+    : undefined;
   const reconciler = createReconciler({
     getSecret: (ns, name) => informer.get(ns, name),
     writer: createSecretWriter({ clients, fieldManager: COMPONENT }),
-    events: createEventRecorder({ clients, clock, logger, component: COMPONENT, instance: identity }),
+    events,
     tokenCache,
     serviceAccountTokens,
     audience: exchanger.audience,
     subject: `system:serviceaccount:${namespace}:${settings.serviceAccountName}`,
+    ...(workloadTokens ? { workloadTokens } : {}),
+    attacher: createServiceAccountAttacher({ clients, fieldManager: COMPONENT }),
+    attachRetryMs: settings.attachRetryMs,
     settings: decideSettings,
+    ...(policySource ? { policy: policySource.current } : {}),
+    ...(namespaceInformer ? { namespaceLabels: (ns: string) => namespaceInformer.labels(ns) } : {}),
     clock,
     logger,
     metrics,
-    isLeader: () => (elector ? elector.isLeader() : true),
+    isLeader,
   });
   controller = createController({
     informer,
@@ -135,6 +209,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     random,
     logger,
     ...(elector ? { leaderKnown: () => elector.leaderKnown() } : {}),
+    ...(namespaceInformer ? { namespaceInformer } : {}),
   });
   const running = controller;
 
@@ -146,6 +221,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       namespaces: settings.namespaces.length === 0 ? '*' : settings.namespaces,
       issuerUrl: settings.issuerUrl,
       defaultRegistry: settings.defaultRegistry,
+      identityPolicy: settings.identityPolicyPath ?? false,
+      workloadIdentity: settings.workloadIdentity,
       serviceAccount: `${namespace}/${settings.serviceAccountName}`,
       leaderElection: le.enabled ? `${namespace}/${le.leaseName}` : false,
       identity,
@@ -153,6 +230,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     'controller starting',
   );
   await running.start();
+  await podWatcher?.start();
   elector?.start();
 
   let stopping: Promise<void> | undefined;
@@ -167,6 +245,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       stopping ??= (async () => {
         logger.info('controller stopping');
         // Drain first, while still leading: a write that is under way may finish legitimately.
+        policySource?.close();
+        await podWatcher?.stop();
         await running.stop();
         await elector?.stop();
         await ops.close();

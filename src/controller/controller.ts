@@ -6,6 +6,7 @@ import { ANNOTATIONS, isManaged, parseTarget } from '../annotations.ts';
 import type { Clock, Random } from '../clock.ts';
 import { parseDockerConfig, readRegistryToken } from '../dockerconfig.ts';
 import type { Exchanger } from '../exchange/exchanger.ts';
+import type { NamespaceInformer } from '../kube/namespace-informer.ts';
 import type { SecretInformer, SecretObject } from '../kube/secret-informer.ts';
 import type { Logger } from '../log.ts';
 import { readJwtTimes } from '../token/jwt-times.ts';
@@ -13,7 +14,7 @@ import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import type { DecideSettings } from './decide.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { createWorkQueue, type WorkQueue } from './queue.ts';
-import type { Outcome, Reconciler } from './reconcile.ts';
+import { configKeyOf, type Outcome, type Reconciler } from './reconcile.ts';
 
 export interface ControllerDeps {
   informer: SecretInformer;
@@ -27,14 +28,18 @@ export interface ControllerDeps {
   logger: Logger;
   /** With leader election: whether the leader is known yet (readiness). */
   leaderKnown?: () => boolean;
+  /** Namespace labels for the identity policy: a label change re-evaluates that namespace's Secrets. */
+  namespaceInformer?: NamespaceInformer;
 }
 
 export interface Controller {
   start(): Promise<void>;
   /** Stops timers and waits for running reconciles; the informer stops last. */
   stop(): Promise<void>;
-  /** Enqueue every managed Secret now (e.g. on becoming leader). */
+  /** Enqueue every managed Secret now (e.g. on becoming leader, or after a policy reload). */
   resync(): void;
+  /** Enqueue the managed Secrets of one namespace (its labels changed). */
+  resyncNamespace(namespace: string): void;
   readiness(): { ready: boolean; reason?: string };
   /** For tests and shutdown: resolves when no reconcile runs or waits. */
   idle(): Promise<void>;
@@ -42,7 +47,7 @@ export interface Controller {
 }
 
 /** The status annotations the controller writes: changes to them alone must not trigger a reconcile. */
-const STATUS_ANNOTATIONS = new Set<string>([ANNOTATIONS.expiresAt, ANNOTATIONS.refreshedAt, ANNOTATIONS.lastError]);
+const STATUS_ANNOTATIONS = new Set<string>([ANNOTATIONS.expiresAt, ANNOTATIONS.refreshedAt, ANNOTATIONS.lastError, ANNOTATIONS.tokenFor]);
 
 /**
  * A digest of the Secret minus what the controller itself writes besides data (status annotations).
@@ -130,21 +135,34 @@ export function createController(deps: ControllerDeps): Controller {
     queue.add(key);
   });
 
+  const namespaces = deps.namespaceInformer;
+  const resyncNamespace = (namespace: string) => {
+    for (const secret of informer.list()) {
+      if (secret.namespace === namespace && isManaged(secret.annotations)) queue.add(keyOf(secret));
+    }
+  };
+  namespaces?.onChange(resyncNamespace);
+
   return {
     queue,
     async start() {
+      // Labels first: a Secret judged before its namespace is known would be refused needlessly.
+      await namespaces?.start();
       await informer.start();
     },
     async stop() {
       await queue.shutdown();
       await informer.stop();
+      await namespaces?.stop();
     },
     resync() {
       for (const secret of informer.list()) {
         if (isManaged(secret.annotations)) queue.add(keyOf(secret));
       }
     },
+    resyncNamespace,
     readiness() {
+      if (namespaces && !namespaces.hasSynced()) return { ready: false, reason: 'namespace cache not synced' };
       if (!informer.hasSynced()) return { ready: false, reason: 'secret cache not synced' };
       if (deps.leaderKnown && !deps.leaderKnown()) return { ready: false, reason: 'leader not known yet' };
       return { ready: true };
@@ -184,7 +202,7 @@ export function createSecretGauges(informer: SecretInformer, settings: DecideSet
     let expiresAtMs: number | undefined;
     try {
       const { registry } = parseTarget({ ...secret.annotations }, settings);
-      const raw = secret.data['.dockerconfigjson'];
+      const raw = secret.data[configKeyOf(secret)];
       const config = parseDockerConfig(raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8'));
       const token = readRegistryToken(config, registry);
       if (token !== undefined) expiresAtMs = readJwtTimes(token).expiresAt.getTime();

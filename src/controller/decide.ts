@@ -1,13 +1,16 @@
 // THE reconcile decision, pure: from a Secret as read, the time, and the exchange cache's token, what
 // to do. Gathering happens before it, applying (exchange, write, Event, requeue) after it.
-import { isManaged, parseTarget, type Target } from '../annotations.ts';
-import { hasRegistryEntry, parseDockerConfig, readRegistryToken, type DockerConfig } from '../dockerconfig.ts';
+import { ANNOTATIONS, formatTokenFor, isManaged, parseAttachTo, parseTarget, type Target } from '../annotations.ts';
+import { hasOwnRegistryEntry, hasRegistryEntry, parseDockerConfig, readRegistryToken, type DockerConfig } from '../dockerconfig.ts';
 import { RegcredError, toRegcredError } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
+import { evaluateAccess, type IdentityPolicy } from '../policy/identity-policy.ts';
 import { readJwtTimes, type JwtTimes } from '../token/jwt-times.ts';
 import { refreshAt, type RefreshPolicy } from './refresh-time.ts';
 
 export const DOCKER_CONFIG_JSON_TYPE = 'kubernetes.io/dockerconfigjson';
+/** Push secrets: never a type kubelet or ServiceAccounts consume. */
+export const PUSH_SECRET_TYPE = 'Opaque';
 
 /** The parts of a Secret the decision reads (built from the informer's object, never the object itself). */
 export interface SecretView {
@@ -15,19 +18,26 @@ export interface SecretView {
   name: string;
   type: string;
   annotations: Record<string, string>;
-  /** `.dockerconfigjson`, decoded from base64; undefined when the key is absent. */
+  /**
+   * The Docker config document, decoded from base64: `.dockerconfigjson` of a pull secret, `config.json`
+   * of a push secret; undefined when the key is absent.
+   */
   dockerConfigJson: string | undefined;
   resourceVersion?: string;
+  /** Labels of the Secret's namespace (Namespace informer); undefined when unknown. */
+  namespaceLabels?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface DecideSettings {
   defaultRegistry: string;
   registries: readonly string[];
   refresh: RefreshPolicy;
+  /** The identity policy in force; undefined: no policy file (pull allowed everywhere, push nowhere). */
+  policy?: IdentityPolicy | undefined;
 }
 
-/** Why the Secret needs a new token. */
-export type RefreshReason = 'missing' | 'expiring' | 'expired' | 'unreadable';
+/** Why the Secret needs a new token. `retargeted`: the token is for another identity or registry. */
+export type RefreshReason = 'missing' | 'expiring' | 'expired' | 'unreadable' | 'retargeted';
 
 export type Action =
   | { kind: 'ignore' }
@@ -40,8 +50,11 @@ export type Action =
    * transient failures must retry before it (see backoff.ts capDelay).
    */
   | { kind: 'refresh'; target: Target; reason: RefreshReason; currentExpiresAt?: Date }
-  /** A permanent input problem, reported on the Secret; nothing to do until it changes. */
-  | { kind: 'reject'; error: RegcredError };
+  /**
+   * A permanent input problem, reported on the Secret; nothing to do until it changes. `revoke` names
+   * the registry whose kube-regcred entry must be removed (the identity policy no longer allows it).
+   */
+  | { kind: 'reject'; error: RegcredError; revoke?: string };
 
 /**
  * Decides from the token in `.dockerconfigjson` alone: its real `exp` says whether it is still good.
@@ -55,22 +68,48 @@ export type Action =
  * deterministic), so a due Secret can never be "fixed" by writing back the token it already has.
  */
 export function decide(secret: SecretView, now: Date, cached: RegistryToken | undefined, settings: DecideSettings): Action {
-  if (secret.type !== DOCKER_CONFIG_JSON_TYPE || !isManaged(secret.annotations)) return { kind: 'ignore' };
+  if (!isManaged(secret.annotations) || !isCandidateType(secret)) return { kind: 'ignore' };
 
   let target: Target;
   let config: DockerConfig;
   try {
     target = parseTarget(secret.annotations, settings);
+    if (target.access === 'push' && secret.type !== PUSH_SECRET_TYPE) {
+      // Push rights in a type kubelet and ServiceAccounts consume would hand them to every Pod using it.
+      throw new RegcredError('AccessInvalid', `a push secret must be of type ${PUSH_SECRET_TYPE} (key config.json), never ${secret.type}`);
+    }
+    const attachTo = parseAttachTo(secret.annotations[ANNOTATIONS.attachTo]);
+    if (target.access === 'push' && attachTo.length > 0) {
+      throw new RegcredError('AccessInvalid', `${ANNOTATIONS.attachTo}: a push secret is never attached to a ServiceAccount`);
+    }
     config = parseDockerConfig(secret.dockerConfigJson);
   } catch (error) {
     return { kind: 'reject', error: toRegcredError(error) };
   }
 
+  const access = evaluateAccess(settings.policy, {
+    identity: target.identity,
+    use: target.access,
+    namespace: secret.namespace,
+    namespaceLabels: secret.namespaceLabels,
+  });
+  if (!access.allowed) {
+    // No fresh tokens for a Secret that lost permission, and the one it holds is taken away.
+    return hasOwnRegistryEntry(config, target.registry)
+      ? { kind: 'reject', error: access.error, revoke: target.registry }
+      : { kind: 'reject', error: access.error };
+  }
+
+  // token-for only ever forces a refresh: absent (Secrets written before it existed) changes nothing.
+  const recordedFor = secret.annotations[ANNOTATIONS.tokenFor];
+  const retargeted = recordedFor !== undefined && recordedFor !== formatTokenFor(target);
   const held = readRegistryToken(config, target.registry);
   let reason: RefreshReason;
   let currentExpiresAt: Date | undefined;
   if (held === undefined) {
     reason = hasRegistryEntry(config, target.registry) ? 'unreadable' : 'missing';
+  } else if (retargeted) {
+    reason = 'retargeted';
   } else {
     const times = tryReadJwtTimes(held);
     if (!times) {
@@ -88,6 +127,12 @@ export function decide(secret: SecretView, now: Date, cached: RegistryToken | un
     return { kind: 'write', target, token: cached, reason, ...expiry };
   }
   return { kind: 'refresh', target, reason, ...expiry };
+}
+
+/** Pull secrets are dockerconfigjson; push secrets Opaque with the access annotation. Others are not ours. */
+function isCandidateType(secret: SecretView): boolean {
+  if (secret.type === DOCKER_CONFIG_JSON_TYPE) return true;
+  return secret.type === PUSH_SECRET_TYPE && secret.annotations[ANNOTATIONS.access] === 'push';
 }
 
 function isFresh(token: RegistryToken, now: Date, policy: RefreshPolicy): boolean {

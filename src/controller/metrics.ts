@@ -11,6 +11,9 @@ export interface ControllerMetrics {
   earliestExpirySeconds: Gauge;
   errors: Counter<'code'>;
   reconcileDuration: Histogram<'outcome'>;
+  /** Tokens removed from Secrets the identity policy no longer allows. */
+  revocations: Counter;
+  policyReloads: Counter<'result'>;
 }
 
 /** `result` label values of exchanges_total and token_requests_total. */
@@ -53,7 +56,20 @@ export function createControllerMetrics(options: ControllerMetricsOptions): Cont
     exchanges.inc({ result }, 0);
     tokenRequests.inc({ result }, 0);
   }
+  const policyReloads = new Counter({
+    name: 'kube_regcred_policy_reloads_total',
+    help: 'Reloads of the identity policy file, by result (success, failure: old policy kept, unchanged).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  for (const result of ['success', 'failure', 'unchanged'] as const) policyReloads.inc({ result }, 0);
   return {
+    policyReloads,
+    revocations: new Counter({
+      name: 'kube_regcred_token_revocations_total',
+      help: 'Registry tokens removed from Secrets because the identity policy no longer allows them.',
+      registers,
+    }),
     exchanges,
     tokenRequests,
     errors,

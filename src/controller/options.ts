@@ -37,6 +37,15 @@ export const CONTROLLER_OPTIONS = {
     default: '',
     description: 'Comma-separated registries a Secret may choose with kube-regcred.io/registry. The default registry is always allowed.',
   },
+  identityPolicy: {
+    type: 'string',
+    description: 'Path of the identity policy file (YAML): which namespaces may use which identity, for pull or push. Reloaded when it changes (ConfigMap mounts included). Unset: every namespace may use every identity to pull, nobody may push.',
+  },
+  workloadIdentity: {
+    type: 'boolean',
+    default: 'false',
+    description: 'Per-workload identity: Secrets annotated kube-regcred.io/service-account are refreshed with a token of that ServiceAccount (in the Secret namespace). Needs the workload-identity RBAC component.',
+  },
   tokenExpirationSeconds: {
     type: 'integer',
     default: '3600',
@@ -81,6 +90,16 @@ export const CONTROLLER_OPTIONS = {
     type: 'duration',
     default: '1h',
     description: 'Retry a Secret the controller may not write (outside its RBAC grant) after this long, or when it changes.',
+  },
+  attachRetry: {
+    type: 'duration',
+    default: '30s',
+    description: 'Retry adding a pull secret to a ServiceAccount (kube-regcred.io/attach-to) after this long when it failed (e.g. the ServiceAccount does not exist yet).',
+  },
+  explainPullBackoff: {
+    type: 'boolean',
+    default: 'false',
+    description: 'Watch Pods stuck pulling images and send a Warning Event to those admitted before their ServiceAccount listed a pull secret kube-regcred attaches (kube-regcred.io/attach-to). Needs list/watch on pods.',
   },
   serviceAccountName: {
     type: 'string',
@@ -139,12 +158,16 @@ export interface ControllerSettings {
   audience: string;
   defaultRegistry: string;
   registries: string[];
+  identityPolicyPath: string | undefined;
+  workloadIdentity: boolean;
   tokenExpirationSeconds: number;
   refresh: RefreshPolicy;
   exchangeTimeoutMs: number;
   concurrency: number;
   backoff: { baseMs: number; maxMs: number };
   forbiddenRetryMs: number;
+  attachRetryMs: number;
+  explainPullBackoff: boolean;
   serviceAccountName: string;
   serviceAccountNamespace: string | undefined;
   leaderElection:
@@ -214,12 +237,16 @@ export function parseControllerSettings(
     audience: o.audience,
     defaultRegistry,
     registries,
+    identityPolicyPath: o.identityPolicy === undefined || o.identityPolicy.trim() === '' ? undefined : o.identityPolicy,
+    workloadIdentity: o.workloadIdentity,
     tokenExpirationSeconds: o.tokenExpirationSeconds,
     refresh,
     exchangeTimeoutMs: o.exchangeTimeout,
     concurrency: o.concurrency,
     backoff: { baseMs: o.backoffBase, maxMs: o.backoffMax },
     forbiddenRetryMs: o.forbiddenRetry,
+    attachRetryMs: o.attachRetry,
+    explainPullBackoff: o.explainPullBackoff,
     serviceAccountName: o.serviceAccountName,
     serviceAccountNamespace: o.serviceAccountNamespace,
     leaderElection: o.leaderElect

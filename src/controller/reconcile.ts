@@ -1,18 +1,22 @@
 // One reconcile of one Secret key: gather (informer cache → SecretView, exchange-cache peek), decide()
 // (pure), apply (exchange through the token cache, write, Event, metrics). Returns what the queue should
 // do next; it never mutates informer objects (it builds new bodies from frozen copies).
-import { ANNOTATIONS, formatLastError, formatStatus, parseTarget, type Target } from '../annotations.ts';
+import { ANNOTATIONS, formatLastError, formatStatus, parseTarget, registryOfTokenFor, type Target } from '../annotations.ts';
 import type { Clock } from '../clock.ts';
-import { parseDockerConfig, serializeDockerConfig, withRegistryToken } from '../dockerconfig.ts';
+import { hasOwnRegistryEntry, parseDockerConfig, serializeDockerConfig, withoutRegistryEntry, withRegistryToken } from '../dockerconfig.ts';
 import { RegcredError, toRegcredError, type ErrorCode } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
 import type { TokenCache } from '../exchange/token-cache.ts';
 import { EVENT_REASONS, type EventReason, type EventRecorder } from '../kube/events.ts';
 import type { SecretObject } from '../kube/secret-informer.ts';
-import { DOCKER_CONFIG_JSON_KEY, type SecretWriter } from '../kube/secret-writer.ts';
+import type { ServiceAccountAttacher } from '../kube/service-accounts.ts';
+import { CONFIG_JSON_KEY, DOCKER_CONFIG_JSON_KEY, type SecretWriter } from '../kube/secret-writer.ts';
 import type { Logger } from '../log.ts';
+import type { IdentityPolicy } from '../policy/identity-policy.ts';
 import type { ServiceAccountTokenSource } from '../token/service-account-token.ts';
-import { decide, type DecideSettings, type SecretView } from './decide.ts';
+import type { WorkloadTokenSources } from '../token/workload-tokens.ts';
+import { createAttachStep } from './attach.ts';
+import { decide, PUSH_SECRET_TYPE, type DecideSettings, type SecretView } from './decide.ts';
 import type { ControllerMetrics, ReconcileOutcome } from './metrics.ts';
 import { refreshAt } from './refresh-time.ts';
 
@@ -39,10 +43,20 @@ export interface ReconcilerDeps {
   audience: string;
   /** Who exchanges: `system:serviceaccount:<ns>:<name>` (part of the token-cache key). */
   subject: string;
+  /** Per-workload identity (kube-regcred.io/service-account); absent: the mode is off and such Secrets are refused. */
+  workloadTokens?: WorkloadTokenSources;
   settings: DecideSettings;
+  /** The identity policy in force now (it reloads); absent or undefined: no policy file. */
+  policy?: () => IdentityPolicy | undefined;
+  /** Labels of a namespace from the Namespace informer; absent: no informer (no policy file). */
+  namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | undefined;
   clock: Clock;
   logger: Logger;
   metrics: ControllerMetrics;
+  /** attach-to: adds pull secrets to ServiceAccounts' imagePullSecrets; absent: the annotation is ignored. */
+  attacher?: ServiceAccountAttacher;
+  /** How soon a failed attach is tried again (the token itself may be good for much longer). Default 30 s. */
+  attachRetryMs?: number;
   /** Only the leader exchanges and writes. */
   isLeader: () => boolean;
 }
@@ -58,8 +72,13 @@ export function splitKey(key: string): { namespace: string; name: string } {
   return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
-export function toSecretView(secret: SecretObject): SecretView {
-  const raw = secret.data[DOCKER_CONFIG_JSON_KEY];
+/** The data key holding the Docker config: `config.json` in an Opaque push secret, else `.dockerconfigjson`. */
+export function configKeyOf(secret: { type?: string | undefined }): string {
+  return secret.type === PUSH_SECRET_TYPE ? CONFIG_JSON_KEY : DOCKER_CONFIG_JSON_KEY;
+}
+
+export function toSecretView(secret: SecretObject, namespaceLabels?: Readonly<Record<string, string>>): SecretView {
+  const raw = secret.data[configKeyOf(secret)];
   const view: SecretView = {
     namespace: secret.namespace,
     name: secret.name,
@@ -68,6 +87,7 @@ export function toSecretView(secret: SecretObject): SecretView {
     dockerConfigJson: raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8'),
   };
   if (secret.resourceVersion !== undefined) view.resourceVersion = secret.resourceVersion;
+  if (namespaceLabels !== undefined) view.namespaceLabels = namespaceLabels;
   return view;
 }
 
@@ -79,8 +99,10 @@ export function eventReasonFor(code: ErrorCode): EventReason {
     case 'RegistryNotConfigured':
     case 'DockerConfigInvalid':
     case 'AccessInvalid':
-    case 'NamespaceNotAllowed':
+    case 'ServiceAccountInvalid':
       return EVENT_REASONS.InvalidSecret;
+    case 'NamespaceNotAllowed':
+      return EVENT_REASONS.NotAllowed;
     case 'KubeForbidden':
       return EVENT_REASONS.WriteForbidden;
     case 'KubeConflict':
@@ -102,12 +124,21 @@ function codeOfLastError(value: string | undefined): string | undefined {
 }
 
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
-  const { clock, metrics, settings } = deps;
+  const { clock, metrics } = deps;
+  const currentSettings = (): DecideSettings => ({ ...deps.settings, policy: deps.policy?.() });
   /**
    * The failure last reported per key (by Event), so Events mark transitions, never retries. Seeded
    * from the last-error annotation, so a restart does not repeat an Event already on the Secret.
    */
   const reported = new Map<string, string>();
+
+  const attach = createAttachStep({
+    ...(deps.attacher ? { attacher: deps.attacher } : {}),
+    events: deps.events,
+    metrics,
+    clock,
+    retryMs: deps.attachRetryMs ?? 30_000,
+  });
 
   const observe = (outcome: ReconcileOutcome, startedMs: number) => {
     metrics.reconcileDuration.observe({ outcome }, (Date.now() - startedMs) / 1000);
@@ -153,16 +184,48 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   async function writeToken(secret: SecretObject, view: SecretView, target: Target, token: RegistryToken, clearError: boolean): Promise<void> {
     if (view.resourceVersion === undefined) throw new RegcredError('KubeInvalid', 'Secret has no resourceVersion');
     // decide() parsed the same string already; this cannot throw for a Secret it sent here.
-    const config = withRegistryToken(parseDockerConfig(view.dockerConfigJson), target.registry, token.token);
-    const annotations = formatStatus({ expiresAt: token.expiresAt, refreshedAt: clock.now(), ...(clearError ? { error: null } : {}) });
+    let previous = parseDockerConfig(view.dockerConfigJson);
+    // After a registry change, the token we wrote for the old registry is not left behind.
+    const oldRegistry = registryOfTokenFor(view.annotations[ANNOTATIONS.tokenFor]);
+    if (oldRegistry !== undefined && oldRegistry !== target.registry && hasOwnRegistryEntry(previous, oldRegistry)) {
+      previous = withoutRegistryEntry(previous, oldRegistry);
+    }
+    const config = withRegistryToken(previous, target.registry, token.token);
+    const annotations = formatStatus({ target, expiresAt: token.expiresAt, refreshedAt: clock.now(), ...(clearError ? { error: null } : {}) });
     await deps.writer.writeData({
       namespace: secret.namespace,
       name: secret.name,
       resourceVersion: view.resourceVersion,
       dockerConfigJson: serializeDockerConfig(config),
+      key: configKeyOf(secret),
       annotations,
     });
     metrics.secretRefreshes.inc();
+  }
+
+  /**
+   * Removes kube-regcred's entry for `registry` (and the expires-at/token-for annotations). The token
+   * itself stays valid at the registry until its exp: revocation stops its use from this Secret and
+   * stops refreshes; it cannot recall copies already read.
+   */
+  async function revoke(secret: SecretObject, view: SecretView, registry: string, log: Logger): Promise<void> {
+    if (view.resourceVersion === undefined) throw new RegcredError('KubeInvalid', 'Secret has no resourceVersion');
+    const config = withoutRegistryEntry(parseDockerConfig(view.dockerConfigJson), registry);
+    await deps.writer.writeData({
+      namespace: secret.namespace,
+      name: secret.name,
+      resourceVersion: view.resourceVersion,
+      dockerConfigJson: serializeDockerConfig(config),
+      key: configKeyOf(secret),
+      annotations: { [ANNOTATIONS.expiresAt]: null, [ANNOTATIONS.tokenFor]: null },
+    });
+    metrics.revocations.inc();
+    log.warn({ registry }, 'registry token removed: the identity policy no longer allows it');
+    await deps.events.record(secret, {
+      type: 'Warning',
+      reason: EVENT_REASONS.TokenRevoked,
+      message: `the registry token for ${registry} was removed: the identity policy no longer allows this Secret's identity here`,
+    });
   }
 
   async function reconcile(key: string): Promise<Outcome> {
@@ -179,13 +242,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       observe('ignored', startedMs);
       return { kind: 'ignore' };
     }
-    const view = toSecretView(secret);
+    const view = toSecretView(secret, deps.namespaceLabels?.(namespace));
     const now = clock.now();
+    const settings = currentSettings();
     // decide() takes the exchange cache's token as input; finding it needs the target, parsed here the
     // same way decide() will (a failure is decide's to report, as a reject).
     let cached: RegistryToken | undefined;
     const peekTarget = tryTarget(view, settings);
-    if (peekTarget) cached = deps.tokenCache.peek(peekTarget.identity, peekTarget.registry, deps.subject);
+    if (peekTarget) cached = deps.tokenCache.peek(peekTarget.identity, peekTarget.registry, subjectOf(namespace, peekTarget));
 
     const action = decide(view, now, cached, settings);
     switch (action.kind) {
@@ -194,6 +258,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         observe('ignored', startedMs);
         return { kind: 'ignore' };
       case 'reject':
+        if (action.revoke !== undefined) {
+          try {
+            await revoke(secret, view, action.revoke, log);
+          } catch (err) {
+            // Retried: a revocation must not be given up on while the Secret still holds our token.
+            return fail(key, secret, toRegcredError(err), log, startedMs, undefined);
+          }
+        }
         await reportFailure(key, secret, action.error, log);
         observe('failed', startedMs);
         return action.error.transient ? { kind: 'transient', error: action.error } : { kind: 'permanent', error: action.error };
@@ -206,26 +278,36 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           }
         }
         log.debug({ until: action.until.toISOString() }, 'token still good');
+        const attached = await attach.run(key, secret, log);
         observe('waiting', startedMs);
-        return { kind: 'ok', at: action.until };
+        return { kind: 'ok', at: attach.nextLook(action.until, attached) };
       }
       case 'write':
       case 'refresh': {
         let token: RegistryToken;
         try {
+          const sa = action.target.serviceAccount;
+          if (sa !== undefined && !deps.workloadTokens) {
+            throw new RegcredError('ServiceAccountInvalid', `${ANNOTATIONS.serviceAccount} needs per-workload identity, which is off (--workload-identity)`);
+          }
+          const workload = sa === undefined ? undefined : { namespace, name: sa };
           token =
             action.kind === 'write'
               ? action.token
               : await deps.tokenCache.get({
                   identity: action.target.identity,
                   registry: action.target.registry,
-                  subject: deps.subject,
-                  subjectToken: () => deps.serviceAccountTokens.get(deps.audience),
+                  subject: subjectOf(namespace, action.target),
+                  subjectToken: () => (workload ? deps.workloadTokens!.get(workload, deps.audience) : deps.serviceAccountTokens.get(deps.audience)),
                 });
         } catch (err) {
           const error = toRegcredError(err);
-          // The STS refused our ServiceAccount token: ask for a new one next time rather than reuse it.
-          if (error.code === 'StsUnauthorized') deps.serviceAccountTokens.invalidate(deps.audience);
+          // The STS refused the ServiceAccount token: ask for a new one next time rather than reuse it.
+          if (error.code === 'StsUnauthorized') {
+            const sa = action.target.serviceAccount;
+            if (sa === undefined) deps.serviceAccountTokens.invalidate(deps.audience);
+            else deps.workloadTokens?.invalidate({ namespace, name: sa }, deps.audience);
+          }
           return fail(key, secret, error, log, startedMs, action.currentExpiresAt);
         }
         // Leadership can be lost while the exchange ran; a follower must not write.
@@ -241,16 +323,22 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         }
         if (hadError) await reportRecovery(key, secret);
         log.info({ reason: action.reason, registry: action.target.registry, expiresAt: token.expiresAt.toISOString() }, 'registry token written');
+        const attached = await attach.run(key, secret, log);
         observe('written', startedMs);
-        return { kind: 'ok', at: refreshAt(token.token, token, settings.refresh) };
+        return { kind: 'ok', at: attach.nextLook(refreshAt(token.token, token, settings.refresh), attached) };
       }
     }
+  }
+
+  /** The token-cache subject: the workload's ServiceAccount, or the controller's own. */
+  function subjectOf(namespace: string, target: Target): string {
+    return target.serviceAccount === undefined ? deps.subject : `system:serviceaccount:${namespace}:${target.serviceAccount}`;
   }
 
   async function fail(key: string, secret: SecretObject, error: RegcredError, log: Logger, startedMs: number, usefulUntil: Date | undefined): Promise<Outcome> {
     await reportFailure(key, secret, error, log);
     observe('failed', startedMs);
-    if (error.code === 'KubeForbidden') return { kind: 'forbidden', error };
+    if (error.code === 'KubeForbidden' || error.code === 'TokenRequestForbidden') return { kind: 'forbidden', error };
     if (!error.transient) return { kind: 'permanent', error };
     return usefulUntil ? { kind: 'transient', error, usefulUntil } : { kind: 'transient', error };
   }
@@ -259,6 +347,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     reconcile,
     forget(key) {
       reported.delete(key);
+      attach.forget(key);
     },
   };
 }

@@ -12,6 +12,19 @@ import type { KubeClients } from './kube-config.ts';
 export const EVENT_REASONS = {
   /** Warning: the Secret's annotations or content are unusable; fixed by editing the Secret. */
   InvalidSecret: 'InvalidSecret',
+  /** Warning: the identity policy does not allow this namespace to use the identity (for this use). */
+  NotAllowed: 'NotAllowed',
+  /** Warning: the policy no longer allows the Secret's identity: kube-regcred's token was removed. */
+  TokenRevoked: 'TokenRevoked',
+  /** Normal: the pull secret was added to a ServiceAccount's imagePullSecrets (attach-to). */
+  Attached: 'Attached',
+  /** Warning: the pull secret could not be added to a ServiceAccount (missing, or not permitted). */
+  AttachFailed: 'AttachFailed',
+  /**
+   * Warning, on a Pod: it cannot pull, and it was admitted before its ServiceAccount listed the pull
+   * secret kube-regcred attaches to it (imagePullSecrets are copied into a Pod only at admission).
+   */
+  PullSecretNotInPod: 'PullSecretNotInPod',
   /** Warning: the token exchange (or the TokenRequest before it) failed. */
   ExchangeFailed: 'ExchangeFailed',
   /** Warning: the controller may not write this Secret (outside its RBAC grant). */
@@ -25,6 +38,8 @@ export const EVENT_REASONS = {
 export type EventReason = (typeof EVENT_REASONS)[keyof typeof EVENT_REASONS];
 
 export interface EventTarget {
+  /** The involved object's kind; default Secret. */
+  kind?: 'Secret' | 'Pod';
   namespace: string;
   name: string;
   uid?: string | undefined;
@@ -69,7 +84,7 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
         },
         involvedObject: {
           apiVersion: 'v1',
-          kind: 'Secret',
+          kind: target.kind ?? 'Secret',
           namespace: target.namespace,
           name: target.name,
           uid: target.uid,

@@ -7,6 +7,8 @@ import { classifyKubeError } from './errors.ts';
 import type { KubeClients } from './kube-config.ts';
 
 export const DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
+/** The key of a push secret: the file build tools (kaniko, buildah, skopeo) mount as config.json. */
+export const CONFIG_JSON_KEY = 'config.json';
 
 export interface SecretRef {
   namespace: string;
@@ -16,8 +18,10 @@ export interface SecretRef {
 export interface DataWrite extends SecretRef {
   /** The resourceVersion the new content was computed from; the write fails with KubeConflict if stale. */
   resourceVersion: string;
-  /** The complete new .dockerconfigjson document (serialized JSON). */
+  /** The complete new Docker config document (serialized JSON). */
   dockerConfigJson: string;
+  /** The data key it goes to; default `.dockerconfigjson`, `config.json` for push secrets. */
+  key?: string;
   /** Annotations to set; `null` removes one. Others are left as they are. */
   annotations: Readonly<Record<string, string | null>>;
 }
@@ -57,7 +61,7 @@ export function createSecretWriter(options: { clients: KubeClients; fieldManager
     writeData(write) {
       return patch(write, {
         metadata: { resourceVersion: write.resourceVersion, annotations: { ...write.annotations } },
-        data: { [DOCKER_CONFIG_JSON_KEY]: Buffer.from(write.dockerConfigJson, 'utf8').toString('base64') },
+        data: { [write.key ?? DOCKER_CONFIG_JSON_KEY]: Buffer.from(write.dockerConfigJson, 'utf8').toString('base64') },
       });
     },
     writeStatus(write) {

@@ -22,7 +22,12 @@ export interface TokenRequestOptions {
 
 export type TokenRequester = (options: TokenRequestOptions) => Promise<IssuedToken>;
 
-export function createTokenRequester(clients: KubeClients, serviceAccount: ServiceAccountRef): TokenRequester {
+/**
+ * `workload`: the ServiceAccount is a workload's, not the controller's own. A 403 then means the opt-in
+ * RBAC (manifests/components/workload-identity) is missing: TokenRequestForbidden, permanent, reported on
+ * the Secret, rather than a controller-wide hiccup retried every few seconds.
+ */
+export function createTokenRequester(clients: KubeClients, serviceAccount: ServiceAccountRef, options: { workload?: boolean } = {}): TokenRequester {
   return async ({ audience, expirationSeconds }) => {
     let result;
     try {
@@ -36,6 +41,12 @@ export function createTokenRequester(clients: KubeClients, serviceAccount: Servi
       // reconciled: report it as TokenRequestFailed (transient, retried with backoff) and keep the status,
       // so a KubeForbidden here is never mistaken for "this Secret is outside the write grant".
       const error = classifyKubeError(err, `TokenRequest for ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}`);
+      if (options.workload && error.code === 'KubeForbidden') {
+        // Name and namespace apart: `ns/name` can exceed the 32-character run last-error redacts as token-like.
+        throw new RegcredError('TokenRequestForbidden', `TokenRequest for ServiceAccount ${serviceAccount.name} in namespace ${serviceAccount.namespace}: HTTP 403: the controller may not mint tokens of this ServiceAccount (workload-identity RBAC component)`, {
+          status: error.status,
+        });
+      }
       throw new RegcredError('TokenRequestFailed', `${error.message} (${error.code})`, {
         status: error.status,
         retryAfterMs: error.retryAfterMs,

@@ -53,6 +53,8 @@ export async function createControllerIdentity(
       rules: [
         { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+        // For the identity policy's namespace selectors (manifests/base grants the same).
+        { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
       ],
     },
   });

@@ -1,5 +1,6 @@
 // Every shipped overlay builds with kustomize and is accepted by a real kube-apiserver (server-side
-// dry run, so admission and schema validation run); RBAC grants stay as narrow as documented.
+// dry run, so admission and schema validation run; --force-conflicts because the e2e may already have
+// applied the default overlay for real on the shared control plane); RBAC grants stay as narrow as documented.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -52,7 +53,7 @@ describe('manifests', () => {
     it(`${overlay}: kubectl apply --server-side --dry-run=server -k is accepted`, async () => {
       const kubeconfig = cp.writeKubeconfig('admin');
       const { stdout } = await run('kubectl', [
-        '--kubeconfig', kubeconfig, 'apply', '--server-side', '--dry-run=server', '--field-manager=kube-regcred-test',
+        '--kubeconfig', kubeconfig, 'apply', '--server-side', '--force-conflicts', '--dry-run=server', '--field-manager=kube-regcred-test',
         '-k', join(overlaysDir, overlay),
       ]);
       const objects = await build(overlay);

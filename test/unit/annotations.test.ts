@@ -31,14 +31,14 @@ describe('isManaged', () => {
 });
 
 describe('parseTarget', () => {
-  const ok: Array<[string, Record<string, string>, { identity: string; registry: string }]> = [
-    ['identity only → default registry', { [ANNOTATIONS.identity]: UID }, { identity: UID, registry: 'cgr.dev' }],
-    ['alias only', { [ANNOTATIONS.identityAlias]: UID }, { identity: UID, registry: 'cgr.dev' }],
-    ['both identities, equal', { [ANNOTATIONS.identity]: UID, [ANNOTATIONS.identityAlias]: UID }, { identity: UID, registry: 'cgr.dev' }],
-    ['a configured registry with port', { [ANNOTATIONS.identity]: UID, [ANNOTATIONS.registry]: 'registry.example:5000' }, { identity: UID, registry: 'registry.example:5000' }],
-    ['a configured IPv4 registry', { [ANNOTATIONS.identity]: UID, [ANNOTATIONS.registry]: '127.0.0.1:5000' }, { identity: UID, registry: '127.0.0.1:5000' }],
-    ['registry in upper case (hosts are case-insensitive)', { [ANNOTATIONS.identity]: UID, [ANNOTATIONS.registry]: 'CGR.dev' }, { identity: UID, registry: 'cgr.dev' }],
-    ['a name-like identity of another STS', { [ANNOTATIONS.identity]: 'team-a:puller_1.x' }, { identity: 'team-a:puller_1.x', registry: 'cgr.dev' }],
+  const ok: Array<[string, Record<string, string>, { identity: string; registry: string; access: 'pull' | 'push' }]> = [
+    ['identity only → default registry', { [ANNOTATIONS.identity]: UID }, { identity: UID, registry: 'cgr.dev', access: 'pull' }],
+    ['alias only', { [ANNOTATIONS.identityAlias]: UID }, { identity: UID, registry: 'cgr.dev', access: 'pull' }],
+    ['both identities, equal', { [ANNOTATIONS.identity]: UID, [ANNOTATIONS.identityAlias]: UID }, { identity: UID, registry: 'cgr.dev', access: 'pull' }],
+    ['a configured registry with port', { [ANNOTATIONS.identity]: UID, [ANNOTATIONS.registry]: 'registry.example:5000' }, { identity: UID, registry: 'registry.example:5000', access: 'pull' }],
+    ['a configured IPv4 registry', { [ANNOTATIONS.identity]: UID, [ANNOTATIONS.registry]: '127.0.0.1:5000' }, { identity: UID, registry: '127.0.0.1:5000', access: 'pull' }],
+    ['registry in upper case (hosts are case-insensitive)', { [ANNOTATIONS.identity]: UID, [ANNOTATIONS.registry]: 'CGR.dev' }, { identity: UID, registry: 'cgr.dev', access: 'pull' }],
+    ['a name-like identity of another STS', { [ANNOTATIONS.identity]: 'team-a:puller_1.x' }, { identity: 'team-a:puller_1.x', registry: 'cgr.dev', access: 'pull' }],
   ];
   for (const [name, annotations, expected] of ok) {
     it(`accepts ${name}`, () => {
@@ -82,6 +82,7 @@ describe('parseTarget', () => {
     assert.deepEqual(parseTarget({ [ANNOTATIONS.identity]: UID }, { defaultRegistry: 'cgr.dev', registries: [] }), {
       identity: UID,
       registry: 'cgr.dev',
+      access: 'pull',
     });
   });
 });

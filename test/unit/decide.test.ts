@@ -12,7 +12,7 @@ const UID = '720909c9f5279097d847ad02a2f24ba8f59de36a/a033a6fabe0bfa0d';
 const T0 = new Date('2026-11-23T09:00:00Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
 const settings = { defaultRegistry: 'cgr.dev', registries: ['cgr.dev', 'registry.example:5000'], refresh: DEFAULT_REFRESH_POLICY };
-const target = { identity: UID, registry: 'cgr.dev' };
+const target = { identity: UID, registry: 'cgr.dev', access: 'pull' as const };
 
 function secret(overrides: Partial<SecretView> = {}): SecretView {
   return {

@@ -1,0 +1,119 @@
+// The identity policy file, loaded at start-up and reloaded when it changes. Watches the file's
+// DIRECTORY: a ConfigMap mount replaces content by swapping the `..data` symlink, which a watch on the
+// file itself never sees. A bad new version is logged and the previous policy stays in force.
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { RegcredError, toRegcredError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { parseIdentityPolicy, type IdentityPolicy } from './identity-policy.ts';
+
+export type ReloadResult = 'success' | 'failure' | 'unchanged';
+
+export interface PolicySourceOptions {
+  path: string;
+  logger: Logger;
+  /** Called after a new policy replaced the old one (re-evaluate the Secrets). */
+  onChange: (policy: IdentityPolicy) => void;
+  onReloadResult?: (result: ReloadResult) => void;
+  /** Quiet time after the last file event before reloading; kubelet writes in bursts. Default 250 ms. */
+  debounceMs?: number;
+  /** A periodic re-read as well, for filesystems without reliable change events. 0 disables. Default 30 s. */
+  pollIntervalMs?: number;
+}
+
+export interface PolicySource {
+  current(): IdentityPolicy;
+  /** Re-reads now; resolves when done, never rejects. */
+  reload(): Promise<void>;
+  close(): void;
+}
+
+function readPolicy(text: string): IdentityPolicy {
+  return parseIdentityPolicy(text);
+}
+
+/** Loads the file (throws RegcredError ConfigInvalid: the controller must not start on a bad policy). */
+export function openPolicySource(options: PolicySourceOptions): PolicySource {
+  let text: string;
+  try {
+    text = readFileSync(options.path, 'utf8');
+  } catch (err) {
+    throw new RegcredError('ConfigInvalid', `identity policy ${options.path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let current = readPolicy(text);
+  const { logger } = options;
+  const debounceMs = options.debounceMs ?? 250;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let again = false;
+  let closed = false;
+
+  async function reloadOnce(): Promise<void> {
+    let next: IdentityPolicy;
+    try {
+      next = readPolicy(await readFile(options.path, 'utf8'));
+    } catch (err) {
+      const error = err instanceof RegcredError ? err : new RegcredError('ConfigInvalid', `cannot read (${(err as NodeJS.ErrnoException).code ?? toRegcredError(err).code})`);
+      logger.error({ code: error.code, reason: error.message, path: options.path }, 'identity policy reload failed; keeping the previous policy');
+      options.onReloadResult?.('failure');
+      return;
+    }
+    if (closed) return;
+    if (next.fingerprint === current.fingerprint) {
+      options.onReloadResult?.('unchanged');
+      return;
+    }
+    current = next;
+    logger.info({ rules: next.rules.length, path: options.path }, 'identity policy reloaded');
+    options.onReloadResult?.('success');
+    options.onChange(next);
+  }
+
+  // One reload at a time; file events during a reload cause exactly one more.
+  function reload(): Promise<void> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        await reloadOnce();
+      } while (again && !closed);
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  }
+
+  const schedule = () => {
+    if (closed) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void reload(), debounceMs);
+    timer.unref();
+  };
+
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dirname(options.path), { persistent: false }, () => schedule());
+    watcher.on('error', (err) => logger.warn({ reason: (err as Error).message }, 'identity policy watch failed; relying on the periodic re-read'));
+  } catch (err) {
+    logger.warn({ reason: (err as Error).message }, 'identity policy watch failed; relying on the periodic re-read');
+  }
+  const pollMs = options.pollIntervalMs ?? 30_000;
+  const interval = pollMs > 0 ? setInterval(() => void reload(), pollMs) : undefined;
+  interval?.unref();
+
+  return {
+    current: () => current,
+    reload,
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      clearInterval(interval);
+      watcher?.close();
+    },
+  };
+}
