@@ -1,0 +1,124 @@
+// The controller under test as a child process running the real CLI (`node src/main.ts controller`),
+// so its memory is its own: peak RSS from /proc/<pid>/status (VmHWM), V8 heap from its --trace-gc
+// lines (the controller exposes no nodejs_* heap metrics), counters from its /metrics.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startComponent, type Component } from '../test/support/process.ts';
+
+export interface ControllerProcessOptions {
+  root: string;
+  nodeBinary: string;
+  args: readonly string[];
+  /** Extra Node flags for diagnosis (e.g. --cpu-prof); none for the figures. */
+  nodeFlags?: readonly string[];
+  logFile: string;
+  startTimeoutMs?: number;
+}
+
+export interface ProcessMemory {
+  /** Peak resident set size so far (VmHWM), MiB. */
+  peakRssMiB: number;
+  /** Resident set size now (VmRSS), MiB. */
+  rssMiB: number;
+}
+
+export interface HeapStats {
+  /** Largest V8 heap in use seen before any GC, MiB. */
+  peakUsedMiB: number;
+  /** Largest V8 heap committed (reserved by V8) seen, MiB. */
+  peakCommittedMiB: number;
+  /** Heap in use after the latest full (mark-compact) GC: what the process really retains, MiB. */
+  retainedMiB: number | undefined;
+  fullGcs: number;
+}
+
+export interface ControllerProcess {
+  readonly pid: number;
+  readonly opsPort: number;
+  readonly logFile: string;
+  metrics(): Promise<string>;
+  memory(): ProcessMemory;
+  heap(): HeapStats;
+  /** SIGTERM (graceful: drain, release the Lease), SIGKILL after 5 s. */
+  stop(): Promise<void>;
+}
+
+function readLog(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The ops port from the controller's "controller starting" log line (it listens on 127.0.0.1:0). */
+function findOpsPort(logFile: string): number | undefined {
+  for (const line of readLog(logFile).split('\n')) {
+    if (!line.startsWith('{') || !line.includes('"opsPort"')) continue;
+    try {
+      const port = (JSON.parse(line) as { opsPort?: number }).opsPort;
+      if (typeof port === 'number') return port;
+    } catch {
+      // a partial line: read again on the next probe
+    }
+  }
+  return undefined;
+}
+
+export function parseGcTrace(text: string): HeapStats {
+  const stats: HeapStats = { peakUsedMiB: 0, peakCommittedMiB: 0, retainedMiB: undefined, fullGcs: 0 };
+  const pattern = /ms: (Scavenge|Mark-Compact|Mark-Compact \(reduce\)|Minor Mark-Sweep|Mark-Sweep)[^\d]*?([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB/;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('[')) continue;
+    const match = pattern.exec(line);
+    if (!match) continue;
+    const [, kind, before, committedBefore, after, committedAfter] = match;
+    stats.peakUsedMiB = Math.max(stats.peakUsedMiB, Number(before));
+    stats.peakCommittedMiB = Math.max(stats.peakCommittedMiB, Number(committedBefore), Number(committedAfter));
+    if (kind!.startsWith('Mark-Compact')) {
+      stats.retainedMiB = Number(after);
+      stats.fullGcs++;
+    }
+  }
+  return stats;
+}
+
+export function readProcessMemory(pid: number): ProcessMemory {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { peakRssMiB: kib('VmHWM') / 1024, rssMiB: kib('VmRSS') / 1024 };
+}
+
+export async function startControllerProcess(options: ControllerProcessOptions): Promise<ControllerProcess> {
+  let opsPort: number | undefined;
+  const component: Component = await startComponent({
+    name: 'kube-regcred controller',
+    command: options.nodeBinary,
+    args: ['--trace-gc', ...(options.nodeFlags ?? []), join(options.root, 'src', 'main.ts'), 'controller', ...options.args],
+    cwd: options.root,
+    // Only what the controller needs: no KUBE_REGCRED_* from the caller's shell leaks into the run.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' },
+    logFile: options.logFile,
+    ready: async () => {
+      opsPort ??= findOpsPort(options.logFile);
+      if (opsPort === undefined) return false;
+      const res = await fetch(`http://127.0.0.1:${opsPort}/readyz`, { signal: AbortSignal.timeout(1000) });
+      return res.status === 200;
+    },
+    startTimeoutMs: options.startTimeoutMs ?? 300_000,
+  });
+  const port = opsPort!;
+  return {
+    pid: component.pid,
+    opsPort: port,
+    logFile: options.logFile,
+    async metrics() {
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(30_000) });
+      if (!res.ok) throw new Error(`controller /metrics: HTTP ${res.status}`);
+      return res.text();
+    },
+    memory: () => readProcessMemory(component.pid),
+    heap: () => parseGcTrace(readLog(options.logFile)),
+    stop: () => component.stop(),
+  };
+}

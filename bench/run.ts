@@ -1,0 +1,268 @@
+// `npm run bench`: the controller benchmark of issue 6 on its own control plane, then the token-service
+// benchmark (bench/sts-token.ts) when it exists. Writes bench/results/controller.md (and .json), prints
+// the table, and exits non-zero when a cycle takes more than one exchange per identity or one
+// TokenRequest per audience (2 when the run itself failed).
+//
+// Environment:
+//   BENCH_CONCURRENCY                 controller --concurrency and the baseline's (default 4, the controller's default)
+//   BENCH_SCALE=f (0 < f ≤ 1)         a reduced workload for a quick try (written to git-ignored .tmp files)
+//   BENCH_SKIP_CLIENT_NODE_BASELINE=1 skip the two diagnostic baselines on @kubernetes/client-node
+//   BENCH_KEEP_LOGS=1                 keep the controller logs (kept anyway when the run fails)
+//   BENCH_CONTROLLER_NODE_FLAGS       extra Node flags for the controller, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+//                                     (diagnosis; written to .tmp files like BENCH_SCALE)
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startControlPlane } from '../test/support/control-plane.ts';
+import { runBaseline, type BaselineRun } from './baseline.ts';
+import type { BaselineConfig } from './baseline-body.ts';
+import { runChild } from './children.ts';
+import type { ControllerProcess } from './controller-process.ts';
+import { describeEnvironment } from './environment.ts';
+import { createKubeHttp } from './kube-http.ts';
+import { measureListCost } from './list-cost.ts';
+import { annotateLatency, coldStart, refreshCycle, restart, type BenchContext } from './measure.ts';
+import { limitViolations, renderReport, type BenchResults, type ColdStartSummary } from './report.ts';
+import { createSecretWatch } from './secret-watch.ts';
+import { createControllerIdentity, REGISTRY, startBenchSts } from './setup.ts';
+import {
+  createManagedSecrets,
+  createNamespaces,
+  createProbeSecrets,
+  createUnrelatedSecrets,
+  FULL_WORKLOAD,
+  MANAGED_SELECTOR,
+  planWorkload,
+  resetManagedSecrets,
+  WATCHED_SELECTOR,
+  type WorkloadShape,
+} from './workload.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const resultsDir = join(root, 'bench', 'results');
+const nodeBinary = existsSync(join(root, 'node_modules', '.bin', 'node')) ? join(root, 'node_modules', '.bin', 'node') : process.execPath;
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? '4');
+if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new Error(`BENCH_CONCURRENCY must be a whole number ≥ 1, got ${process.env.BENCH_CONCURRENCY}`);
+const scale = Number(process.env.BENCH_SCALE ?? '1');
+const CREATE_CONCURRENCY = 16;
+const UNLOADED_TOKEN_LIFETIME_SECONDS = 3600;
+const GRACE_MS = 3000;
+
+function shapeFor(f: number): WorkloadShape {
+  if (!(f > 0 && f <= 1)) throw new Error(`BENCH_SCALE must be in (0, 1], got ${f}`);
+  const namespaces = Math.max(1, Math.round(FULL_WORKLOAD.namespaces * f));
+  return {
+    ...FULL_WORKLOAD,
+    namespaces,
+    unrelated: Math.round((FULL_WORKLOAD.unrelated * f) / 2) * 2,
+    probes: Math.min(namespaces, FULL_WORKLOAD.probes, Math.max(10, Math.round(FULL_WORKLOAD.probes * f))),
+  };
+}
+
+/**
+ * The registry token lifetime of the loaded run: long enough that its cold start (guessed from the
+ * unloaded one, with room for the unrelated Secrets) ends before the tokens fall due (at 45-50 % of
+ * their life with the default policy and lifetimes under 10 min), short enough to see a refresh soon.
+ */
+export function refreshLifetimeSeconds(unloadedColdStartSeconds: number): number {
+  return Math.min(900, Math.max(180, Math.ceil((2 * unloadedColdStartSeconds + 40) / 0.45)));
+}
+
+const began = Date.now();
+
+/**
+ * Ctrl-C / SIGTERM: stop what the bench started (the control plane gracefully, so its etcd data in
+ * /dev/shm goes too), then exit 130; the exit handlers of process.ts and children.ts SIGKILL the
+ * controller and any child still running. A second signal exits at once. No results are written.
+ */
+let interrupted = false;
+const onInterrupt: Array<() => Promise<void>> = [];
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write(`\nbench: ${signal}: stopping every process it started (again to exit at once)\n`);
+    // The 20 s race below also keeps the event loop alive while unref'd components stop.
+    const stopAll = (async () => {
+      for (const stop of onInterrupt.reverse()) await stop().catch(() => undefined);
+    })();
+    void Promise.race([stopAll, new Promise((resolve) => setTimeout(resolve, 20_000))]).finally(() => process.exit(130));
+  });
+}
+const log = (message: string) => process.stdout.write(`[bench ${((Date.now() - began) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
+const timed = async <T>(what: string, work: () => Promise<T>): Promise<{ value: T; seconds: number }> => {
+  const start = Date.now();
+  const value = await work();
+  const seconds = (Date.now() - start) / 1000;
+  log(`${what}: ${seconds.toFixed(1)} s`);
+  return { value, seconds };
+};
+const summary = (c: Awaited<ReturnType<typeof coldStart>>): ColdStartSummary => ({
+  cycle: c.cycle,
+  readySeconds: c.readySeconds,
+  firstWriteSeconds: c.firstWriteSeconds,
+  memory: c.memory,
+  heap: c.heap,
+  peakOpenFds: c.peakOpenFds,
+});
+
+async function main(): Promise<number> {
+  const shape = shapeFor(scale);
+  const workload = planWorkload(shape);
+  const logDir = mkdtempSync(join(tmpdir(), 'kube-regcred-bench-logs-'));
+  // Removed at any exit (Ctrl-C included) unless asked for, or kept below because the run failed.
+  let keepLogs = process.env.BENCH_KEEP_LOGS === '1';
+  // The controller's kubeconfig holds a ServiceAccount token: its directory goes at any exit.
+  const privateDir = mkdtempSync(join(tmpdir(), 'kube-regcred-bench-'));
+  process.once('exit', () => {
+    rmSync(privateDir, { recursive: true, force: true });
+    if (!keepLogs) rmSync(logDir, { recursive: true, force: true });
+  });
+  log(`workload: ${workload.managed.length} annotated Secrets in ${shape.namespaces} namespaces, ${shape.unrelated} unrelated, concurrency ${concurrency}; logs in ${logDir}`);
+
+  const cp = (await timed('control plane up', () => startControlPlane())).value;
+  cp.releaseAtExit(); // files removed and processes killed at any exit
+  onInterrupt.push(() => cp.stop());
+  const admin = createKubeHttp({ server: cp.server, caPem: cp.caPem, token: cp.adminToken, maxSockets: CREATE_CONCURRENCY });
+  const env = await describeEnvironment(root, nodeBinary, admin);
+  const sts = await startBenchSts(cp, workload.identities, UNLOADED_TOKEN_LIFETIME_SECONDS);
+  onInterrupt.push(() => sts.stop());
+  const watch = createSecretWatch({ http: admin, labelSelector: WATCHED_SELECTOR, registry: REGISTRY });
+  const results: BenchResults = {
+    env,
+    shape,
+    concurrency,
+    managedNames: workload.managedNames,
+    unloadedTokenLifetimeSeconds: UNLOADED_TOKEN_LIFETIME_SECONDS,
+    creation: {},
+    diagnosticBaselines: [],
+    failures: [],
+    notes: [],
+    totalSeconds: 0,
+  };
+  if (scale !== 1) results.notes.push(`BENCH_SCALE=${scale}: a reduced workload, NOT the issue's figures.`);
+
+  let loadedProc: ControllerProcess | undefined;
+  try {
+    const identity = await createControllerIdentity(root, cp, admin, workload.managedNames, privateDir);
+    const controllerNodeFlags = (process.env.BENCH_CONTROLLER_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
+    if (controllerNodeFlags.length > 0) results.notes.push(`Controller run with extra Node flags ${controllerNodeFlags.join(' ')} (diagnosis): timings are not the figures.`);
+    const ctx: BenchContext = { root, nodeBinary, cp, admin, sts, watch, workload, identity, concurrency, logDir, controllerNodeFlags, graceMs: GRACE_MS, log };
+
+    results.creation['namespaces'] = { count: shape.namespaces, seconds: (await timed('namespaces', () => createNamespaces(admin, workload, CREATE_CONCURRENCY))).seconds };
+    results.creation['annotated Secrets'] = { count: workload.managed.length, seconds: (await timed('annotated Secrets', () => createManagedSecrets(admin, workload, CREATE_CONCURRENCY))).seconds };
+    await watch.start();
+
+    const unloaded = (await timed('cold start, 0 unrelated Secrets', () => coldStart(ctx, 'cold start (0 unrelated)', 'controller-unloaded.log', 600_000))).value;
+    results.unloaded = summary(unloaded);
+    log(`  peak RSS ${unloaded.memory.peakRssMiB.toFixed(0)} MiB, heap peak ${unloaded.heap.peakUsedMiB.toFixed(0)} MiB, exchanges ${unloaded.cycle.exchanges}, writes ${unloaded.cycle.writes.writes}`);
+    await unloaded.proc.stop();
+
+    results.creation['unrelated Secrets (8 KiB)'] = { count: shape.unrelated, seconds: (await timed('unrelated Secrets', () => createUnrelatedSecrets(admin, workload, CREATE_CONCURRENCY))).seconds };
+    results.creation['probe Secrets'] = { count: shape.probes, seconds: (await timed('probe Secrets', () => createProbeSecrets(admin, workload, CREATE_CONCURRENCY))).seconds };
+
+    results.listCost = (await timed('LIST cost (diagnostic)', () => measureListCost(admin))).value;
+
+    const baselineConfig = (mode: BaselineConfig['mode']): BaselineConfig => ({
+      mode,
+      server: cp.server,
+      caPem: cp.caPem,
+      token: identity.token,
+      concurrency,
+      labelSelector: MANAGED_SELECTOR,
+      registry: REGISTRY,
+      fieldManager: 'kube-regcred-bench-baseline',
+      issuer: sts.issuer,
+      tokenLifetimeSeconds: UNLOADED_TOKEN_LIFETIME_SECONDS,
+    });
+    // Back to `{}`, and the watch caught up with it, so no reset write lands in the next phase's counts.
+    const reset = () =>
+      timed('reset to {}', async () => {
+        await resetManagedSecrets(admin, workload, CREATE_CONCURRENCY);
+        await watch.until('the watch has seen the reset', () => watch.managedWithToken() === 0, 60_000);
+      });
+    const baseline = async (mode: BaselineConfig['mode']): Promise<BaselineRun> => {
+      await reset();
+      return (await timed(`baseline (${mode})`, () => runBaseline({ root, nodeBinary, config: baselineConfig(mode), watch, secrets: workload.managed.length, timeoutMs: 600_000 }))).value;
+    };
+    results.baseline = await baseline('https');
+    if (process.env.BENCH_SKIP_CLIENT_NODE_BASELINE !== '1') {
+      results.diagnosticBaselines.push(await baseline('client-node'));
+      results.diagnosticBaselines.push(await baseline('client-node-pooled'));
+    }
+    await reset();
+
+    const lifetime = refreshLifetimeSeconds(unloaded.cycle.seconds);
+    results.tokenLifetimeSeconds = lifetime;
+    sts.setTokenLifetime(lifetime);
+    const loaded = (await timed(`cold start, ${shape.unrelated} unrelated Secrets (registry tokens live ${lifetime} s)`, () => coldStart(ctx, 'cold start', 'controller-loaded.log', 600_000))).value;
+    loadedProc = loaded.proc;
+    results.loaded = summary(loaded);
+    log(`  peak RSS ${loaded.memory.peakRssMiB.toFixed(0)} MiB, heap peak ${loaded.heap.peakUsedMiB.toFixed(0)} MiB, exchanges ${loaded.cycle.exchanges}, writes ${loaded.cycle.writes.writes}`);
+    if (loaded.cycle.seconds > lifetime * 0.45) {
+      results.notes.push(`The loaded cold start (${loaded.cycle.seconds.toFixed(0)} s) ran past the first refresh instant (~${(lifetime * 0.45).toFixed(0)} s): its cycle counts include refreshes.`);
+    }
+
+    results.refresh = (await timed('refresh cycle (waiting for the tokens to fall due)', () => refreshCycle(ctx, loaded.proc, (lifetime * 0.6 + 300) * 1000))).value;
+    results.latency = (await timed('annotate-to-filled latency', () => annotateLatency(ctx))).value;
+    results.loadedEnd = { memory: loaded.proc.memory(), heap: loaded.proc.heap() };
+    loadedProc = undefined;
+    results.restart = (await timed('restart', () => restart(ctx, loaded.proc, 'controller-restart.log', 300_000))).value;
+  } catch (err) {
+    results.failures.push((err as Error).message);
+    if (!interrupted) log(`FAILED: ${(err as Error).stack ?? String(err)}`);
+  } finally {
+    await loadedProc?.stop().catch(() => undefined);
+    watch.stop();
+  }
+
+  results.totalSeconds = (Date.now() - began) / 1000;
+  await sts.stop();
+  // releaseAtExit() unref'd the components: a timer keeps the process alive until they have exited
+  // (a kube-apiserver slower than 5 s to stop is SIGKILLed and awaited with nothing else pending).
+  const keepAlive = setInterval(() => undefined, 1000);
+  await cp.stop().finally(() => clearInterval(keepAlive));
+  admin.close();
+
+  const trial = scale !== 1 || (process.env.BENCH_CONTROLLER_NODE_FLAGS ?? '').trim() !== '';
+  const stsBench = join(root, 'bench', 'sts-token.ts');
+  if (trial) {
+    results.stsBench = 'not run (a reduced or instrumented trial run)';
+  } else if (existsSync(stsBench) && results.failures.length === 0) {
+    log('token-service bench (bench/sts-token.ts)');
+    const run = await runChild(nodeBinary, [stsBench], { cwd: root, inheritOutput: true });
+    results.stsBench = run.code === 0 ? 'bench/sts-token.ts ran: its table is in bench/results/sts-token.md' : `bench/sts-token.ts FAILED with ${run.signal ?? run.code}`;
+    if (run.code !== 0) results.failures.push('bench/sts-token.ts failed');
+  } else {
+    results.stsBench = existsSync(stsBench) ? 'not run (the controller bench failed)' : 'bench/sts-token.ts does not exist yet: not run';
+  }
+
+  if (interrupted) return 130;
+  const report = renderReport(results);
+  mkdirSync(resultsDir, { recursive: true });
+  // A reduced or instrumented run must not replace the figures: it goes to git-ignored .tmp files.
+  const base = trial ? 'controller-trial' : 'controller';
+  const suffix = trial ? '.tmp' : '';
+  writeFileSync(join(resultsDir, `${base}.md${suffix}`), report);
+  writeFileSync(join(resultsDir, `${base}.json${suffix}`), `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`\n${report}\nwritten to bench/results/${base}.md${suffix}\n`);
+
+  keepLogs ||= results.failures.length > 0;
+  if (keepLogs) log(`controller logs kept in ${logDir}`);
+
+  const violations = limitViolations(results);
+  if (violations.length > 0) {
+    process.stderr.write(`bench: limits exceeded: ${violations.join('; ')}\n`);
+    return 1;
+  }
+  return results.failures.length > 0 ? 2 : 0;
+}
+
+if (import.meta.main) {
+  const code = await main().catch((err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    return 2;
+  });
+  process.exit(code);
+}
