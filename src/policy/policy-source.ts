@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { RegcredError, toRegcredError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { parseIdentityPolicy, type IdentityPolicy } from './identity-policy.ts';
+import { createReloadLoop } from '../reload-loop.ts';
 
 export type ReloadResult = 'success' | 'failure' | 'unchanged';
 
@@ -44,11 +45,6 @@ export function openPolicySource(options: PolicySourceOptions): PolicySource {
   }
   let current = readPolicy(text);
   const { logger } = options;
-  const debounceMs = options.debounceMs ?? 250;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let again = false;
-  let closed = false;
 
   async function reloadOnce(): Promise<void> {
     let next: IdentityPolicy;
@@ -60,7 +56,7 @@ export function openPolicySource(options: PolicySourceOptions): PolicySource {
       options.onReloadResult?.('failure');
       return;
     }
-    if (closed) return;
+    if (loop.closed) return;
     if (next.fingerprint === current.fingerprint) {
       options.onReloadResult?.('unchanged');
       return;
@@ -71,48 +67,24 @@ export function openPolicySource(options: PolicySourceOptions): PolicySource {
     options.onChange(next);
   }
 
-  // One reload at a time; file events during a reload cause exactly one more.
-  function reload(): Promise<void> {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await reloadOnce();
-      } while (again && !closed);
-    })().finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
-
-  const schedule = () => {
-    if (closed) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void reload(), debounceMs);
-    timer.unref();
-  };
+  const loop = createReloadLoop({
+    reloadOnce,
+    debounceMs: options.debounceMs ?? 250,
+    pollIntervalMs: options.pollIntervalMs ?? 30_000,
+  });
 
   let watcher: FSWatcher | undefined;
   try {
-    watcher = watch(dirname(options.path), { persistent: false }, () => schedule());
+    watcher = watch(dirname(options.path), { persistent: false }, () => loop.schedule());
     watcher.on('error', (err) => logger.warn({ reason: (err as Error).message }, 'identity policy watch failed; relying on the periodic re-read'));
   } catch (err) {
     logger.warn({ reason: (err as Error).message }, 'identity policy watch failed; relying on the periodic re-read');
   }
-  const pollMs = options.pollIntervalMs ?? 30_000;
-  const interval = pollMs > 0 ? setInterval(() => void reload(), pollMs) : undefined;
-  interval?.unref();
-
   return {
     current: () => current,
-    reload,
+    reload: () => loop.reload(),
     close() {
-      closed = true;
-      clearTimeout(timer);
-      clearInterval(interval);
+      loop.close();
       watcher?.close();
     },
   };

@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import type { Logger } from '../log.ts';
 import { toRegcredError } from '../errors.ts';
 import type { StsRuntime } from './runtime.ts';
+import { createReloadLoop } from '../reload-loop.ts';
 
 export interface ConfigWatcherOptions {
   load: () => Promise<StsRuntime>;
@@ -27,13 +28,8 @@ export interface ConfigWatcher {
 }
 
 export function watchConfig(initial: StsRuntime, options: ConfigWatcherOptions): ConfigWatcher {
-  const debounceMs = options.debounceMs ?? 250;
   let current = initial;
   let watchers = new Map<string, FSWatcher>();
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let again = false;
-  let closed = false;
 
   function watchDirectories(files: readonly string[]): void {
     const wanted = new Set(files.map((file) => dirname(file)));
@@ -46,20 +42,13 @@ export function watchConfig(initial: StsRuntime, options: ConfigWatcherOptions):
     for (const dir of wanted) {
       if (watchers.has(dir)) continue;
       try {
-        const watcher = watch(dir, { persistent: false }, () => schedule());
+        const watcher = watch(dir, { persistent: false }, () => loop.schedule());
         watcher.on('error', (err) => options.logger.warn({ dir, reason: (err as Error).message }, 'config watch failed'));
         watchers.set(dir, watcher);
       } catch (err) {
         options.logger.warn({ dir, reason: (err as Error).message }, 'config watch failed');
       }
     }
-  }
-
-  function schedule(): void {
-    if (closed) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void reload(), debounceMs);
-    timer.unref();
   }
 
   async function reloadOnce(): Promise<void> {
@@ -72,7 +61,7 @@ export function watchConfig(initial: StsRuntime, options: ConfigWatcherOptions):
       options.onReloadResult?.('failure');
       return;
     }
-    if (closed) return;
+    if (loop.closed) return;
     if (next.fingerprint === current.fingerprint) {
       options.onReloadResult?.('unchanged');
       return;
@@ -84,34 +73,17 @@ export function watchConfig(initial: StsRuntime, options: ConfigWatcherOptions):
     options.onReloadResult?.('success');
   }
 
-  // One reload at a time; events during a reload cause exactly one more.
-  function reload(): Promise<void> {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await reloadOnce();
-      } while (again && !closed);
-    })().finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
-
+  const loop = createReloadLoop({
+    reloadOnce,
+    debounceMs: options.debounceMs ?? 250,
+    pollIntervalMs: options.pollIntervalMs ?? 30_000,
+  });
   watchDirectories(initial.files);
-  const poll = options.pollIntervalMs ?? 30_000;
-  const interval = poll > 0 ? setInterval(() => void reload(), poll) : undefined;
-  interval?.unref();
 
   return {
-    reload,
+    reload: () => loop.reload(),
     close() {
-      closed = true;
-      clearTimeout(timer);
-      clearInterval(interval);
+      loop.close();
       for (const watcher of watchers.values()) watcher.close();
       watchers = new Map();
     },
