@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import type { DestinationStream } from 'pino';
 import { systemClock, systemRandom, type Clock, type Random } from '../clock.ts';
 import { OptionsError } from '../config.ts';
+import { parseCommandLine, untilStopSignal } from './command-line.ts';
 import { createChainguardExchanger } from '../exchange/chainguard.ts';
 import { createTokenCache } from '../exchange/token-cache.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
@@ -259,20 +260,9 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
 
 /** The `kube-regcred controller` entry point; resolves with the exit code. */
 export async function runController(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(controllerHelp());
-    return 0;
-  }
-  let settings: ControllerSettings;
-  try {
-    settings = parseControllerSettings(argv, env);
-  } catch (err) {
-    if (err instanceof OptionsError) {
-      process.stderr.write(`kube-regcred controller: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const commandLine = parseCommandLine('controller', argv, controllerHelp, () => parseControllerSettings(argv, env));
+  if ('exitCode' in commandLine) return commandLine.exitCode;
+  const { settings } = commandLine;
 
   let running: RunningController;
   try {
@@ -287,16 +277,7 @@ export async function runController(argv: string[], env: Readonly<Record<string,
     return 1;
   }
 
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      running.logger.info({ signal }, 'signal received');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  await untilStopSignal(running.logger);
   await running.stop();
   return 0;
 }

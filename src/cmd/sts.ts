@@ -4,7 +4,7 @@
 import { Registry } from 'prom-client';
 import type { DestinationStream } from 'pino';
 import { systemClock, type Clock } from '../clock.ts';
-import { OptionsError } from '../config.ts';
+import { parseCommandLine, untilStopSignal } from './command-line.ts';
 import { toRegcredError } from '../errors.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -103,20 +103,9 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
 
 /** The `kube-regcred sts` entry point; resolves with the exit code. */
 export async function runSts(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(stsHelp());
-    return 0;
-  }
-  let settings: StsSettings;
-  try {
-    settings = parseStsSettings(argv, env);
-  } catch (err) {
-    if (err instanceof OptionsError) {
-      process.stderr.write(`kube-regcred sts: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const commandLine = parseCommandLine('sts', argv, stsHelp, () => parseStsSettings(argv, env));
+  if ('exitCode' in commandLine) return commandLine.exitCode;
+  const { settings } = commandLine;
 
   let running: RunningSts;
   try {
@@ -129,16 +118,7 @@ export async function runSts(argv: string[], env: Readonly<Record<string, string
     return 1;
   }
 
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      running.logger.info({ signal }, 'signal received');
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  await untilStopSignal(running.logger);
   await running.stop();
   return 0;
 }
