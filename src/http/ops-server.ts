@@ -1,8 +1,8 @@
 // The operations endpoint shared by every subcommand: /metrics, /healthz, /readyz.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
+import { listen } from './listen.ts';
 
 export interface OpsServerOptions {
   /** Metrics of this process; served as the Prometheus text format. */
@@ -59,15 +59,7 @@ export function createOpsServer(options: OpsServerOptions): OpsServer {
 
   return {
     server,
-    listen(port, host = '0.0.0.0') {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve((server.address() as AddressInfo).port);
-        });
-      });
-    },
+    listen: (port, host = '0.0.0.0') => listen(server, port, host),
     close() {
       return new Promise((resolve) => {
         server.closeAllConnections();

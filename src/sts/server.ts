@@ -2,7 +2,6 @@
 // place that logs a request's outcome. Each request reads the runtime once, so a reload mid-request
 // changes nothing for it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Clock } from '../clock.ts';
 import { RegcredError, toRegcredError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -11,6 +10,7 @@ import { realmFor, sendError, sendJson, statusOf } from './http-io.ts';
 import { countRefusal, type Endpoint, type StsMetrics } from './metrics.ts';
 import type { StsRuntime } from './runtime.ts';
 import { handleToken } from './token-handler.ts';
+import { listen } from '../http/listen.ts';
 
 export interface StsServerOptions {
   /** The active runtime; read once per request. */
@@ -107,15 +107,7 @@ export function createStsServer(options: StsServerOptions): StsServer {
 
   return {
     server,
-    listen(port, host = '0.0.0.0') {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve((server.address() as AddressInfo).port);
-        });
-      });
-    },
+    listen: (port, host = '0.0.0.0') => listen(server, port, host),
     close(graceMs = 10_000) {
       return new Promise((resolve) => {
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);

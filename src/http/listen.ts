@@ -1,0 +1,14 @@
+// Starting an HTTP server as a promise of the bound port (port 0 picks a free one).
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Rejects with the listen error (EADDRINUSE, EACCES) instead of an unhandled 'error' event. */
+export function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
