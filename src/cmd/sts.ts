@@ -1,7 +1,7 @@
 // `kube-regcred sts`: parses options, builds every dependency (logger, metrics registry, clock, issuer
 // key store), loads the configuration, starts the token server and the ops server, follows the
 // configuration file, and shuts down gracefully on SIGTERM/SIGINT.
-import { Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { DestinationStream } from 'pino';
 import { systemClock, type Clock } from '../clock.ts';
 import { parseCommandLine, untilStopSignal } from './command-line.ts';
@@ -42,6 +42,8 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
   const clock = io.clock ?? systemClock;
   const logger = createLogger({ level: settings.logLevel, base: { component: 'sts' }, ...(io.logDestination ? { destination: io.logDestination } : {}) });
   const registry = new Registry();
+  // process_* and nodejs_* (RSS, heap, event-loop lag): what capacity planning and the bench read.
+  collectDefaultMetrics({ register: registry });
   const metrics = createStsMetrics(registry);
   const keyStore = new IssuerKeyStore(io.issuerKeys);
   const load = () => loadRuntime(settings.configPath, { keyStore });

@@ -108,7 +108,7 @@ export const CONTROLLER_OPTIONS = {
   },
   serviceAccountNamespace: {
     type: 'string',
-    description: 'Namespace of that ServiceAccount and of the leader-election Lease. Unset: $POD_NAMESPACE, the in-cluster namespace file, or the kubeconfig context namespace.',
+    description: 'Namespace of that ServiceAccount and of the leader-election Lease. Unset: $POD_NAMESPACE, then the in-cluster namespace file, or with --kubeconfig the context namespace.',
   },
   leaderElect: {
     type: 'boolean',

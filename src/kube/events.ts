@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
+import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
-import type { KubeClients } from './kube-config.ts';
 
 /** Every Event reason the controller emits. */
 export const EVENT_REASONS = {
@@ -59,7 +59,7 @@ export interface EventRecorder {
 }
 
 export interface EventRecorderOptions {
-  clients: KubeClients;
+  api: KubeApi;
   clock: Clock;
   logger: Logger;
   /** `source.component` / `reportingComponent`. */
@@ -72,11 +72,14 @@ export interface EventRecorderOptions {
 const MAX_MESSAGE = 1024;
 
 export function createEventRecorder(options: EventRecorderOptions): EventRecorder {
-  const { core } = options.clients;
   return {
     async record(target, event) {
       const now = options.clock.now();
+      // metav1.Time is RFC 3339 in whole seconds on the wire.
+      const timestamp = now.toISOString().replace(/\.\d+Z$/, 'Z') as unknown as Date;
       const body: CoreV1Event = {
+        apiVersion: 'v1',
+        kind: 'Event',
         metadata: {
           // client-go's naming: involved object name + a unique suffix.
           name: `${target.name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`,
@@ -96,12 +99,12 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
         source: { component: options.component },
         reportingComponent: options.component,
         reportingInstance: options.instance,
-        firstTimestamp: now,
-        lastTimestamp: now,
+        firstTimestamp: timestamp,
+        lastTimestamp: timestamp,
         count: 1,
       };
       try {
-        await core.createNamespacedEvent({ namespace: target.namespace, body });
+        await options.api.request('POST', `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`, { body });
       } catch (err) {
         const error = classifyKubeError(err, 'create Event');
         options.logger.warn({ secret: `${target.namespace}/${target.name}`, reason: event.reason, code: error.code }, 'event not recorded');

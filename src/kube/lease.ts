@@ -2,15 +2,15 @@
 // candidate takes the Lease when its holder has not renewed it for leaseDuration (measured on OUR clock
 // from when we last saw it change, so clock skew between replicas does not matter), the leader renews
 // every retryPeriod and steps down if it cannot renew within renewDeadline, and a clean shutdown releases
-// the Lease so a follower takes over at once. client-node returns MicroTime fields as strings.
+// the Lease so a follower takes over at once. MicroTime fields travel as strings and are kept so.
 import type { V1Lease } from '@kubernetes/client-node';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
+import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
-import type { KubeClients } from './kube-config.ts';
 
 export interface LeaderElectorOptions {
-  clients: KubeClients;
+  api: KubeApi;
   /** Namespace of the Lease: the controller's own. */
   namespace: string;
   name: string;
@@ -45,8 +45,9 @@ export function formatMicroTime(date: Date): string {
 }
 
 export function createLeaderElector(options: LeaderElectorOptions): LeaderElector {
-  const { coordination } = options.clients;
-  const { namespace, name, identity, clock, logger } = options;
+  const { api, namespace, name, identity, clock, logger } = options;
+  const leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  const leasePath = `${leasesPath}/${encodeURIComponent(name)}`;
   const leaseDurationMs = options.leaseDurationMs ?? 15_000;
   const renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
   const retryPeriodMs = options.retryPeriodMs ?? 2_000;
@@ -102,16 +103,15 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   const tryAcquireOrRenew = async (): Promise<void> => {
     let lease: V1Lease | undefined;
     try {
-      lease = await coordination.readNamespacedLease({ name, namespace });
+      lease = await api.request<V1Lease>('GET', leasePath);
     } catch (err) {
       const error = classifyKubeError(err, `read Lease ${namespace}/${name}`);
       if (error.code !== 'KubeNotFound') throw error;
     }
     if (lease === undefined) {
       try {
-        const created = await coordination.createNamespacedLease({
-          namespace,
-          body: { metadata: { name, namespace }, spec: desiredSpec(undefined) },
+        const created = await api.request<V1Lease>('POST', leasesPath, {
+          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: desiredSpec(undefined) },
         });
         observe(created);
         lastRenewMs = nowMs();
@@ -131,11 +131,9 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       return;
     }
     try {
-      const updated = await coordination.replaceNamespacedLease({
-        name,
-        namespace,
+      const updated = await api.request<V1Lease>('PUT', leasePath, {
         // metadata carries the resourceVersion we read: a concurrent candidate makes this a 409.
-        body: { metadata: lease.metadata, spec: desiredSpec(lease) },
+        body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec: desiredSpec(lease) },
       });
       observe(updated);
       lastRenewMs = nowMs();
@@ -182,13 +180,13 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       // Step down first so nothing writes while the Lease is being released.
       setLeading(false);
       try {
-        const lease = await coordination.readNamespacedLease({ name, namespace });
+        const lease = await api.request<V1Lease>('GET', leasePath);
         if (lease.spec?.holderIdentity !== identity) return;
         const now = formatMicroTime(clock.now());
-        await coordination.replaceNamespacedLease({
-          name,
-          namespace,
+        await api.request('PUT', leasePath, {
           body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
             metadata: lease.metadata,
             spec: {
               ...lease.spec,

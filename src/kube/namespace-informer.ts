@@ -1,12 +1,12 @@
-// A read-only cache of Namespace labels (for the identity policy's namespace selectors), kept by a
-// client-node ListWatch that is restarted with backoff after any error, like the Secret informer.
-// Only the name and labels are handed out; a label change is reported so Secrets can be re-evaluated.
-import { ListWatch, type V1Namespace, type V1NamespaceList } from '@kubernetes/client-node';
+// A read-only cache of Namespace labels (for the identity policy's namespace selectors), kept by
+// list-watch.ts like the Secret informer. Only names and labels are held; a label change is reported
+// so Secrets can be re-evaluated.
+import type { V1Namespace } from '@kubernetes/client-node';
 import type { Random } from '../clock.ts';
 import type { RegcredError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { classifyKubeError } from './errors.ts';
-import type { KubeClients } from './kube-config.ts';
+import type { KubeApi } from './api-client.ts';
+import { createListWatch } from './list-watch.ts';
 
 export interface NamespaceInformer {
   start(): Promise<void>;
@@ -19,7 +19,7 @@ export interface NamespaceInformer {
 }
 
 export interface NamespaceInformerOptions {
-  clients: KubeClients;
+  api: KubeApi;
   logger: Logger;
   random: Random;
   onError?: (error: RegcredError) => void;
@@ -27,74 +27,53 @@ export interface NamespaceInformerOptions {
   restartMaxMs?: number;
 }
 
-function labelsKey(ns: V1Namespace): string {
-  return JSON.stringify(Object.entries(ns.metadata?.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+interface CachedNamespace {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+function labelsKey(labels: Readonly<Record<string, string>>): string {
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 export function createNamespaceInformer(options: NamespaceInformerOptions): NamespaceInformer {
-  const { clients, logger, random } = options;
-  const baseMs = options.restartBaseMs ?? 1000;
-  const maxMs = options.restartMaxMs ?? 60_000;
+  const { logger } = options;
   const handlers: ((name: string) => void)[] = [];
-  /** Labels last reported per namespace, to tell a label change from any other update. */
-  const seen = new Map<string, string>();
-  let stopped = true;
-  let synced = false;
-  let failures = 0;
-  let restartTimer: NodeJS.Timeout | undefined;
-
-  const notify = (ns: V1Namespace, deleted: boolean) => {
-    const name = ns.metadata?.name;
-    if (!name) return;
-    const key = deleted ? undefined : labelsKey(ns);
-    if (seen.get(name) === key) return;
-    if (key === undefined) seen.delete(name);
-    else seen.set(name, key);
+  const notify = (name: string) => {
     for (const handler of handlers) handler(name);
   };
-
-  const listFn = async (): Promise<V1NamespaceList> => {
-    const list = await clients.core.listNamespace();
-    setImmediate(() => {
-      if (!synced) logger.info({ namespaces: list.items.length }, 'namespace cache synced');
-      synced = true;
-      failures = 0;
-    });
-    return list;
-  };
-  const watch = new ListWatch<V1Namespace>('/api/v1/namespaces', clients.watch, listFn, false);
-  watch.on('add', (ns) => notify(ns, false));
-  watch.on('update', (ns) => notify(ns, false));
-  watch.on('delete', (ns) => notify(ns, true));
-  watch.on('error', (err: unknown) => {
-    if (stopped) return;
-    const error = classifyKubeError(err, 'watch Namespaces');
-    options.onError?.(error);
-    const delay = Math.min(maxMs, baseMs * 2 ** failures) * (0.5 + random() / 2);
-    failures++;
-    logger.warn({ code: error.code, status: error.status, restartInMs: Math.round(delay) }, 'namespace watch stopped; restarting');
-    clearTimeout(restartTimer);
-    restartTimer = setTimeout(() => {
-      restartTimer = undefined;
-      if (!stopped) void watch.start().catch(() => undefined);
-    }, delay);
+  const cache = createListWatch<CachedNamespace>({
+    api: options.api,
+    path: '/api/v1/namespaces',
+    transform: (raw) => {
+      const ns = raw as V1Namespace;
+      return Object.freeze({ name: ns.metadata?.name ?? '', labels: Object.freeze({ ...(ns.metadata?.labels ?? {}) }) });
+    },
+    onEvent: (type, ns) => {
+      // Only a label change (or the namespace coming and going) can change a policy decision.
+      if (type === 'updated' && labelsKey(ns.labels) === reported.get(ns.name)) return;
+      if (type === 'deleted') reported.delete(ns.name);
+      else reported.set(ns.name, labelsKey(ns.labels));
+      notify(ns.name);
+    },
+    onListed: (namespaces, first) => {
+      if (first) logger.info({ namespaces }, 'namespace cache synced');
+    },
+    ...(options.onError ? { onError: options.onError } : {}),
+    description: 'Namespaces',
+    logger,
+    random: options.random,
+    ...(options.restartBaseMs !== undefined ? { restartBaseMs: options.restartBaseMs } : {}),
+    ...(options.restartMaxMs !== undefined ? { restartMaxMs: options.restartMaxMs } : {}),
   });
+  /** Labels last reported per namespace, to tell a label change from any other update. */
+  const reported = new Map<string, string>();
 
   return {
-    async start() {
-      stopped = false;
-      await watch.start().catch(() => undefined);
-    },
-    async stop() {
-      stopped = true;
-      clearTimeout(restartTimer);
-      await watch.stop();
-    },
-    labels(name) {
-      const ns = watch.get(name);
-      return ns === undefined ? undefined : Object.freeze({ ...(ns.metadata?.labels ?? {}) });
-    },
-    hasSynced: () => synced,
+    start: () => cache.start(),
+    stop: () => cache.stop(),
+    labels: (name) => cache.get(name)?.labels,
+    hasSynced: () => cache.hasSynced(),
     onChange(handler) {
       handlers.push(handler);
     },

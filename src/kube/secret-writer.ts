@@ -1,10 +1,10 @@
 // Writes to Secrets: new .dockerconfigjson data plus status annotations under optimistic concurrency
 // (a merge patch carrying metadata.resourceVersion, so a concurrent change yields a 409 KubeConflict that
 // the caller retries on the fresh object), and a status-only patch that never touches data.
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import { RegcredError } from '../errors.ts';
+import { MERGE_PATCH, type KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
-import type { KubeClients } from './kube-config.ts';
 
 export const DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
 /** The key of a push secret: the file build tools (kaniko, buildah, skopeo) mount as config.json. */
@@ -37,16 +37,14 @@ export interface SecretWriter {
   writeStatus(write: StatusWrite): Promise<string | undefined>;
 }
 
-const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-export function createSecretWriter(options: { clients: KubeClients; fieldManager: string }): SecretWriter {
-  const { core } = options.clients;
+export function createSecretWriter(options: { api: KubeApi; fieldManager: string }): SecretWriter {
   const patch = async (ref: SecretRef, body: object): Promise<string | undefined> => {
     try {
-      const result = await core.patchNamespacedSecret(
-        { name: ref.name, namespace: ref.namespace, body, fieldManager: options.fieldManager },
-        MERGE_PATCH,
-      );
+      const result = await options.api.request<V1Secret>('PATCH', `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`, {
+        query: { fieldManager: options.fieldManager },
+        body,
+        contentType: MERGE_PATCH,
+      });
       return result.metadata?.resourceVersion;
     } catch (err) {
       const error = classifyKubeError(err, `patch Secret ${ref.namespace}/${ref.name}`);

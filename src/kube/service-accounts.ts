@@ -1,10 +1,10 @@
 // Attaching a pull secret to ServiceAccounts: `imagePullSecrets` gets an entry with the Secret's name.
 // A strategic merge patch merges that list by `name`, so the entry is never duplicated and concurrent
 // writers (kubectl, other controllers) are not overwritten; a read first avoids a write when present.
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { V1ServiceAccount } from '@kubernetes/client-node';
 import { RegcredError } from '../errors.ts';
+import { STRATEGIC_MERGE_PATCH, type KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
-import type { KubeClients } from './kube-config.ts';
 
 export type AttachResult = 'attached' | 'present';
 
@@ -13,21 +13,21 @@ export interface ServiceAccountAttacher {
   attach(namespace: string, serviceAccount: string, secretName: string): Promise<AttachResult>;
 }
 
-const STRATEGIC_MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
-
-export function createServiceAccountAttacher(options: { clients: KubeClients; fieldManager: string }): ServiceAccountAttacher {
-  const { core } = options.clients;
+export function createServiceAccountAttacher(options: { api: KubeApi; fieldManager: string }): ServiceAccountAttacher {
+  const { api } = options;
   return {
     async attach(namespace, serviceAccount, secretName) {
       // Name and namespace apart: `ns/name` can exceed the 32-character run last-error redacts as token-like.
       const what = `ServiceAccount ${serviceAccount} in namespace ${namespace}`;
       try {
-        const current = await core.readNamespacedServiceAccount({ namespace, name: serviceAccount });
+        const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}`;
+        const current = await api.request<V1ServiceAccount>('GET', path);
         if ((current.imagePullSecrets ?? []).some((ref) => ref.name === secretName)) return 'present';
-        await core.patchNamespacedServiceAccount(
-          { namespace, name: serviceAccount, body: { imagePullSecrets: [{ name: secretName }] }, fieldManager: options.fieldManager },
-          STRATEGIC_MERGE_PATCH,
-        );
+        await api.request('PATCH', path, {
+          query: { fieldManager: options.fieldManager },
+          body: { imagePullSecrets: [{ name: secretName }] },
+          contentType: STRATEGIC_MERGE_PATCH,
+        });
         return 'attached';
       } catch (err) {
         const error = classifyKubeError(err, `attach to ${what}`);

@@ -1,8 +1,9 @@
 // TokenRequest (`serviceaccounts/token` create) for the controller's OWN ServiceAccount: the identity it
 // presents to the token exchange. The RBAC grant names that one ServiceAccount in resourceNames.
+import type { AuthenticationV1TokenRequest } from '@kubernetes/client-node';
 import { RegcredError } from '../errors.ts';
+import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
-import type { KubeClients } from './kube-config.ts';
 
 export interface ServiceAccountRef {
   namespace: string;
@@ -27,14 +28,12 @@ export type TokenRequester = (options: TokenRequestOptions) => Promise<IssuedTok
  * RBAC (manifests/components/workload-identity) is missing: TokenRequestForbidden, permanent, reported on
  * the Secret, rather than a controller-wide hiccup retried every few seconds.
  */
-export function createTokenRequester(clients: KubeClients, serviceAccount: ServiceAccountRef, options: { workload?: boolean } = {}): TokenRequester {
+export function createTokenRequester(api: KubeApi, serviceAccount: ServiceAccountRef, options: { workload?: boolean } = {}): TokenRequester {
   return async ({ audience, expirationSeconds }) => {
-    let result;
+    let result: AuthenticationV1TokenRequest;
     try {
-      result = await clients.core.createNamespacedServiceAccountToken({
-        name: serviceAccount.name,
-        namespace: serviceAccount.namespace,
-        body: { spec: { audiences: [audience], expirationSeconds } },
+      result = await api.request('POST', `/api/v1/namespaces/${encodeURIComponent(serviceAccount.namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount.name)}/token`, {
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds } },
       });
     } catch (err) {
       // A failed TokenRequest is a controller-wide problem (RBAC, apiserver), not one of the Secret being
@@ -52,9 +51,10 @@ export function createTokenRequester(clients: KubeClients, serviceAccount: Servi
         retryAfterMs: error.retryAfterMs,
       });
     }
-    const token = result.status?.token;
-    const expiresAt = result.status?.expirationTimestamp;
-    if (!token || !(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) {
+    const token = result?.status?.token;
+    // On the wire a metav1.Time is an RFC 3339 string (the generated type says Date: it is not revived here).
+    const expiresAt = new Date(result?.status?.expirationTimestamp as unknown as string);
+    if (!token || Number.isNaN(expiresAt.getTime())) {
       throw new RegcredError('TokenRequestFailed', 'TokenRequest answered without a token or expiry');
     }
     return { token, expiresAt };

@@ -9,7 +9,8 @@ import type { TestSts } from '../support/test-sts.ts';
 import { createChainguardExchanger } from '../../src/exchange/chainguard.ts';
 import { createTokenCache } from '../../src/exchange/token-cache.ts';
 import { createEventRecorder } from '../../src/kube/events.ts';
-import { createKubeClients, loadKubeConfig } from '../../src/kube/kube-config.ts';
+import { createKubeApi } from '../../src/kube/api-client.ts';
+import { loadKubeConnection } from '../../src/kube/kube-connection.ts';
 import { toSecretObject, type SecretObject } from '../../src/kube/secret-informer.ts';
 import { createSecretWriter } from '../../src/kube/secret-writer.ts';
 import { createTokenRequester } from '../../src/kube/token-request.ts';
@@ -43,22 +44,22 @@ describe('controller: write conflicts', () => {
     // Someone else changes the Secret after our copy was taken.
     await kube.core.patchNamespacedSecret({ namespace: ns, name: 'pull-secret', body: [{ op: 'add', path: '/metadata/labels', value: { team: 'a' } }] });
 
-    const clients = createKubeClients(loadKubeConfig({ kubeconfigPath: identity.kubeconfig, env: {} }));
+    const api = createKubeApi({ connection: loadKubeConnection({ kubeconfigPath: identity.kubeconfig, env: {} }) });
     const registry = new Registry();
     const metrics = createControllerMetrics({ registry, managedSecrets: () => 0, earliestExpirySeconds: () => undefined });
     const logger = createLogger({ level: 'silent' });
     let current: SecretObject = stale;
     const reconciler = createReconciler({
       getSecret: () => current,
-      writer: createSecretWriter({ clients, fieldManager: 'test' }),
-      events: createEventRecorder({ clients, clock: systemClock, logger, component: 'test', instance: 'test' }),
+      writer: createSecretWriter({ api, fieldManager: 'test' }),
+      events: createEventRecorder({ api, clock: systemClock, logger, component: 'test', instance: 'test' }),
       tokenCache: createTokenCache({
         exchanger: createChainguardExchanger({ issuerUrl: sts.url, audience: STS_AUDIENCE, timeoutMs: 2000 }),
         clock: systemClock,
         refresh: DEFAULT_REFRESH_POLICY,
       }),
       serviceAccountTokens: createServiceAccountTokenSource({
-        request: createTokenRequester(clients, { namespace: identity.namespace, name: SA_NAME }),
+        request: createTokenRequester(api, { namespace: identity.namespace, name: SA_NAME }),
         clock: systemClock,
       }),
       audience: STS_AUDIENCE,
@@ -86,5 +87,6 @@ describe('controller: write conflicts', () => {
     assert.ok(tokenOf(written), 'written on the fresh object');
     assert.equal(written?.metadata?.labels?.['team'], 'a', 'the concurrent change survived');
     assert.equal(sts.calls.exchange, 1, 'the retry reused the exchanged token');
+    api.close();
   });
 });

@@ -1,5 +1,5 @@
-// The Secret informer when the API refuses it: client-node stops a ListWatch on any error but 410, so the
-// controller must report it (metric, not ready) and restart it with backoff until it works.
+// The Secret informer when the API refuses it: the list-watch loop must report it (metric, not ready)
+// and restart it with backoff until it works.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
@@ -41,6 +41,6 @@ describe('controller: Secret informer failures', () => {
     await identity.bindReadSecrets();
     await waitFor(async () => (await fetch(`${ops}/readyz`)).status === 200, { description: 'ready after the grant', timeoutMs: 30_000 });
     await waitFor(async () => tokenOf(await kube.secret(ns, 'pull-secret')), { description: 'Secret filled after the informer recovered' });
-    assert.ok(controller.logs.text().includes('secret watch stopped; restarting'), 'the restart was logged');
+    assert.ok(controller.logs.text().includes('list/watch failed; restarting'), 'the restart was logged');
   });
 });

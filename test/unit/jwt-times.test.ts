@@ -28,6 +28,8 @@ describe('readJwtTimes', () => {
     ['an opaque string', secretish],
     ['two segments', `${secretish}.${secretish}`],
     ['a payload that is not JSON', `eyJhbGciOiJFUzI1NiJ9.${secretish}.${secretish}`],
+    ['a payload that is a JSON array', `eyJhbGciOiJFUzI1NiJ9.${Buffer.from('[1800003600]').toString('base64url')}.${secretish}`],
+    ['a JWE (five segments)', `${secretish}.${secretish}.${secretish}.${secretish}.${secretish}`],
     ['no exp', unsignedJwt({ iat: 1_800_000_000, sub: secretish })],
     ['a string exp', unsignedJwt({ exp: '1800003600', sub: secretish })],
     ['an exp beyond any Date', unsignedJwt({ exp: 1e300, sub: secretish })],

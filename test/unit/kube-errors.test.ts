@@ -1,15 +1,15 @@
 // The Kubernetes API error classifier: codes by status, Retry-After kept, and never a byte of the
-// ApiException message (which embeds response bodies and headers).
+// answer's body beyond its Status reason (a body can echo what was sent).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ApiException } from '@kubernetes/client-node';
+import { kubeApiError } from '../../src/kube/api-client.ts';
 import { classifyKubeError } from '../../src/kube/errors.ts';
 
 const SECRET = 'eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2ln';
 
-function apiException(code: number, reason: string, headers: Record<string, string> = {}) {
+function apiAnswer(code: number, reason: string, headers: Record<string, string> = {}) {
   const body = JSON.stringify({ kind: 'Status', reason, message: `leaked ${SECRET}`, code });
-  return new ApiException(code, `Unknown API Status Code! ${SECRET}`, body, { ...headers, authorization: `Bearer ${SECRET}` });
+  return kubeApiError(code, headers['retry-after'], body);
 }
 
 describe('classifyKubeError', () => {
@@ -26,23 +26,23 @@ describe('classifyKubeError', () => {
   ];
   for (const [status, reason, code, transient] of cases) {
     it(`maps HTTP ${status} to ${code}`, () => {
-      const error = classifyKubeError(apiException(status, reason), 'patch Secret ns/name');
+      const error = classifyKubeError(apiAnswer(status, reason), 'patch Secret ns/name');
       assert.equal(error.code, code);
       assert.equal(error.transient, transient);
       assert.equal(error.status, status);
       assert.equal(error.message, `patch Secret ns/name: HTTP ${status} ${reason}`);
-      assert.equal(error.cause, undefined, 'the ApiException must not be kept as cause');
+      assert.equal(error.cause, undefined, 'the API error must not be kept as cause');
       assert.ok(!JSON.stringify({ m: error.message, s: error.stack }).includes(SECRET));
     });
   }
 
   it('keeps Retry-After in milliseconds', () => {
-    const error = classifyKubeError(apiException(429, 'TooManyRequests', { 'retry-after': '3' }), 'x');
+    const error = classifyKubeError(apiAnswer(429, 'TooManyRequests', { 'retry-after': '3' }), 'x');
     assert.equal(error.retryAfterMs, 3000);
   });
 
   it('drops a Status reason that is not a plain word', () => {
-    const error = classifyKubeError(apiException(409, `Conflict ${SECRET}`), 'x');
+    const error = classifyKubeError(apiAnswer(409, `Conflict ${SECRET}`), 'x');
     assert.equal(error.message, 'x: HTTP 409');
   });
 
@@ -53,8 +53,8 @@ describe('classifyKubeError', () => {
     assert.equal(error.message, 'list Secrets: API server unreachable (ECONNREFUSED)');
   });
 
-  it('reads the statusCode of watch errors', () => {
-    const error = classifyKubeError(Object.assign(new Error('Forbidden'), { statusCode: 403 }), 'watch Secrets');
-    assert.equal(error.code, 'KubeForbidden');
+  it('keeps nothing of a body that is not a Status', () => {
+    const error = classifyKubeError(kubeApiError(500, undefined, `<html>${SECRET}</html>`), 'x');
+    assert.equal(error.message, 'x: HTTP 500');
   });
 });

@@ -1,0 +1,261 @@
+// A list-then-watch cache of one kind of object (client-go's reflector + store, reduced to what the
+// controller needs), shared by the Secret, Namespace and Pod informers.
+//
+// - The list is read in pages (`limit`), and every page is applied as it arrives: the work queue starts
+//   on the first Secrets while later pages are still on the wire, and no single response has to hold a
+//   large cluster's Secrets at once.
+// - `transform` decides what is kept, per object, before anything is stored: an object it turns down is
+//   never cached (and is reported deleted if it was), so the cache holds the few fields that are needed,
+//   not whole objects with managedFields and data nobody reads.
+// - Any failure restarts the loop with backoff and is reported; 410 Gone (a resourceVersion too old)
+//   relists at once. Nothing ever stops it but stop().
+import type { Random } from '../clock.ts';
+import type { RegcredError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { KubeApiError, type KubeApi, type WatchEvent } from './api-client.ts';
+import { classifyKubeError } from './errors.ts';
+
+export type CacheEventType = 'added' | 'updated' | 'deleted';
+
+/** The parts of metadata the cache itself reads. */
+interface RawObject {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+interface RawList {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: RawObject[];
+}
+
+export interface ListWatchOptions<T> {
+  api: KubeApi;
+  /** Collection path, e.g. `/api/v1/secrets` or `/api/v1/namespaces/x/secrets`. */
+  path: string;
+  fieldSelector?: string;
+  /** Objects per list page; default 500 (client-go's pager default). */
+  pageSize?: number;
+  /** What the cache keeps of a raw object; undefined: not kept. Must not hold on to `raw`'s large fields. */
+  transform: (raw: unknown) => T | undefined;
+  /** Called for each change, in order. A handler that throws is logged, never breaks the cache. */
+  onEvent: (type: CacheEventType, object: T) => void;
+  /** Called when a list completes, with the number of objects kept. */
+  onListed?: (kept: number, first: boolean) => void;
+  /** Called for each failure that restarts the loop (before the backoff). */
+  onError?: (error: RegcredError) => void;
+  /** Names the cache in logs and errors, e.g. `Secrets in all namespaces`. */
+  description: string;
+  logger: Logger;
+  random: Random;
+  /** Restart backoff after a failure; defaults 1 s doubling up to 60 s, jittered. */
+  restartBaseMs?: number;
+  restartMaxMs?: number;
+}
+
+export interface ListWatchCache<T> {
+  /** Starts the loop; resolves when the first list has completed or failed (the loop goes on either way). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** By `namespace/name` (or `name` for cluster-scoped objects). */
+  get(key: string): T | undefined;
+  list(): T[];
+  /** True once a list has completed. */
+  hasSynced(): boolean;
+}
+
+/** The server no longer has our resourceVersion (or continue token): list again from scratch. */
+class Expired extends Error {}
+
+export function objectKey(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+function keyOfRaw(raw: RawObject): string | undefined {
+  const name = raw.metadata?.name;
+  return name ? objectKey(raw.metadata?.namespace, name) : undefined;
+}
+
+/** client-go's watch timeout: random between 5 and 10 minutes, so many watchers do not reconnect at once. */
+function watchTimeoutSeconds(random: Random): number {
+  return Math.floor(300 + random() * 300);
+}
+
+export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache<T> {
+  const { api, path, logger, random, transform } = options;
+  const pageSize = options.pageSize ?? 500;
+  const baseMs = options.restartBaseMs ?? 1000;
+  const maxMs = options.restartMaxMs ?? 60_000;
+  const store = new Map<string, T>();
+  let resourceVersion: string | undefined;
+  let synced = false;
+  let failures = 0;
+  let stopping = new AbortController();
+  let loop: Promise<void> | undefined;
+  let firstListSettled: (() => void) | undefined;
+
+  const emit = (type: CacheEventType, object: T) => {
+    try {
+      options.onEvent(type, object);
+    } catch (err) {
+      logger.error({ cache: options.description, err: (err as Error)?.name }, 'cache event handler failed');
+    }
+  };
+
+  /** Applies one object as the server now has it. */
+  const apply = (raw: RawObject): string | undefined => {
+    const key = keyOfRaw(raw);
+    if (key === undefined) return undefined;
+    const kept = transform(raw);
+    const previous = store.get(key);
+    if (kept === undefined) {
+      if (previous !== undefined) {
+        store.delete(key);
+        emit('deleted', previous);
+      }
+      return undefined;
+    }
+    store.set(key, kept);
+    emit(previous === undefined ? 'added' : 'updated', kept);
+    return key;
+  };
+
+  const relist = async (signal: AbortSignal) => {
+    const seen = new Set<string>();
+    let continueToken: string | undefined;
+    let listedVersion: string | undefined;
+    do {
+      let page: RawList;
+      try {
+        page = await api.request<RawList>('GET', path, {
+          query: { limit: pageSize, continue: continueToken, fieldSelector: options.fieldSelector },
+        });
+      } catch (err) {
+        // An expired continue token: the snapshot is gone, start over (client-go falls back the same way).
+        if (err instanceof KubeApiError && err.status === 410) throw new Expired();
+        throw err;
+      }
+      if (signal.aborted) return;
+      for (const item of page.items ?? []) {
+        const key = apply(item);
+        if (key !== undefined) seen.add(key);
+      }
+      continueToken = page.metadata?.continue || undefined;
+      // Every page of one list is served from the first page's snapshot: any page's version will do.
+      listedVersion = page.metadata?.resourceVersion ?? listedVersion;
+    } while (continueToken !== undefined);
+    for (const [key, object] of store) {
+      if (seen.has(key)) continue;
+      store.delete(key);
+      emit('deleted', object);
+    }
+    resourceVersion = listedVersion;
+    const first = !synced;
+    synced = true;
+    failures = 0;
+    options.onListed?.(store.size, first);
+  };
+
+  const onWatchEvent = (event: WatchEvent) => {
+    const object = event.object as RawObject & { code?: unknown };
+    switch (event.type) {
+      case 'ADDED':
+      case 'MODIFIED':
+        apply(object);
+        break;
+      case 'DELETED': {
+        const key = keyOfRaw(object);
+        const previous = key === undefined ? undefined : store.get(key);
+        if (key !== undefined && previous !== undefined) {
+          store.delete(key);
+          emit('deleted', previous);
+        }
+        break;
+      }
+      case 'BOOKMARK':
+        break;
+      case 'ERROR':
+        if (object.code === 410) throw new Expired();
+        throw new KubeApiError(typeof object.code === 'number' ? object.code : 500, undefined);
+      default:
+        return;
+    }
+    resourceVersion = object.metadata?.resourceVersion ?? resourceVersion;
+  };
+
+  const watch = async (signal: AbortSignal) => {
+    await api.watch(
+      path,
+      {
+        resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: watchTimeoutSeconds(random),
+        fieldSelector: options.fieldSelector,
+      },
+      onWatchEvent,
+      signal,
+    );
+  };
+
+  const sleep = (ms: number, signal: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
+
+  const run = async (signal: AbortSignal) => {
+    while (!signal.aborted) {
+      const startedMs = Date.now();
+      try {
+        if (resourceVersion === undefined) {
+          try {
+            await relist(signal);
+          } finally {
+            firstListSettled?.();
+            firstListSettled = undefined;
+          }
+        }
+        if (signal.aborted) return;
+        await watch(signal);
+        // The server closes every watch after its timeout; one that closes at once, over and over,
+        // must not turn into a busy loop.
+        if (Date.now() - startedMs < 1000) await sleep(baseMs, signal);
+        else failures = 0;
+      } catch (err) {
+        if (signal.aborted) return;
+        if (err instanceof Expired) {
+          resourceVersion = undefined;
+          logger.info({ cache: options.description }, 'resourceVersion expired; listing again');
+          continue;
+        }
+        const error = classifyKubeError(err, `list/watch ${options.description}`);
+        options.onError?.(error);
+        const delay = Math.min(maxMs, baseMs * 2 ** failures) * (0.5 + random() / 2);
+        failures++;
+        logger.warn({ cache: options.description, code: error.code, status: error.status, restartInMs: Math.round(delay) }, 'list/watch failed; restarting');
+        await sleep(delay, signal);
+      }
+    }
+  };
+
+  return {
+    async start() {
+      if (loop !== undefined) return;
+      stopping = new AbortController();
+      const listed = new Promise<void>((resolve) => (firstListSettled = resolve));
+      loop = run(stopping.signal);
+      await Promise.race([listed, loop]);
+    },
+    async stop() {
+      stopping.abort();
+      await loop;
+      loop = undefined;
+    },
+    get: (key) => store.get(key),
+    list: () => [...store.values()],
+    hasSynced: () => synced,
+  };
+}
