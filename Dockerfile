@@ -1,9 +1,18 @@
-# kube-regcred: one image, both subcommands (`controller`, `sts`). The TypeScript sources run directly
-# on Node 24 (type stripping), so the image holds no compiler and no build output.
+# kube-regcred: one image, both subcommands (`controller`, `sts`). The image runs JavaScript compiled by
+# tsc from src/: Node 24 could strip the types itself, but its stripper costs about 30 MiB of RSS per
+# process, a fifth of the controller's memory budget. Development and tests run the TypeScript directly.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Dev dependencies for the compiler; no install scripts (the `node` devDependency is what has one).
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
 FROM node:24-bookworm-slim AS dependencies
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Production dependencies only; no install scripts (the `node` devDependency is what has one).
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM node:24-bookworm-slim
@@ -11,10 +20,9 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=dependencies /app/node_modules ./node_modules
 COPY package.json ./
-COPY bin ./bin
-COPY src ./src
+COPY --from=build /app/dist ./dist
 # Numeric, so that runAsNonRoot can verify it without /etc/passwd.
 USER 65532:65532
 EXPOSE 8080
-ENTRYPOINT ["node", "/app/bin/kube-regcred.js"]
+ENTRYPOINT ["node", "/app/dist/main.js"]
 CMD ["--help"]

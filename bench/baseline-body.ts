@@ -1,16 +1,10 @@
-// What the baseline writes, shared by its variants: the body the controller writes for one Secret (a
+// What the baseline writes: the body the controller writes for one Secret (a
 // dockerconfigjson holding one registry token, expires-at/refreshed-at, the resourceVersion precondition).
 import { randomUUID } from 'node:crypto';
 import { ANNOTATIONS, formatStatus } from '../src/annotations.ts';
 import { serializeDockerConfig, withRegistryToken } from '../src/dockerconfig.ts';
 
 export interface BaselineConfig {
-  /**
-   * 'https': node:https with a keep-alive pool (the floor). 'client-node': @kubernetes/client-node as the
-   * controller uses it. 'client-node-pooled': the same, with one HTTP dispatcher reused for every request
-   * (the fix proposed for the controller; see PooledKubeConfig).
-   */
-  mode: 'https' | 'client-node' | 'client-node-pooled';
   server: string;
   caPem: string;
   token: string;
@@ -29,7 +23,6 @@ export interface ListedSecret {
 export type TokenMemo = Map<string, { token: string; expiresAt: Date }>;
 
 export interface BaselineResult {
-  mode: BaselineConfig['mode'];
   listMs: number;
   patchMs: number;
   patched: number;

@@ -2,8 +2,8 @@
 // annotated Secrets once (label-selected: it knows which ones), then merge-patches each with the body
 // the controller writes (a dockerconfigjson holding one registry token, the expires-at/refreshed-at
 // annotations, the resourceVersion precondition) at the controller's concurrency, as the controller's
-// own ServiceAccount. The client-node variants are in baseline-client-node.ts. Run as a child process
-// (its own event loop, like the controller):
+// own ServiceAccount, with node:https and a keep-alive pool. Run as a child process (its own event
+// loop, like the controller):
 //   node bench/baseline-client.ts < config.json     → prints one JSON line of timings to stdout
 import { text } from 'node:stream/consumers';
 import { patchBody, type BaselineConfig, type BaselineResult, type ListedSecret, type TokenMemo } from './baseline-body.ts';
@@ -26,14 +26,12 @@ async function runHttps(config: BaselineConfig): Promise<BaselineResult> {
   });
   const patchMs = performance.now() - patchStart;
   http.close();
-  return { mode: 'https', listMs, patchMs, patched: list.items.length - failed, failed, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  return { listMs, patchMs, patched: list.items.length - failed, failed, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
 }
 
 if (import.meta.main) {
   const config = JSON.parse(await text(process.stdin)) as BaselineConfig;
-  // client-node is imported only when used: importing it alone costs ~85 MiB of RSS and ~0.5 s.
-  const result = config.mode === 'https' ? await runHttps(config) : await (await import('./baseline-client-node.ts')).runClientNode(config);
+  const result = await runHttps(config);
   process.stdout.write(`${JSON.stringify(result)}\n`);
-  // client-node leaves keep-alive sockets behind: do not wait for them.
-  process.exit(result.failed === 0 ? 0 : 1);
+  process.exitCode = result.failed === 0 ? 0 : 1;
 }

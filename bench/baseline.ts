@@ -6,7 +6,6 @@ import { runChild } from './children.ts';
 import type { EpochCounts, SecretWatch } from './secret-watch.ts';
 
 export interface BaselineRun {
-  mode: BaselineConfig['mode'];
   /** Spawn → every annotated Secret seen written by the watch, seconds. */
   seconds: number;
   /** The client's own view: its LIST, then its patches. */
@@ -30,14 +29,14 @@ export async function runBaseline(options: {
     // The config holds a ServiceAccount token: on stdin, never in a file.
     input: JSON.stringify(options.config),
   });
-  const seen = watch.until(`baseline (${options.config.mode}) wrote all ${options.secrets} Secrets`, () => watch.counts().changedSecrets >= options.secrets, options.timeoutMs);
+  const seen = watch.until(`baseline wrote all ${options.secrets} Secrets`, () => watch.counts().changedSecrets >= options.secrets, options.timeoutMs);
   seen.catch(() => undefined); // awaited below; a failed child must not leave it unhandled
   const result = await child;
   if (result.code !== 0) {
-    throw new Error(`baseline client (${options.config.mode}) exited with ${result.signal ?? result.code}: ${result.stderr.trim().slice(-2000)} ${result.stdout.trim().slice(-500)}`);
+    throw new Error(`baseline client exited with ${result.signal ?? result.code}: ${result.stderr.trim().slice(-2000)} ${result.stdout.trim().slice(-500)}`);
   }
   const seenAt = await seen;
   const seconds = (seenAt - started) / 1000;
   const client = JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as BaselineResult;
-  return { mode: options.config.mode, seconds, client, counts: watch.counts() };
+  return { seconds, client, counts: watch.counts() };
 }

@@ -1,16 +1,53 @@
-// The controller under test as a child process running the real CLI (`node src/main.ts controller`),
-// so its memory is its own: peak RSS from /proc/<pid>/status (VmHWM), V8 heap from its --trace-gc
-// lines (the controller exposes no nodejs_* heap metrics), counters from its /metrics.
-import { readFileSync } from 'node:fs';
+// The controller under test as a child process running the real CLI as the image does (compiled by
+// `npm run build`, with the Node flags of the shipped Deployment), so its memory is its own and as in a cluster:
+// peak RSS from /proc/<pid>/status (VmHWM), V8 heap from its --trace-gc lines, counters from /metrics.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { startComponent, type Component } from '../test/support/process.ts';
+
+interface DeploymentShape {
+  kind?: string;
+  spec?: { template?: { spec?: { containers?: Array<{ name?: string; command?: unknown }> } } };
+}
+
+/**
+ * Compiles src/ as `npm run build` does, into a fresh directory inside the checkout (so the output
+ * resolves node_modules as in the image), and returns its main.js.
+ */
+export function buildController(root: string, nodeBinary: string): string {
+  const outDir = join(root, '.build-bench');
+  rmSync(outDir, { recursive: true, force: true });
+  execFileSync(nodeBinary, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir], { cwd: root, stdio: 'inherit' });
+  return join(outDir, 'main.js');
+}
+
+/**
+ * The Node flags of the controller container in manifests/base/deployment.yaml: its `command` is
+ * `node <flags> /app/bin/kube-regcred.js`. Read from the manifest, so the bench measures what ships.
+ */
+export function shippedNodeFlags(root: string): string[] {
+  const path = join(root, 'manifests', 'base', 'deployment.yaml');
+  const deployment = parseAllDocuments(readFileSync(path, 'utf8'))
+    .map((doc) => doc.toJS() as DeploymentShape)
+    .find((doc) => doc?.kind === 'Deployment');
+  const command = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === 'controller')?.command;
+  if (command === undefined) return [];
+  if (!Array.isArray(command) || command[0] !== 'node' || !command.every((part) => typeof part === 'string')) {
+    throw new Error(`${path}: the controller's command is not \`node <flags> <script>\``);
+  }
+  return command.slice(1, -1);
+}
 
 export interface ControllerProcessOptions {
   root: string;
   nodeBinary: string;
   args: readonly string[];
-  /** Extra Node flags for diagnosis (e.g. --cpu-prof); none for the figures. */
+  /** Node flags: the shipped Deployment's (shippedNodeFlags), plus any for diagnosis (e.g. --cpu-prof). */
   nodeFlags?: readonly string[];
+  /** The CLI to run: the compiled main.js the image ships (buildController), not src/main.ts. */
+  script: string;
   logFile: string;
   startTimeoutMs?: number;
 }
@@ -94,7 +131,7 @@ export async function startControllerProcess(options: ControllerProcessOptions):
   const component: Component = await startComponent({
     name: 'kube-regcred controller',
     command: options.nodeBinary,
-    args: ['--trace-gc', ...(options.nodeFlags ?? []), join(options.root, 'src', 'main.ts'), 'controller', ...options.args],
+    args: ['--trace-gc', ...(options.nodeFlags ?? []), options.script, 'controller', ...options.args],
     cwd: options.root,
     // Only what the controller needs: no KUBE_REGCRED_* from the caller's shell leaks into the run.
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' },

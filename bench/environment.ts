@@ -1,8 +1,6 @@
 // What the numbers were measured on: the machine, the versions of every component, the date.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
 import type { KubeHttp } from './kube-http.ts';
 
 export interface Environment {
@@ -13,7 +11,6 @@ export interface Environment {
   node: string;
   kubeApiserver: string;
   etcd: string;
-  clientNode: string;
 }
 
 function firstLine(command: string, args: string[]): string {
@@ -24,9 +21,8 @@ function firstLine(command: string, args: string[]): string {
   }
 }
 
-export async function describeEnvironment(root: string, nodeBinary: string, admin: KubeHttp): Promise<Environment> {
+export async function describeEnvironment(nodeBinary: string, admin: KubeHttp): Promise<Environment> {
   const version = await admin.ok<{ gitVersion?: string }>('GET', '/version').catch(() => ({ gitVersion: 'unknown' }));
-  const clientNode = JSON.parse(readFileSync(join(root, 'node_modules', '@kubernetes', 'client-node', 'package.json'), 'utf8')) as { version: string };
   return {
     date: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     cores: cpus().length,
@@ -35,6 +31,5 @@ export async function describeEnvironment(root: string, nodeBinary: string, admi
     node: firstLine(nodeBinary, ['--version']),
     kubeApiserver: version.gitVersion ?? 'unknown',
     etcd: firstLine('etcd', ['--version']).replace(/^etcd Version:\s*/, ''),
-    clientNode: clientNode.version,
   };
 }

@@ -29,8 +29,10 @@ export interface BenchContext {
   /** The controller's --concurrency, and the baseline's. */
   concurrency: number;
   logDir: string;
-  /** Extra Node flags for the controller (BENCH_CONTROLLER_NODE_FLAGS), for diagnosis only. */
+  /** Node flags for the controller: the shipped Deployment's, plus BENCH_CONTROLLER_NODE_FLAGS. */
   controllerNodeFlags: readonly string[];
+  /** The compiled CLI (main.js of `npm run build`), as the image runs it. */
+  controllerScript: string;
   /** Quiet time after a phase ends, during which late writes or exchanges still count against it. */
   graceMs: number;
   log: (message: string) => void;
@@ -191,6 +193,7 @@ export async function coldStart(ctx: BenchContext, label: string, logName: strin
     nodeBinary: ctx.nodeBinary,
     args: controllerArgs(ctx),
     nodeFlags: ctx.controllerNodeFlags,
+    script: ctx.controllerScript,
     logFile: join(ctx.logDir, logName),
   }).then((proc) => {
     readyAt = Date.now();
@@ -301,6 +304,7 @@ export async function restart(ctx: BenchContext, old: ControllerProcess, logName
     nodeBinary: ctx.nodeBinary,
     args: controllerArgs(ctx),
     nodeFlags: ctx.controllerNodeFlags,
+    script: ctx.controllerScript,
     logFile: join(ctx.logDir, logName),
   });
   const readySeconds = (Date.now() - started) / 1000;

@@ -27,8 +27,8 @@ export interface BenchResults {
   unloaded?: ColdStartSummary;
   loaded?: ColdStartSummary;
   baseline?: BaselineRun;
-  /** Diagnostics: the same writes through @kubernetes/client-node, as the controller uses it and with the proposed pooled dispatcher. */
-  diagnosticBaselines: BaselineRun[];
+  /** Node flags the controller ran with: the shipped Deployment's, plus any diagnostic extras. */
+  controllerNodeFlags: string[];
   listCost?: ListCost[];
   refresh?: CycleResult;
   latency?: LatencyResult;
@@ -159,7 +159,7 @@ export function renderReport(r: BenchResults): string {
   const e = r.env;
   const lines: string[] = [];
   lines.push('# kube-regcred controller benchmark', '');
-  lines.push(`${e.date} · ${e.cores} cores (${e.cpuModel}), ${e.memoryGiB} GiB · Node ${e.node} · kube-apiserver ${e.kubeApiserver} · etcd ${e.etcd} · @kubernetes/client-node ${e.clientNode} · whole run ${s(r.totalSeconds)}`, '');
+  lines.push(`${e.date} · ${e.cores} cores (${e.cpuModel}), ${e.memoryGiB} GiB · Node ${e.node} · kube-apiserver ${e.kubeApiserver} · etcd ${e.etcd} · whole run ${s(r.totalSeconds)}`, '');
   lines.push('| figure | measured | goal | met |', '|---|---|---|---|');
   for (const row of rows(r)) lines.push(`| ${row.figure} | ${row.measured} | ${row.goal} | ${row.met} |`);
   lines.push('');
@@ -172,10 +172,10 @@ export function renderReport(r: BenchResults): string {
   lines.push(
     `- Workload: ${int(sh.namespaces * sh.secretsPerNamespace)} annotated \`kubernetes.io/dockerconfigjson\` Secrets holding \`{}\`, ${sh.namespaces} namespaces × ${sh.secretsPerNamespace} names (${r.managedNames[0]} … ${r.managedNames.at(-1)}), ${sh.identities} identities, 1 registry; ${int(sh.unrelated)} unrelated Secrets of ${sh.unrelatedBytes / 1024} KiB (${int(sh.unrelated / 2)} Opaque, ${int(sh.unrelated / 2)} dockerconfigjson without the annotation); ${sh.probes} probe Secrets named \`pull-secret\` for the latency figure.`,
     '- RBAC: the controller runs as its own ServiceAccount with manifests/base applied as shipped. The base grant lets it write only Secrets NAMED `pull-secret` (one per namespace), so the bench adds the secret-names component\'s ClusterRole with the 20 names it uses instead of spreading 5,000 Secrets over 5,000 namespaces.',
-    `- Controller: the real CLI (\`node --trace-gc src/main.ts controller\`) as a child process, cluster-wide, --concurrency ${r.concurrency}, leader election on (default), log level info, default refresh policy. Registry token lifetime from the test STS: ${r.unloadedTokenLifetimeSeconds} s in the unloaded run, ${r.tokenLifetimeSeconds ?? 'n/a'} s in the loaded run (short, so a real refresh cycle happens; chosen from the unloaded cold start).`,
+    `- Controller: the real CLI as the image runs it, as a child process: compiled by tsconfig.build.json (\`npm run build\`), with the Node flags of manifests/base/deployment.yaml (\`node --trace-gc ${r.controllerNodeFlags.join(' ')} main.js controller\`), cluster-wide, --concurrency ${r.concurrency}, leader election on (default), log level info, default refresh policy. Registry token lifetime from the test STS: ${r.unloadedTokenLifetimeSeconds} s in the unloaded run, ${r.tokenLifetimeSeconds ?? 'n/a'} s in the loaded run (short, so a real refresh cycle happens; chosen from the unloaded cold start).`,
     `- Baseline: a child process (bench/baseline-client.ts) as the same ServiceAccount that lists the annotated Secrets once (label selector) and merge-patches each with the body the controller writes (dockerconfigjson with one registry token, expires-at/refreshed-at, resourceVersion precondition), node:https with a keep-alive pool of ${r.concurrency} connections. Both timed from spawn until the bench's own watch has seen every Secret written.`,
     '- Counting: exchanges by the test STS (per identity); TokenRequests by the controller\'s kube_regcred_token_requests_total and, independently, the apiserver\'s apiserver_request_total{resource="serviceaccounts",subresource="token"}; writes by the bench\'s own watch on the annotated Secrets (MODIFIED events) and the apiserver\'s PATCH count. A cycle keeps counting for a grace period after it completes.',
-    '- Memory: VmHWM/VmRSS from /proc/<pid>/status of the controller process; V8 heap from its --trace-gc lines, because its /metrics has no nodejs_* heap metrics (no collectDefaultMetrics). Sampled at the end of each cold start (after the grace period).',
+    '- Memory: VmHWM/VmRSS from /proc/<pid>/status of the controller process; V8 heap from its --trace-gc lines (every collection, so no peak falls between two /metrics scrapes). Sampled at the end of each cold start (after the grace period).',
     '',
   );
   lines.push('## Details', '');
@@ -186,14 +186,9 @@ export function renderReport(r: BenchResults): string {
   if (r.loaded) {
     lines.push(`- Cold start, ${int(sh.unrelated)} unrelated Secrets: ${cycleDetails(r.loaded.cycle)}; ready after ${s(r.loaded.readySeconds)}, first write after ${s(r.loaded.firstWriteSeconds)}; at most ${int(r.loaded.peakOpenFds)} open file descriptors; RSS now ${mib(r.loaded.memory.rssMiB)}, peak ${mib(r.loaded.memory.peakRssMiB)}; heap committed peak ${mib(r.loaded.heap.peakCommittedMiB)}, ${r.loaded.heap.fullGcs} full GCs.`);
   }
-  const baselineKind: Record<BaselineRun['mode'], string> = {
-    https: 'node:https keep-alive pool: the figure',
-    'client-node': 'diagnostic: @kubernetes/client-node 2.0.1 as the controller uses it',
-    'client-node-pooled': 'diagnostic: @kubernetes/client-node with one dispatcher reused (the proposed fix)',
-  };
-  for (const b of [r.baseline, ...r.diagnosticBaselines]) {
-    if (!b) continue;
-    lines.push(`- Baseline (${baselineKind[b.mode]}): ${s(b.seconds)} from spawn (its LIST ${b.client.listMs.toFixed(0)} ms, its patches ${(b.client.patchMs / 1000).toFixed(1)} s, ${int(b.client.patched)} patched, ${b.client.failed} failed; its peak RSS ${mib(b.client.maxRssMiB)}); watch saw ${int(b.counts.writes)} writes.`);
+  const b = r.baseline;
+  if (b) {
+    lines.push(`- Baseline (node:https keep-alive pool): ${s(b.seconds)} from spawn (its LIST ${b.client.listMs.toFixed(0)} ms, its patches ${(b.client.patchMs / 1000).toFixed(1)} s, ${int(b.client.patched)} patched, ${b.client.failed} failed; its peak RSS ${mib(b.client.maxRssMiB)}); watch saw ${int(b.counts.writes)} writes.`);
   }
   for (const c of r.listCost ?? []) {
     lines.push(`- LIST of dockerconfigjson Secrets on the loaded cluster, ${c.how}: ${int(c.items)} items, ${(c.bytes / 2 ** 20).toFixed(1)} MiB (largest response ${(c.largestPageBytes / 2 ** 20).toFixed(1)} MiB), ${c.ms.toFixed(0)} ms.`);

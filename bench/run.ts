@@ -6,9 +6,8 @@
 // Environment:
 //   BENCH_CONCURRENCY                 controller --concurrency and the baseline's (default 4, the controller's default)
 //   BENCH_SCALE=f (0 < f ≤ 1)         a reduced workload for a quick try (written to git-ignored .tmp files)
-//   BENCH_SKIP_CLIENT_NODE_BASELINE=1 skip the two diagnostic baselines on @kubernetes/client-node
 //   BENCH_KEEP_LOGS=1                 keep the controller logs (kept anyway when the run fails)
-//   BENCH_CONTROLLER_NODE_FLAGS       extra Node flags for the controller, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+//   BENCH_CONTROLLER_NODE_FLAGS       Node flags for the controller beyond the shipped Deployment's, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
 //                                     (diagnosis; written to .tmp files like BENCH_SCALE)
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +17,7 @@ import { startControlPlane } from '../test/support/control-plane.ts';
 import { runBaseline, type BaselineRun } from './baseline.ts';
 import type { BaselineConfig } from './baseline-body.ts';
 import { runChild } from './children.ts';
-import type { ControllerProcess } from './controller-process.ts';
+import { buildController, shippedNodeFlags, type ControllerProcess } from './controller-process.ts';
 import { describeEnvironment } from './environment.ts';
 import { createKubeHttp } from './kube-http.ts';
 import { measureListCost } from './list-cost.ts';
@@ -117,6 +116,7 @@ async function main(): Promise<number> {
   const privateDir = mkdtempSync(join(tmpdir(), 'kube-regcred-bench-'));
   process.once('exit', () => {
     rmSync(privateDir, { recursive: true, force: true });
+    rmSync(join(root, '.build-bench'), { recursive: true, force: true });
     if (!keepLogs) rmSync(logDir, { recursive: true, force: true });
   });
   log(`workload: ${workload.managed.length} annotated Secrets in ${shape.namespaces} namespaces, ${shape.unrelated} unrelated, concurrency ${concurrency}; logs in ${logDir}`);
@@ -125,7 +125,7 @@ async function main(): Promise<number> {
   cp.releaseAtExit(); // files removed and processes killed at any exit
   onInterrupt.push(() => cp.stop());
   const admin = createKubeHttp({ server: cp.server, caPem: cp.caPem, token: cp.adminToken, maxSockets: CREATE_CONCURRENCY });
-  const env = await describeEnvironment(root, nodeBinary, admin);
+  const env = await describeEnvironment(nodeBinary, admin);
   const sts = await startBenchSts(cp, workload.identities, UNLOADED_TOKEN_LIFETIME_SECONDS);
   onInterrupt.push(() => sts.stop());
   const watch = createSecretWatch({ http: admin, labelSelector: WATCHED_SELECTOR, registry: REGISTRY });
@@ -136,7 +136,7 @@ async function main(): Promise<number> {
     managedNames: workload.managedNames,
     unloadedTokenLifetimeSeconds: UNLOADED_TOKEN_LIFETIME_SECONDS,
     creation: {},
-    diagnosticBaselines: [],
+    controllerNodeFlags: [],
     failures: [],
     notes: [],
     totalSeconds: 0,
@@ -146,9 +146,13 @@ async function main(): Promise<number> {
   let loadedProc: ControllerProcess | undefined;
   try {
     const identity = await createControllerIdentity(root, cp, admin, workload.managedNames, privateDir);
-    const controllerNodeFlags = (process.env.BENCH_CONTROLLER_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
-    if (controllerNodeFlags.length > 0) results.notes.push(`Controller run with extra Node flags ${controllerNodeFlags.join(' ')} (diagnosis): timings are not the figures.`);
-    const ctx: BenchContext = { root, nodeBinary, cp, admin, sts, watch, workload, identity, concurrency, logDir, controllerNodeFlags, graceMs: GRACE_MS, log };
+    const extraFlags = (process.env.BENCH_CONTROLLER_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
+    if (extraFlags.length > 0) results.notes.push(`Controller run with extra Node flags ${extraFlags.join(' ')} (diagnosis): not the figures.`);
+    // The controller runs as the Deployment runs it: its Node flags are part of what is measured.
+    const controllerNodeFlags = [...shippedNodeFlags(root), ...extraFlags];
+    results.controllerNodeFlags = controllerNodeFlags;
+    const controllerScript = (await timed('npm run build (the controller as the image runs it)', async () => buildController(root, nodeBinary))).value;
+    const ctx: BenchContext = { root, nodeBinary, cp, admin, sts, watch, workload, identity, concurrency, logDir, controllerNodeFlags, controllerScript, graceMs: GRACE_MS, log };
 
     results.creation['namespaces'] = { count: shape.namespaces, seconds: (await timed('namespaces', () => createNamespaces(admin, workload, CREATE_CONCURRENCY))).seconds };
     results.creation['annotated Secrets'] = { count: workload.managed.length, seconds: (await timed('annotated Secrets', () => createManagedSecrets(admin, workload, CREATE_CONCURRENCY))).seconds };
@@ -164,8 +168,7 @@ async function main(): Promise<number> {
 
     results.listCost = (await timed('LIST cost (diagnostic)', () => measureListCost(admin))).value;
 
-    const baselineConfig = (mode: BaselineConfig['mode']): BaselineConfig => ({
-      mode,
+    const baselineConfig: BaselineConfig = {
       server: cp.server,
       caPem: cp.caPem,
       token: identity.token,
@@ -175,22 +178,18 @@ async function main(): Promise<number> {
       fieldManager: 'kube-regcred-bench-baseline',
       issuer: sts.issuer,
       tokenLifetimeSeconds: UNLOADED_TOKEN_LIFETIME_SECONDS,
-    });
+    };
     // Back to `{}`, and the watch caught up with it, so no reset write lands in the next phase's counts.
     const reset = () =>
       timed('reset to {}', async () => {
         await resetManagedSecrets(admin, workload, CREATE_CONCURRENCY);
         await watch.until('the watch has seen the reset', () => watch.managedWithToken() === 0, 60_000);
       });
-    const baseline = async (mode: BaselineConfig['mode']): Promise<BaselineRun> => {
+    const baseline = async (): Promise<BaselineRun> => {
       await reset();
-      return (await timed(`baseline (${mode})`, () => runBaseline({ root, nodeBinary, config: baselineConfig(mode), watch, secrets: workload.managed.length, timeoutMs: 600_000 }))).value;
+      return (await timed('baseline', () => runBaseline({ root, nodeBinary, config: baselineConfig, watch, secrets: workload.managed.length, timeoutMs: 600_000 }))).value;
     };
-    results.baseline = await baseline('https');
-    if (process.env.BENCH_SKIP_CLIENT_NODE_BASELINE !== '1') {
-      results.diagnosticBaselines.push(await baseline('client-node'));
-      results.diagnosticBaselines.push(await baseline('client-node-pooled'));
-    }
+    results.baseline = await baseline();
     await reset();
 
     const lifetime = refreshLifetimeSeconds(unloaded.cycle.seconds);

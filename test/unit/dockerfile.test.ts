@@ -21,21 +21,41 @@ it('builds in stages from a Node 24 base', () => {
   for (const base of bases) assert.match(base, /^node:24[-.]/, `base image ${base} is not Node 24`);
 });
 
-it('installs production dependencies only, from the lockfile', () => {
-  const installs = instructions.filter((i) => i.keyword === 'RUN' && /\bnpm\b/.test(i.args));
-  assert.ok(installs.length > 0, 'no npm install step');
-  for (const install of installs) {
-    assert.match(install.args, /npm ci\b/, 'use npm ci so the lockfile decides');
-    assert.match(install.args, /--omit=dev/, 'dev dependencies must stay out of the image');
+/** The instructions of each stage, by stage name (the last stage is `final`). */
+function stages(): Map<string, typeof instructions> {
+  const byName = new Map<string, typeof instructions>();
+  let current: typeof instructions = [];
+  instructions.forEach((instruction, i) => {
+    if (instruction.keyword !== 'FROM') return void current.push(instruction);
+    current = [];
+    const isLast = !instructions.slice(i + 1).some((later) => later.keyword === 'FROM');
+    byName.set(isLast ? 'final' : (/\bAS\s+(\S+)/i.exec(instruction.args)?.[1] ?? `stage-${i}`), current);
+  });
+  return byName;
+}
+
+it('installs from the lockfile, and the image gets production dependencies only', () => {
+  const all = stages();
+  for (const [name, stage] of all) {
+    for (const install of stage.filter((i) => i.keyword === 'RUN' && /\bnpm (ci|install|i)\b/.test(i.args))) {
+      assert.match(install.args, /npm ci\b/, `stage ${name}: use npm ci so the lockfile decides`);
+    }
   }
+  const final = all.get('final') ?? [];
+  assert.ok(!final.some((i) => i.keyword === 'RUN' && /\bnpm\b/.test(i.args)), 'the final stage installs nothing itself');
+  const modules = final.find((i) => i.keyword === 'COPY' && /node_modules/.test(i.args));
+  const from = /--from=(\S+)/.exec(modules?.args ?? '')?.[1];
+  assert.ok(from, 'node_modules must come from an install stage');
+  const installs = (all.get(from) ?? []).filter((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
+  assert.ok(installs.length > 0 && installs.every((i) => /--omit=dev/.test(i.args)), `stage ${from}: dev dependencies must stay out of the image`);
 });
 
-it('runs as a numeric non-root user with the CLI as entrypoint', () => {
-  const users = instructions.filter((i) => i.keyword === 'USER');
-  const user = users.at(-1)?.args ?? '';
-  assert.match(user, /^[1-9]\d*(:\d+)?$/, `final USER must be numeric and not root, got "${user}"`);
-  const entrypoint = instructions.filter((i) => i.keyword === 'ENTRYPOINT').at(-1)?.args ?? '';
-  assert.deepEqual(JSON.parse(entrypoint), ['node', '/app/bin/kube-regcred.js']);
+it('ships JavaScript compiled by the build stage, with no TypeScript sources', () => {
+  const all = stages();
+  assert.ok((all.get('build') ?? []).some((i) => i.keyword === 'RUN' && /npm run build\b/.test(i.args)), 'the build stage compiles with npm run build');
+  const final = all.get('final') ?? [];
+  assert.ok(final.some((i) => i.keyword === 'COPY' && /^--from=build\s+\/app\/dist\s/.test(i.args)), 'dist comes from the build stage');
+  assert.ok(!final.some((i) => i.keyword === 'COPY' && /(^|\s)src\b/.test(i.args)), 'no TypeScript sources in the image');
 });
 
 it('copies only paths that exist, and those are not ignored by .dockerignore', () => {
