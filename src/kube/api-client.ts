@@ -66,6 +66,17 @@ export class KubeApiError extends Error {
   }
 }
 
+/**
+ * Our own credentials could not be produced (an exec plugin failed, a token file became unreadable).
+ * kube-connection.ts writes those messages without secret material, so this one can be shown.
+ */
+export class KubeCredentialsError extends Error {
+  constructor(cause: unknown) {
+    super(`credentials unavailable: ${cause instanceof Error ? cause.message : 'unknown error'}`);
+    this.name = 'KubeCredentialsError';
+  }
+}
+
 /** Status reasons are a closed set of CamelCase words; anything else is dropped rather than echoed. */
 const STATUS_REASON = /^[A-Za-z]{1,40}$/;
 
@@ -133,7 +144,12 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
 
   const open = async (method: string, path: string, agent: HttpAgent, body: string | undefined, contentType: string): Promise<ClientRequest> => {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': userAgent };
-    const authorization = await connection.authorization();
+    let authorization: string | undefined;
+    try {
+      authorization = await connection.authorization();
+    } catch (err) {
+      throw new KubeCredentialsError(err);
+    }
     if (authorization !== undefined) headers['authorization'] = authorization;
     if (body !== undefined) {
       headers['content-type'] = contentType;

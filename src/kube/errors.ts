@@ -2,7 +2,7 @@
 // Only the status code, the Status `reason` (a fixed enum such as "Conflict") and Retry-After survive;
 // the original error is never kept as a cause.
 import { RegcredError, type ErrorCode } from '../errors.ts';
-import { KubeApiError } from './api-client.ts';
+import { KubeApiError, KubeCredentialsError } from './api-client.ts';
 
 function codeForStatus(status: number): ErrorCode {
   if (status === 403) return 'KubeForbidden';
@@ -40,6 +40,8 @@ export function classifyKubeError(err: unknown, action: string): RegcredError {
       retryAfterMs: err.retryAfterMs,
     });
   }
+  // Transient: a plugin or a rotated token file may well work on the next attempt.
+  if (err instanceof KubeCredentialsError) return new RegcredError('KubeUnavailable', `${action}: ${err.message}`);
   const net = networkCode(err);
   return new RegcredError('KubeUnavailable', `${action}: API server unreachable${net ? ` (${net})` : ''}`);
 }

@@ -2,7 +2,7 @@
 // answer's body beyond its Status reason (a body can echo what was sent).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { kubeApiError } from '../../src/kube/api-client.ts';
+import { createKubeApi, kubeApiError } from '../../src/kube/api-client.ts';
 import { classifyKubeError } from '../../src/kube/errors.ts';
 
 const SECRET = 'eyJhbGciOiJSUzI1NiJ9.c2VjcmV0.c2ln';
@@ -56,5 +56,24 @@ describe('classifyKubeError', () => {
   it('keeps nothing of a body that is not a Status', () => {
     const error = classifyKubeError(kubeApiError(500, undefined, `<html>${SECRET}</html>`), 'x');
     assert.equal(error.message, 'x: HTTP 500');
+  });
+
+  it('names a credential failure as such, keeping it transient', async () => {
+    // authorization() fails before any connection is made: nothing listens on this address.
+    const api = createKubeApi({
+      connection: {
+        server: new URL('https://127.0.0.1:9'),
+        tls: { rejectUnauthorized: true },
+        namespace: undefined,
+        authorization: () => Promise.reject(new Error('exec credential plugin "x" failed (exit code 1)')),
+        invalidate: () => undefined,
+      },
+    });
+    const err = await api.request('GET', '/api').then(() => undefined, (e: unknown) => e);
+    const error = classifyKubeError(err, 'list Secrets');
+    assert.equal(error.code, 'KubeUnavailable');
+    assert.equal(error.transient, true);
+    assert.equal(error.message, 'list Secrets: credentials unavailable: exec credential plugin "x" failed (exit code 1)');
+    api.close();
   });
 });
