@@ -8,9 +8,9 @@ import { dirname } from 'node:path';
 import { RegcredError, toRegcredError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { parseIdentityPolicy, type IdentityPolicy } from './identity-policy.ts';
-import { createReloadLoop } from '../reload-loop.ts';
+import { createReloadLoop, type ReloadResult } from '../reload-loop.ts';
 
-export type ReloadResult = 'success' | 'failure' | 'unchanged';
+export type { ReloadResult };
 
 export interface PolicySourceOptions {
   path: string;
@@ -43,32 +43,25 @@ export function openPolicySource(options: PolicySourceOptions): PolicySource {
   } catch (err) {
     throw new RegcredError('ConfigInvalid', `identity policy ${options.path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  let current = readPolicy(text);
   const { logger } = options;
-
-  async function reloadOnce(): Promise<void> {
-    let next: IdentityPolicy;
-    try {
-      next = readPolicy(await readFile(options.path, 'utf8'));
-    } catch (err) {
-      const error = err instanceof RegcredError ? err : new RegcredError('ConfigInvalid', `cannot read (${(err as NodeJS.ErrnoException).code ?? toRegcredError(err).code})`);
-      logger.error({ code: error.code, reason: error.message, path: options.path }, 'identity policy reload failed; keeping the previous policy');
-      options.onReloadResult?.('failure');
-      return;
-    }
-    if (loop.closed) return;
-    if (next.fingerprint === current.fingerprint) {
-      options.onReloadResult?.('unchanged');
-      return;
-    }
-    current = next;
-    logger.info({ rules: next.rules.length, path: options.path }, 'identity policy reloaded');
-    options.onReloadResult?.('success');
-    options.onChange(next);
-  }
-
   const loop = createReloadLoop({
-    reloadOnce,
+    initial: readPolicy(text),
+    async load() {
+      try {
+        return readPolicy(await readFile(options.path, 'utf8'));
+      } catch (err) {
+        throw err instanceof RegcredError ? err : new RegcredError('ConfigInvalid', `cannot read (${(err as NodeJS.ErrnoException).code ?? toRegcredError(err).code})`);
+      }
+    },
+    onFailure(err) {
+      const error = toRegcredError(err);
+      logger.error({ code: error.code, reason: error.message, path: options.path }, 'identity policy reload failed; keeping the previous policy');
+    },
+    onSwap(next) {
+      logger.info({ rules: next.rules.length, path: options.path }, 'identity policy reloaded');
+      options.onChange(next);
+    },
+    onReloadResult: options.onReloadResult,
     debounceMs: options.debounceMs ?? 250,
     pollIntervalMs: options.pollIntervalMs ?? 30_000,
   });
@@ -81,7 +74,7 @@ export function openPolicySource(options: PolicySourceOptions): PolicySource {
     logger.warn({ reason: (err as Error).message }, 'identity policy watch failed; relying on the periodic re-read');
   }
   return {
-    current: () => current,
+    current: () => loop.current(),
     reload: () => loop.reload(),
     close() {
       loop.close();

@@ -7,13 +7,13 @@ import { dirname } from 'node:path';
 import type { Logger } from '../log.ts';
 import { toRegcredError } from '../errors.ts';
 import type { StsRuntime } from './runtime.ts';
-import { createReloadLoop } from '../reload-loop.ts';
+import { createReloadLoop, type ReloadResult } from '../reload-loop.ts';
 
 export interface ConfigWatcherOptions {
   load: () => Promise<StsRuntime>;
   /** Called with each new runtime after it replaced the old one. */
   onSwap: (runtime: StsRuntime) => void;
-  onReloadResult?: (result: 'success' | 'failure' | 'unchanged') => void;
+  onReloadResult?: (result: ReloadResult) => void;
   logger: Logger;
   /** Quiet time after the last file event before reloading; editors and kubelet write in bursts. */
   debounceMs?: number;
@@ -28,7 +28,6 @@ export interface ConfigWatcher {
 }
 
 export function watchConfig(initial: StsRuntime, options: ConfigWatcherOptions): ConfigWatcher {
-  let current = initial;
   let watchers = new Map<string, FSWatcher>();
 
   function watchDirectories(files: readonly string[]): void {
@@ -51,30 +50,19 @@ export function watchConfig(initial: StsRuntime, options: ConfigWatcherOptions):
     }
   }
 
-  async function reloadOnce(): Promise<void> {
-    let next: StsRuntime;
-    try {
-      next = await options.load();
-    } catch (err) {
+  const loop = createReloadLoop({
+    initial,
+    load: options.load,
+    onFailure(err) {
       const error = toRegcredError(err);
       options.logger.error({ code: error.code, reason: error.message }, 'configuration reload failed; keeping the previous configuration');
-      options.onReloadResult?.('failure');
-      return;
-    }
-    if (loop.closed) return;
-    if (next.fingerprint === current.fingerprint) {
-      options.onReloadResult?.('unchanged');
-      return;
-    }
-    current = next;
-    options.onSwap(next);
-    watchDirectories(next.files);
-    options.logger.info({ identities: next.identities.length, issuers: next.issuersByName.size }, 'configuration reloaded');
-    options.onReloadResult?.('success');
-  }
-
-  const loop = createReloadLoop({
-    reloadOnce,
+    },
+    onSwap(next) {
+      options.onSwap(next);
+      watchDirectories(next.files);
+      options.logger.info({ identities: next.identities.length, issuers: next.issuersByName.size }, 'configuration reloaded');
+    },
+    onReloadResult: options.onReloadResult,
     debounceMs: options.debounceMs ?? 250,
     pollIntervalMs: options.pollIntervalMs ?? 30_000,
   });
