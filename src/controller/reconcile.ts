@@ -3,7 +3,7 @@
 // do next; it never mutates informer objects (it builds new bodies from frozen copies).
 import { ANNOTATIONS, formatLastError, formatStatus, parseTarget, registryOfTokenFor, type Target } from '../annotations.ts';
 import type { Clock } from '../clock.ts';
-import { hasOwnRegistryEntry, parseDockerConfig, serializeDockerConfig, withoutRegistryEntry, withRegistryToken } from '../dockerconfig.ts';
+import { hasOwnRegistryEntry, parseDockerConfig, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
 import { RegcredError, toRegcredError, type ErrorCode } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
 import type { TokenCache } from '../exchange/token-cache.ts';
@@ -181,8 +181,20 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return recorded !== undefined;
   }
 
-  async function writeToken(secret: SecretObject, view: SecretView, target: Target, token: RegistryToken, clearError: boolean): Promise<void> {
+  /** Writes `config` over the Secret's Docker config, conditional on the resourceVersion it was read at. */
+  async function writeConfig(secret: SecretObject, view: SecretView, config: DockerConfig, annotations: Readonly<Record<string, string | null>>): Promise<void> {
     if (view.resourceVersion === undefined) throw new RegcredError('KubeInvalid', 'Secret has no resourceVersion');
+    await deps.writer.writeData({
+      namespace: secret.namespace,
+      name: secret.name,
+      resourceVersion: view.resourceVersion,
+      dockerConfigJson: serializeDockerConfig(config),
+      key: configKeyOf(secret),
+      annotations,
+    });
+  }
+
+  async function writeToken(secret: SecretObject, view: SecretView, target: Target, token: RegistryToken, clearError: boolean): Promise<void> {
     // decide() parsed the same string already; this cannot throw for a Secret it sent here.
     let previous = parseDockerConfig(view.dockerConfigJson);
     // After a registry change, the token we wrote for the old registry is not left behind.
@@ -192,14 +204,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
     const config = withRegistryToken(previous, target.registry, token.token);
     const annotations = formatStatus({ target, expiresAt: token.expiresAt, refreshedAt: clock.now(), ...(clearError ? { error: null } : {}) });
-    await deps.writer.writeData({
-      namespace: secret.namespace,
-      name: secret.name,
-      resourceVersion: view.resourceVersion,
-      dockerConfigJson: serializeDockerConfig(config),
-      key: configKeyOf(secret),
-      annotations,
-    });
+    await writeConfig(secret, view, config, annotations);
     metrics.secretRefreshes.inc();
   }
 
@@ -209,16 +214,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
    * stops refreshes; it cannot recall copies already read.
    */
   async function revoke(secret: SecretObject, view: SecretView, registry: string, log: Logger): Promise<void> {
-    if (view.resourceVersion === undefined) throw new RegcredError('KubeInvalid', 'Secret has no resourceVersion');
     const config = withoutRegistryEntry(parseDockerConfig(view.dockerConfigJson), registry);
-    await deps.writer.writeData({
-      namespace: secret.namespace,
-      name: secret.name,
-      resourceVersion: view.resourceVersion,
-      dockerConfigJson: serializeDockerConfig(config),
-      key: configKeyOf(secret),
-      annotations: { [ANNOTATIONS.expiresAt]: null, [ANNOTATIONS.tokenFor]: null },
-    });
+    await writeConfig(secret, view, config, { [ANNOTATIONS.expiresAt]: null, [ANNOTATIONS.tokenFor]: null });
     metrics.revocations.inc();
     log.warn({ registry }, 'registry token removed: the identity policy no longer allows it');
     await deps.events.record(secret, {
