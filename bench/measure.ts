@@ -118,6 +118,18 @@ export function controllerArgs(ctx: BenchContext): string[] {
   ];
 }
 
+/** The controller as the bench runs it everywhere: compiled, with the shipped Node flags, logging to `logName`. */
+function startBenchController(ctx: BenchContext, logName: string): Promise<ControllerProcess> {
+  return startControllerProcess({
+    root: ctx.root,
+    nodeBinary: ctx.nodeBinary,
+    args: controllerArgs(ctx),
+    nodeFlags: ctx.controllerNodeFlags,
+    script: ctx.controllerScript,
+    logFile: join(ctx.logDir, logName),
+  });
+}
+
 async function outsideCounts(ctx: BenchContext): Promise<OutsideCounts> {
   const text = await ctx.admin.text('/metrics');
   return {
@@ -188,14 +200,7 @@ export async function coldStart(ctx: BenchContext, label: string, logName: strin
   const started = Date.now();
   let readyAt = 0;
   let stopSampling: () => number = () => 0;
-  const starting = startControllerProcess({
-    root: ctx.root,
-    nodeBinary: ctx.nodeBinary,
-    args: controllerArgs(ctx),
-    nodeFlags: ctx.controllerNodeFlags,
-    script: ctx.controllerScript,
-    logFile: join(ctx.logDir, logName),
-  }).then((proc) => {
+  const starting = startBenchController(ctx, logName).then((proc) => {
     readyAt = Date.now();
     stopSampling = sampleOpenFds(proc.pid);
     return proc;
@@ -299,14 +304,7 @@ export async function restart(ctx: BenchContext, old: ControllerProcess, logName
   ctx.watch.beginEpoch();
   const before = await outsideCounts(ctx);
   const started = Date.now();
-  const proc = await startControllerProcess({
-    root: ctx.root,
-    nodeBinary: ctx.nodeBinary,
-    args: controllerArgs(ctx),
-    nodeFlags: ctx.controllerNodeFlags,
-    script: ctx.controllerScript,
-    logFile: join(ctx.logDir, logName),
-  });
+  const proc = await startBenchController(ctx, logName);
   const readySeconds = (Date.now() - started) / 1000;
   try {
     const deadline = Date.now() + timeoutMs;

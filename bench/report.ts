@@ -4,17 +4,11 @@ import type { BaselineRun } from './baseline.ts';
 import type { ListCost } from './list-cost.ts';
 import type { HeapStats, ProcessMemory } from './controller-process.ts';
 import type { Environment } from './environment.ts';
-import type { CycleResult, LatencyResult, RestartResult } from './measure.ts';
+import type { ColdStart, CycleResult, LatencyResult, RestartResult } from './measure.ts';
 import type { WorkloadShape } from './workload.ts';
 
-export interface ColdStartSummary {
-  cycle: CycleResult;
-  readySeconds: number;
-  firstWriteSeconds: number;
-  memory: ProcessMemory;
-  heap: HeapStats;
-  peakOpenFds: number;
-}
+/** A cold start as reported: everything but the process handle. */
+export type ColdStartSummary = Omit<ColdStart, 'proc'>;
 
 export interface BenchResults {
   env: Environment;
