@@ -36,8 +36,11 @@ export interface ListWatchOptions<T> {
   pageSize?: number;
   /** What the cache keeps of a raw object; undefined: not kept. Must not hold on to `raw`'s large fields. */
   transform: (raw: unknown) => T | undefined;
-  /** Called for each change, in order. A handler that throws is logged, never breaks the cache. */
-  onEvent: (type: CacheEventType, object: T) => void;
+  /**
+   * Called for each change, in order; `previous` is what the cache held before an update. A handler
+   * that throws is logged, never breaks the cache.
+   */
+  onEvent: (type: CacheEventType, object: T, previous?: T) => void;
   /** Called when a list completes, with the number of objects kept. */
   onListed?: (kept: number, first: boolean) => void;
   /** Called for each failure that restarts the loop (before the backoff). */
@@ -92,9 +95,9 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
   let loop: Promise<void> | undefined;
   let firstListSettled: (() => void) | undefined;
 
-  const emit = (type: CacheEventType, object: T) => {
+  const emit = (type: CacheEventType, object: T, previous?: T) => {
     try {
-      options.onEvent(type, object);
+      options.onEvent(type, object, previous);
     } catch (err) {
       logger.error({ cache: options.description, err: (err as Error)?.name }, 'cache event handler failed');
     }
@@ -114,7 +117,7 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
       return undefined;
     }
     store.set(key, kept);
-    emit(previous === undefined ? 'added' : 'updated', kept);
+    emit(previous === undefined ? 'added' : 'updated', kept, previous);
     return key;
   };
 

@@ -49,11 +49,9 @@ export function createNamespaceInformer(options: NamespaceInformerOptions): Name
       const ns = raw as V1Namespace;
       return Object.freeze({ name: ns.metadata?.name ?? '', labels: Object.freeze({ ...(ns.metadata?.labels ?? {}) }) });
     },
-    onEvent: (type, ns) => {
+    onEvent: (type, ns, previous) => {
       // Only a label change (or the namespace coming and going) can change a policy decision.
-      if (type === 'updated' && labelsKey(ns.labels) === reported.get(ns.name)) return;
-      if (type === 'deleted') reported.delete(ns.name);
-      else reported.set(ns.name, labelsKey(ns.labels));
+      if (type === 'updated' && previous !== undefined && labelsKey(ns.labels) === labelsKey(previous.labels)) return;
       notify(ns.name);
     },
     onListed: (namespaces, first) => {
@@ -66,8 +64,6 @@ export function createNamespaceInformer(options: NamespaceInformerOptions): Name
     ...(options.restartBaseMs !== undefined ? { restartBaseMs: options.restartBaseMs } : {}),
     ...(options.restartMaxMs !== undefined ? { restartMaxMs: options.restartMaxMs } : {}),
   });
-  /** Labels last reported per namespace, to tell a label change from any other update. */
-  const reported = new Map<string, string>();
 
   return {
     start: () => cache.start(),
