@@ -44,14 +44,14 @@ export interface ListWatchOptions<T> {
   /** Called when a list completes, with the number of objects kept. */
   onListed?: (kept: number, first: boolean) => void;
   /** Called for each failure that restarts the loop (before the backoff). */
-  onError?: (error: RegcredError) => void;
+  onError?: ((error: RegcredError) => void) | undefined;
   /** Names the cache in logs and errors, e.g. `Secrets in all namespaces`. */
   description: string;
   logger: Logger;
   random: Random;
   /** Restart backoff after a failure; defaults 1 s doubling up to 60 s, jittered. */
-  restartBaseMs?: number;
-  restartMaxMs?: number;
+  restartBaseMs?: number | undefined;
+  restartMaxMs?: number | undefined;
 }
 
 export interface ListWatchCache<T> {
@@ -67,6 +67,11 @@ export interface ListWatchCache<T> {
 
 /** The server no longer has our resourceVersion (or continue token): list again from scratch. */
 class Expired extends Error {}
+
+/** A core/v1 collection, cluster-wide (`namespace` undefined) or in one namespace. */
+export function coreCollectionPath(resource: string, namespace: string | undefined): string {
+  return namespace === undefined ? `/api/v1/${resource}` : `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}`;
+}
 
 export function objectKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;

@@ -57,12 +57,12 @@ export function createNamespaceInformer(options: NamespaceInformerOptions): Name
     onListed: (namespaces, first) => {
       if (first) logger.info({ namespaces }, 'namespace cache synced');
     },
-    ...(options.onError ? { onError: options.onError } : {}),
+    onError: options.onError,
     description: 'Namespaces',
     logger,
     random: options.random,
-    ...(options.restartBaseMs !== undefined ? { restartBaseMs: options.restartBaseMs } : {}),
-    ...(options.restartMaxMs !== undefined ? { restartMaxMs: options.restartMaxMs } : {}),
+    restartBaseMs: options.restartBaseMs,
+    restartMaxMs: options.restartMaxMs,
   });
 
   return {

@@ -6,7 +6,7 @@ import type { Random } from '../clock.ts';
 import type { RegcredError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { KubeApi } from './api-client.ts';
-import { createListWatch } from './list-watch.ts';
+import { coreCollectionPath, createListWatch } from './list-watch.ts';
 
 const PULL_FAILURES = new Set(['ImagePullBackOff', 'ErrImagePull']);
 const PENDING = 'status.phase=Pending';
@@ -55,7 +55,7 @@ export function createPullBackoffPodWatcher(options: PullBackoffPodWatcherOption
   const scopes = (options.namespaces.length === 0 ? [undefined] : options.namespaces).map((namespace) =>
     createListWatch<StuckPod>({
       api: options.api,
-      path: namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+      path: coreCollectionPath('pods', namespace),
       fieldSelector: PENDING,
       // Only stuck Pods are kept, reduced to what the check needs: the Pending Pods of a busy cluster
       // are not held in memory for this.
@@ -63,7 +63,7 @@ export function createPullBackoffPodWatcher(options: PullBackoffPodWatcherOption
       onEvent: (type, pod) => {
         if (type !== 'deleted') options.onStuck(pod);
       },
-      ...(options.onError ? { onError: options.onError } : {}),
+      onError: options.onError,
       description: `Pods in ${namespace === undefined ? 'all namespaces' : `namespace ${namespace}`}`,
       logger: options.logger,
       random: options.random,

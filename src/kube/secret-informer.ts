@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Random } from '../clock.ts';
 import type { RegcredError } from '../errors.ts';
 import type { KubeApi } from './api-client.ts';
-import { createListWatch, objectKey, type ListWatchCache } from './list-watch.ts';
+import { coreCollectionPath, createListWatch, objectKey, type ListWatchCache } from './list-watch.ts';
 
 /**
  * A Secret as the controller sees it: a frozen copy, so nothing downstream can mutate the informer's
@@ -88,7 +88,7 @@ export function createSecretInformer(options: SecretInformerOptions): SecretInfo
   const makeScope = (namespace: string | undefined): ListWatchCache<SecretObject> =>
     createListWatch<SecretObject>({
       api: options.api,
-      path: namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
+      path: coreCollectionPath('secrets', namespace),
       fieldSelector: options.fieldSelector,
       transform,
       onEvent: (type, secret) => {
@@ -97,12 +97,12 @@ export function createSecretInformer(options: SecretInformerOptions): SecretInfo
       onListed: (secrets, first) => {
         if (first) logger.info({ namespace: namespace ?? '*', kind, secrets }, 'secret cache synced');
       },
-      ...(options.onError ? { onError: options.onError } : {}),
+      onError: options.onError,
       description: `${kind} Secrets in ${namespace === undefined ? 'all namespaces' : `namespace ${namespace}`}`,
       logger,
       random: options.random,
-      ...(options.restartBaseMs !== undefined ? { restartBaseMs: options.restartBaseMs } : {}),
-      ...(options.restartMaxMs !== undefined ? { restartMaxMs: options.restartMaxMs } : {}),
+      restartBaseMs: options.restartBaseMs,
+      restartMaxMs: options.restartMaxMs,
     });
 
   const scopes = new Map<string | undefined, ListWatchCache<SecretObject>>(
