@@ -1,6 +1,7 @@
 // One kubelet request in, one answer out: decode, decide the target, exchange through the shared
 // Exchanger, and derive how long the kubelet may cache it. I/O only through the injected exchanger.
 import type { Clock } from '../clock.ts';
+import { RegcredError } from '../errors.ts';
 import { refreshAt, type RefreshPolicy } from '../controller/refresh-time.ts';
 import { TOKEN_USERNAME } from '../dockerconfig.ts';
 import type { Exchanger, RegistryToken } from '../exchange/exchanger.ts';
@@ -57,6 +58,10 @@ export async function answerRequest(raw: string, deps: AnswerDeps): Promise<stri
   switch (deps.mode) {
     case 'exchange': {
       const token = await deps.exchanger.exchange({ identity, registry, subjectToken: decision.subjectToken }, deps.signal);
+      if (token.token === decision.subjectToken) {
+        // The kubelet silently drops such an answer unless cacheType is Token (the pass-through mode's case).
+        throw new RegcredError('StsBadResponse', 'the STS answered with the ServiceAccount token itself, not a registry token');
+      }
       const seconds = cacheDurationSeconds(token, deps.clock.now(), deps.refresh);
       log.info({ exchanger: deps.exchanger.name, expiresAt: token.expiresAt.toISOString(), cacheDurationSeconds: seconds }, 'registry token issued');
       answer = {
