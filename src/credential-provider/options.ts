@@ -21,7 +21,7 @@ export const CREDENTIAL_PROVIDER_OPTIONS = {
   },
   identityTemplate: {
     type: 'string',
-    description: 'Identity for ServiceAccounts without a kube-regcred.io/identity annotation for the registry; {namespace} and {serviceAccount} are filled from the Pod token subject (e.g. "k8s:{namespace}"). Unset: the annotation is required.',
+    description: 'Identity for ServiceAccounts without a kube-regcred.io/identity annotation for the registry; {namespace} and {serviceAccount} are filled from the Pod token subject (e.g. "ns/{namespace}"). Unset: the annotation is required.',
   },
   mode: {
     type: 'string',

@@ -80,7 +80,7 @@ before(async () => {
       issuers: [{ name: 'cluster', issuer: cp.issuer, audiences: [AUDIENCE], caFile: cp.caFile }],
       identities: [
         // What docs/credential-provider.md tells users: one identity per namespace, no annotation needed.
-        { uid: `k8s:${NS.allowed}`, issuer: 'cluster', subjectPattern: `system:serviceaccount:${NS.allowed}:*`, grants: [{ repository: 'apps/**', actions: ['pull'] }] },
+        { uid: `ns/${NS.allowed}`, issuer: 'cluster', subjectPattern: `system:serviceaccount:${NS.allowed}:*`, grants: [{ repository: 'apps/**', actions: ['pull'] }] },
         { uid: 'builder', issuer: 'cluster', subject: `system:serviceaccount:${NS.annotated}:builder`, grants: [{ repository: 'apps/**', actions: ['pull', 'push'] }] },
       ],
     }),
@@ -106,7 +106,7 @@ after(async () => {
 });
 
 test('a ServiceAccount of a namespace the sts allows gets a registry credential skopeo pulls with', async () => {
-  const run = await runProvider(provider, args(['--identity-template', 'k8s:{namespace}']), providerRequest(`${registry.host}/apps/web`, await saToken(NS.allowed, 'app')));
+  const run = await runProvider(provider, args(['--identity-template', 'ns/{namespace}']), providerRequest(`${registry.host}/apps/web`, await saToken(NS.allowed, 'app')));
   assert.equal(run.code, 0, run.stderr);
   const response = JSON.parse(run.stdout);
   assert.deepEqual(Object.keys(response), ['apiVersion', 'kind', 'cacheKeyType', 'cacheDuration', 'auth']);
@@ -116,7 +116,7 @@ test('a ServiceAccount of a namespace the sts allows gets a registry credential 
   assert.deepEqual(Object.keys(response.auth), [registry.host]);
   const { username, password } = response.auth[registry.host];
   assert.equal(username, '_token');
-  assert.equal(claimsOf(password).sub, `k8s:${NS.allowed}`);
+  assert.equal(claimsOf(password).sub, `ns/${NS.allowed}`);
   // The controller's margin rule on the token's real exp, never past exp.
   const times = readJwtTimes(password);
   const seconds = Number(/^(\d+)s$/.exec(response.cacheDuration)![1]);
@@ -136,7 +136,7 @@ test('a ServiceAccount of a namespace the sts allows gets a registry credential 
 
 test('a ServiceAccount of a namespace the sts refuses gets exit 1 and a one-line, token-free reason', async () => {
   const token = await saToken(NS.refused, 'app');
-  const run = await runProvider(provider, args(['--identity-template', 'k8s:{namespace}']), providerRequest(`${registry.host}/apps/web`, token));
+  const run = await runProvider(provider, args(['--identity-template', 'ns/{namespace}']), providerRequest(`${registry.host}/apps/web`, token));
   assert.equal(run.code, 1);
   assert.equal(run.stdout, '');
   const lines = run.stderr.trimEnd().split('\n');
@@ -158,13 +158,13 @@ test('without an annotation or template the reason names the missing annotation'
 });
 
 test('a token for another audience is refused before any exchange, saying which setting to fix', async () => {
-  const run = await runProvider(provider, args(['--identity-template', 'k8s:{namespace}']), providerRequest(`${registry.host}/apps/web`, await saToken(NS.allowed, 'app', 'someone-else')));
+  const run = await runProvider(provider, args(['--identity-template', 'ns/{namespace}']), providerRequest(`${registry.host}/apps/web`, await saToken(NS.allowed, 'app', 'someone-else')));
   assert.equal(run.code, 1);
   assert.match(run.stderr, new RegExp(`lacks audience ${AUDIENCE} .*serviceAccountTokenAudience`));
 });
 
 test('flags can come as KUBE_REGCRED_* environment variables (the provider config env)', async () => {
-  const env = { KUBE_REGCRED_ISSUER_URL: `http://127.0.0.1:${stsPort}`, KUBE_REGCRED_AUDIENCE: AUDIENCE, KUBE_REGCRED_IDENTITY_TEMPLATE: 'k8s:{namespace}', KUBE_REGCRED_CACHE_KEY_TYPE: 'Image' };
+  const env = { KUBE_REGCRED_ISSUER_URL: `http://127.0.0.1:${stsPort}`, KUBE_REGCRED_AUDIENCE: AUDIENCE, KUBE_REGCRED_IDENTITY_TEMPLATE: 'ns/{namespace}', KUBE_REGCRED_CACHE_KEY_TYPE: 'Image' };
   const image = `${registry.host}/apps/web`;
   const run = await runProvider(provider, ['credential-provider'], providerRequest(image, await saToken(NS.allowed, 'app')), env);
   assert.equal(run.code, 0, run.stderr);
@@ -177,10 +177,10 @@ test('sts down: exit 1 with StsUnreachable; the next call after it is back succe
   await sts!.stop();
   sts = undefined;
   const token = await saToken(NS.allowed, 'app');
-  const down = await runProvider(provider, args(['--identity-template', 'k8s:{namespace}']), providerRequest(`${registry.host}/apps/web`, token));
+  const down = await runProvider(provider, args(['--identity-template', 'ns/{namespace}']), providerRequest(`${registry.host}/apps/web`, token));
   assert.equal(down.code, 1);
   assert.match(down.stderr.trimEnd().split('\n').at(-1)!, /^kube-regcred credential-provider: StsUnreachable: STS unreachable \(ECONNREFUSED\)$/);
   sts = await startSts();
-  const back = await runProvider(provider, args(['--identity-template', 'k8s:{namespace}']), providerRequest(`${registry.host}/apps/web`, token));
+  const back = await runProvider(provider, args(['--identity-template', 'ns/{namespace}']), providerRequest(`${registry.host}/apps/web`, token));
   assert.equal(back.code, 0, back.stderr);
 });

@@ -38,7 +38,7 @@ function deps(exchanger: Exchanger, extra: Partial<AnswerDeps> = {}): AnswerDeps
     exchanger,
     clock: { now: () => T0 },
     refresh: DEFAULT_REFRESH_POLICY,
-    target: { audience: AUD, identityTemplate: 'k8s:{namespace}' },
+    target: { audience: AUD, identityTemplate: 'ns/{namespace}' },
     cacheKeyType: 'Registry',
     logger: createLogger({ level: 'silent' }),
     ...extra,
@@ -72,7 +72,7 @@ describe('answerRequest', () => {
     const token = registryToken(900);
     const exchanger = exchangerAnswering(token);
     const response = JSON.parse(await answerRequest(request(), deps(exchanger)));
-    assert.deepEqual(exchanger.calls, [{ identity: 'k8s:team-a', registry: 'registry.example:5000', subjectToken: SA_TOKEN }]);
+    assert.deepEqual(exchanger.calls, [{ identity: 'ns/team-a', registry: 'registry.example:5000', subjectToken: SA_TOKEN }]);
     assert.deepEqual(response.auth, { 'registry.example:5000': { username: '_token', password: token.token } });
     assert.equal(response.cacheDuration, `${cacheDurationSeconds(token, T0, DEFAULT_REFRESH_POLICY)}s`);
   });

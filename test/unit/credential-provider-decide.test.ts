@@ -45,8 +45,8 @@ describe('decideProviderTarget', () => {
     assert.match(rejected(decideProviderTarget({ image, serviceAccountToken: APP, serviceAccountAnnotations: annotations }, { audience: AUD })), /^IdentityInvalid: ServiceAccount team-a\/app has no kube-regcred.io\/identity annotation for registry.example:5000/);
     const onCgr = decideProviderTarget({ image: 'cgr.dev/org/img', serviceAccountToken: APP, serviceAccountAnnotations: annotations }, { audience: AUD });
     assert.equal(onCgr.kind === 'exchange' && onCgr.identity, 'builder');
-    const templated = decideProviderTarget({ image, serviceAccountToken: APP, serviceAccountAnnotations: annotations }, { audience: AUD, identityTemplate: 'k8s:{namespace}' });
-    assert.equal(templated.kind === 'exchange' && templated.identity, 'k8s:team-a');
+    const templated = decideProviderTarget({ image, serviceAccountToken: APP, serviceAccountAnnotations: annotations }, { audience: AUD, identityTemplate: 'ns/{namespace}' });
+    assert.equal(templated.kind === 'exchange' && templated.identity, 'ns/team-a');
   });
 
   it('fills the identity template from the token subject when there is no annotation', () => {
