@@ -36,7 +36,7 @@ export async function buildCredentialProvider(outDir: string): Promise<BuiltExec
     const bundle = join(work, 'kube-regcred.cjs');
     // SEA runs one CommonJS script and can require only built-in modules: everything else is bundled.
     await build({
-      entryPoints: [join(ROOT, 'src', 'main.ts')],
+      entryPoints: [join(ROOT, 'src', process.env.SEA_ENTRY ?? 'credential-provider-main.ts')],
       outfile: bundle,
       bundle: true,
       platform: 'node',

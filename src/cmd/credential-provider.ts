@@ -1,6 +1,7 @@
 // `kube-regcred credential-provider`: the kubelet image credential provider (KEP-4412). One request on
 // stdin, one response on stdout, JSON logs on stderr, exit 1 with a one-line reason when it cannot
 // give credentials (the kubelet appends stderr to the error it logs).
+import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { systemClock, type Clock } from '../clock.ts';
 import { parseCommandLine } from './command-line.ts';
@@ -10,6 +11,7 @@ import { credentialProviderHelp, parseCredentialProviderSettings } from '../cred
 import { toRegcredError } from '../errors.ts';
 import { createChainguardExchanger } from '../exchange/chainguard.ts';
 import { bodyExcerpt } from '../exchange/redact.ts';
+import { leanFetch } from '../http/lean-fetch.ts';
 import { createLogger } from '../log.ts';
 
 export interface CredentialProviderIo {
@@ -35,6 +37,20 @@ async function readAll(input: AsyncIterable<Buffer | string>): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * This process's peak RSS in KiB. VmHWM, not getrusage's maxRSS: on Linux that survives fork+exec and
+ * so reports the parent's size (the kubelet's, or the bench's) for a small child.
+ */
+function peakRssKiB(): number {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (match) return Number(match[1]);
+  } catch {
+    // Not Linux: fall through.
+  }
+  return process.resourceUsage().maxRSS;
+}
+
 /** The entry point; resolves with the exit code. */
 export async function runCredentialProvider(
   argv: string[],
@@ -47,7 +63,8 @@ export async function runCredentialProvider(
   const clock = io.clock ?? systemClock;
   // Synchronous writes: a process that lives for one request must not exit with log lines pending.
   const logger = createLogger({ level: settings.logLevel, base: { component: 'credential-provider' }, destination: pino.destination({ dest: 2, sync: true }) });
-  const exchanger = createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock });
+  // leanFetch, not the global fetch: undici's load is most of a cold call's CPU (bench/credential-provider.ts).
+  const exchanger = createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock, fetch: leanFetch });
   try {
     const response = await answerRequest(await readAll(io.stdin), {
       mode: settings.mode,
@@ -59,6 +76,9 @@ export async function runCredentialProvider(
       logger,
     });
     io.stdout.write(response + '\n');
+    // Peak RSS of this process (KiB): what the bench reports; kubelet runs us once per uncached pull.
+    const cpu = process.cpuUsage();
+    logger.debug({ maxRssKiB: peakRssKiB(), uptimeMs: Math.round(performance.now()), cpuMs: Math.round((cpu.user + cpu.system) / 1000) }, 'answered');
     return 0;
   } catch (err) {
     const error = toRegcredError(err);
