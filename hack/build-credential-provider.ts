@@ -1,6 +1,6 @@
-// Builds the file a node operator installs: `kube-regcred`, a Node single executable application
-// (the npm `node` binary with the whole CLI bundled into it), so the kubelet can exec it on a node
-// without Node.js. `node hack/build-credential-provider.ts [out-dir]` (default dist/); tests and the
+// Builds the file a node operator installs: `kube-regcred-credential-provider`, a Node single executable
+// application (the npm `node` binary with src/credential-provider-main.ts bundled into it), so the
+// kubelet can exec it on a node without Node.js. `node hack/build-credential-provider.ts [out-dir]` (default dist/); tests and the
 // bench call buildCredentialProvider() into a directory of their own.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { build } from 'esbuild';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The fuse Node's SEA support looks for (documented in Node's single-executable-applications page). */
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-export const EXECUTABLE_NAME = 'kube-regcred';
+export const EXECUTABLE_NAME = 'kube-regcred-credential-provider';
 
 export interface BuiltExecutable {
   /** The single executable: the kubelet's provider `name` is its file name. */
@@ -36,7 +36,7 @@ export async function buildCredentialProvider(outDir: string): Promise<BuiltExec
     const bundle = join(work, 'kube-regcred.cjs');
     // SEA runs one CommonJS script and can require only built-in modules: everything else is bundled.
     await build({
-      entryPoints: [join(ROOT, 'src', process.env.SEA_ENTRY ?? 'credential-provider-main.ts')],
+      entryPoints: [join(ROOT, 'src', 'credential-provider-main.ts')],
       outfile: bundle,
       bundle: true,
       platform: 'node',
