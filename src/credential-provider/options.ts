@@ -1,6 +1,6 @@
 // The option table of `kube-regcred credential-provider` (flags, KUBE_REGCRED_* environment variables:
 // the kubelet's provider config passes both as `args` and `env`) and its validation. Pure.
-import { parseOptions, renderHelp, type Options } from '../config.ts';
+import { OptionsError, parseOptions, renderHelp, type Options } from '../config.ts';
 import { DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '../controller/refresh-time.ts';
 import { CACHE_KEY_TYPES, type CacheKeyType } from './api.ts';
 import { PROVIDER_MODES, type ProviderMode } from './answer.ts';
@@ -64,6 +64,12 @@ export interface CredentialProviderSettings {
 
 export function parseCredentialProviderSettings(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CredentialProviderSettings {
   const o = parseOptions(CREDENTIAL_PROVIDER_OPTIONS, { argv, env, envPrefix: ENV_PREFIX });
+  if (!URL.canParse(o.issuerUrl) || !['http:', 'https:'].includes(new URL(o.issuerUrl).protocol)) {
+    throw new OptionsError(`--issuer-url (KUBE_REGCRED_ISSUER_URL): not an http(s) URL: "${o.issuerUrl}"`);
+  }
+  if (o.identityTemplate !== undefined && o.identityTemplate.trim() === '') {
+    throw new OptionsError('--identity-template (KUBE_REGCRED_IDENTITY_TEMPLATE): empty; leave it unset to require the annotation');
+  }
   return {
     issuerUrl: o.issuerUrl,
     audience: o.audience,
