@@ -48,7 +48,8 @@ interface Call {
   cpuMs: number | undefined;
 }
 
-function call(path: string, args: string[], stdin: string): Promise<Call> {
+/** One run; `answers`: it must print a CredentialProviderResponse to count as a success. */
+function call(path: string, args: string[], stdin: string, answers: boolean): Promise<Call> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(path, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
@@ -61,7 +62,7 @@ function call(path: string, args: string[], stdin: string): Promise<Call> {
       const ms = performance.now() - started;
       const rss = /"maxRssKiB":(\d+)/.exec(stderr)?.[1];
       const cpu = /"cpuMs":(\d+)/.exec(stderr)?.[1];
-      const ok = code === 0 && (args.includes('--help') || stdout.includes('"CredentialProviderResponse"'));
+      const ok = code === 0 && (!answers || stdout.includes('"CredentialProviderResponse"'));
       resolve({ ms, ok, rssKiB: rss === undefined ? undefined : Number(rss), cpuMs: cpu === undefined ? undefined : Number(cpu) });
     });
     child.stdin.end(stdin);
@@ -125,8 +126,10 @@ export async function runCredentialProviderBench(calls = 40): Promise<ProviderBe
       const request = JSON.stringify({ apiVersion: 'credentialprovider.kubelet.k8s.io/v1', kind: 'CredentialProviderRequest', image: `${REGISTRY}/bench/app`, serviceAccountToken: token });
       const args = ['credential-provider', '--issuer-url', `http://127.0.0.1:${sts.port}`, '--audience', AUDIENCE, '--identity-template', 'ns/{namespace}', '--log-level', 'debug'];
       const rows = [
-        await series('request → response (exchange on loopback)', calls, 3, () => call(built.path, args, request)),
-        await series('bare start (`--help`)', Math.ceil(calls / 2), 2, () => call(built.path, ['--help'], '')),
+        await series('request → response (exchange on loopback)', calls, 3, () => call(built.path, args, request, true)),
+        await series('bare start (`--help`)', Math.ceil(calls / 2), 2, () => call(built.path, ['--help'], '', false)),
+        // For scale: the same Node binary doing nothing.
+        await series('`node -e 0` (the runtime alone)', Math.ceil(calls / 2), 2, () => call(process.execPath, ['-e', '0'], '', false)),
       ];
       return { rows, fileBytes: built.bytes, bundleBytes: built.bundleBytes };
     } finally {
