@@ -26,13 +26,10 @@ async function readAll(input: AsyncIterable<Buffer | string>): Promise<string> {
   let size = 0;
   for await (const chunk of input) {
     const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    size += buffer.byteLength;
-    // One byte over the limit is enough for decodeRequest to refuse; reading on would only cost memory.
-    if (size > MAX_REQUEST_BYTES) {
-      chunks.push(buffer);
-      break;
-    }
     chunks.push(buffer);
+    size += buffer.byteLength;
+    // Past the limit decodeRequest refuses anyway; reading on would only cost memory.
+    if (size > MAX_REQUEST_BYTES) break;
   }
   return Buffer.concat(chunks).toString('utf8');
 }
