@@ -11,17 +11,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
-import { startStsProcess, type RunningSts } from '../../src/cmd/sts.ts';
-import { parseStsSettings } from '../../src/sts/options.ts';
 import { EXECUTABLE_NAME } from '../../hack/build-credential-provider.ts';
-import { providerRequest, runProvider, shippedProvider } from '../support/credential-provider.ts';
+import { providerRequest, runProvider, shippedProvider, startProviderBed, type ProviderBed } from '../support/credential-provider.ts';
 import { nodeSkipReason, startNode, type TestNode } from '../support/node.ts';
 import { buildRunnableImage, createPod, deletePod, waitForPod } from '../support/pods.ts';
-import { createCertificateAuthority, issueCertificate } from '../support/pki.ts';
-import { freePort } from '../support/ports.ts';
-import { startRegistry, type RegistryProcess } from '../support/registry.ts';
-import { skopeoCopy, writeAuthfile } from '../support/skopeo.ts';
+import type { RegistryProcess } from '../support/registry.ts';
 import { startTestSts, type TestSts } from '../support/test-sts.ts';
 import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import { waitFor } from '../support/wait.ts';
@@ -32,7 +26,6 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const AUDIENCE = 'kube-regcred-sts';
 const CHAINGUARD_AUDIENCE = 'issuer.enforce.test';
 const CHAINGUARD_IDENTITY = '720909c9f5279097d847ad02a2f24ba8f59de36a/a033a6fabe0bfa0d';
-const SERVICE = 'registry.provider-node.test';
 const NS = { allowed: 'provider-node-a', refused: 'provider-node-z', chainguard: 'provider-node-cg' };
 
 let cp: ControlPlane;
@@ -40,15 +33,11 @@ let dir: string;
 let node: TestNode | undefined;
 let registry: RegistryProcess;
 let chainguardRegistry: RegistryProcess;
-let sts: RunningSts | undefined;
-let startSts: () => Promise<RunningSts>;
+let bed: ProviderBed;
 let testSts: TestSts;
 let providerPath: string;
 
-async function exchanges(identity: string): Promise<number> {
-  const metric = await sts!.metrics.tokensIssued.get();
-  return metric.values.filter((v) => v.labels.action === 'exchange' && v.labels.identity === identity).reduce((sum, v) => sum + v.value, 0);
-}
+const exchanges = (identity: string): Promise<number> => bed.exchanges(identity);
 
 async function ensureServiceAccount(namespace: string, name: string, annotations?: Record<string, string>): Promise<void> {
   const core = cp.kubeConfig('admin').makeApiClient(CoreV1Api);
@@ -82,33 +71,17 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
     writeFileSync(chainguardGrant, shipped.replaceAll('kube-regcred-credential-provider-audience', 'kube-regcred-credential-provider-audience-cg').replace(`- ${AUDIENCE}`, `- ${CHAINGUARD_AUDIENCE}`));
     await run('kubectl', ['--kubeconfig', kubeconfig, 'apply', '-f', chainguardGrant]);
 
-    const stsPort = await freePort();
-    const stsUrl = `http://127.0.0.1:${stsPort}`;
-    const ca = createCertificateAuthority(mkdtempSync(join(dir, 'pki-')), 'provider-node signing CA');
-    const signer = issueCertificate(ca, { commonName: 'kube-regcred-sts' });
-    registry = await startRegistry({ realm: `${stsUrl}/token`, service: SERVICE, issuer: 'kube-regcred-sts', rootCertBundlePath: ca.certFile });
-    chainguardRegistry = await startRegistry({ realm: `${stsUrl}/token`, service: SERVICE, issuer: 'kube-regcred-sts', rootCertBundlePath: ca.certFile });
-    const configFile = join(dir, 'sts.yaml');
-    writeFileSync(
-      configFile,
-      stringify({
-        service: SERVICE,
-        tokenIssuer: 'kube-regcred-sts',
-        realm: `${stsUrl}/token`,
-        exchangeAudiences: [registry.host, chainguardRegistry.host],
-        lifetimes: { exchange: '15m', registry: '5m' },
-        signing: { keyFile: signer.keyFile, certificateFile: signer.certFile, headerStyle: 'x5c' },
-        issuers: [{ name: 'cluster', issuer: cp.issuer, audiences: [AUDIENCE], caFile: cp.caFile }],
-        identities: [
-          { uid: `ns/${NS.allowed}`, issuer: 'cluster', subjectPattern: `system:serviceaccount:${NS.allowed}:*`, grants: [{ repository: 'apps/**', actions: ['pull'] }] },
-          { uid: 'special', issuer: 'cluster', subject: `system:serviceaccount:${NS.refused}:special`, grants: [{ repository: 'apps/**', actions: ['pull'] }] },
-          { uid: 'publisher', issuer: 'cluster', subject: `system:serviceaccount:${NS.allowed}:publisher`, grants: [{ repository: 'apps/**', actions: ['pull', 'push'] }] },
-        ],
-      }),
-    );
-    const settings = parseStsSettings(['--config', configFile, '--listen-address', `127.0.0.1:${stsPort}`, '--ops-address', '127.0.0.1:0', '--log-level', 'warn'], {});
-    startSts = () => startStsProcess(settings, { logDestination: { write: () => true } });
-    sts = await startSts();
+    bed = await startProviderBed(cp, dir, {
+      audience: AUDIENCE,
+      registryCount: 2,
+      identities: [
+        { uid: `ns/${NS.allowed}`, issuer: 'cluster', subjectPattern: `system:serviceaccount:${NS.allowed}:*`, grants: [{ repository: 'apps/**', actions: ['pull'] }] },
+        { uid: 'special', issuer: 'cluster', subject: `system:serviceaccount:${NS.refused}:special`, grants: [{ repository: 'apps/**', actions: ['pull'] }] },
+        { uid: 'publisher', issuer: 'cluster', subject: `system:serviceaccount:${NS.allowed}:publisher`, grants: [{ repository: 'apps/**', actions: ['pull', 'push'] }] },
+      ],
+    });
+    [registry, chainguardRegistry] = bed.registries as [RegistryProcess, RegistryProcess];
+    const stsUrl = bed.stsUrl;
 
     testSts = await startTestSts({ jwksUrl: `${cp.issuer}/openid/v1/jwks`, caPem: cp.caPem, expectedAudience: CHAINGUARD_AUDIENCE, expectedIssuer: cp.issuer, tokenLifetimeSeconds: 3600, identities: [CHAINGUARD_IDENTITY] });
 
@@ -127,11 +100,7 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
     for (const target of [registry, chainguardRegistry]) {
       const issued = await runProvider(providerPath, pushArgs, providerRequest(`${target.host}/apps/web`, publisherToken, { 'kube-regcred.io/identity': 'publisher' }));
       assert.equal(issued.code, 0, issued.stderr);
-      const { username, password } = JSON.parse(issued.stdout).auth[target.host];
-      const authfile = writeAuthfile(JSON.stringify({ auths: { [target.host]: { auth: Buffer.from(`${username}:${password}`).toString('base64') } } }));
-      const pushed = await skopeoCopy(`oci:${image}:latest`, `docker://${target.host}/apps/web:v1`, { destAuthfile: authfile });
-      rmSync(authfile, { force: true });
-      assert.ok(pushed.ok, pushed.stderr);
+      await bed.pushWith(issued.stdout, target.host, image, 'apps/web:v1');
     }
 
     const tokenAttributes = (audience: string) => ({
@@ -172,10 +141,8 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
 
   after(async () => {
     await node?.stop();
-    await sts?.stop();
     await testSts?.stop();
-    await registry?.stop();
-    await chainguardRegistry?.stop();
+    await bed?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -234,8 +201,7 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
   });
 
   test('sts down: the kubelet logs our reason and the Pod fails; once the sts is back the next pull works', async () => {
-    await sts!.stop();
-    sts = undefined;
+    await bed.stopSts();
     const offset = readFileSync(node!.kubeletLog, 'utf8').length;
     // A new ServiceAccount: nothing cached by the kubelet for it.
     await ensureServiceAccount(NS.allowed, 'outage');
@@ -243,7 +209,7 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
     const failed = await waitForPod(cp, NS.allowed, 'outage', 'PullFailed', 60_000);
     assert.equal(failed.phase, 'Pending');
     await waitFor(() => /kube-regcred credential-provider: StsUnreachable: STS unreachable \(ECONNREFUSED\)/.test(kubeletLogSince(offset)), { timeoutMs: 10_000, description: 'our reason in the kubelet log' });
-    sts = await startSts();
+    await bed.startSts();
     // The kubelet's image pull backoff retries (10 s, then 20 s, ...), running the plugin again.
     // (waitForPod gives up on a Pod that is backing off: poll the phase instead.)
     const core = cp.kubeConfig('admin').makeApiClient(CoreV1Api);

@@ -4,35 +4,27 @@
 // the plugin in test/e2e/credential-provider-node.test.ts; this file covers the CLI's contract.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
-import { startStsProcess, type RunningSts } from '../../src/cmd/sts.ts';
 import { cacheDurationSeconds } from '../../src/credential-provider/answer.ts';
 import { DEFAULT_REFRESH_POLICY } from '../../src/controller/refresh-time.ts';
-import { parseStsSettings } from '../../src/sts/options.ts';
 import { readJwtTimes } from '../../src/token/jwt-times.ts';
-import { providerRequest, runProvider, shippedProvider } from '../support/credential-provider.ts';
+import { providerRequest, runProvider, shippedProvider, startProviderBed, type ProviderBed } from '../support/credential-provider.ts';
 import { buildTinyImage } from '../support/oci-image.ts';
-import { createCertificateAuthority, issueCertificate } from '../support/pki.ts';
-import { freePort } from '../support/ports.ts';
-import { startRegistry, type RegistryProcess } from '../support/registry.ts';
+import type { RegistryProcess } from '../support/registry.ts';
 import { skopeoCopy, writeAuthfile } from '../support/skopeo.ts';
 import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 
 const AUDIENCE = 'kube-regcred-provider-cli';
-const SERVICE = 'registry.provider-cli.test';
 const NS = { allowed: 'provider-cli-a', annotated: 'provider-cli-b', refused: 'provider-cli-z' };
 
 let cp: ControlPlane;
 let dir: string;
 let provider: string;
 let registry: RegistryProcess;
-let sts: RunningSts | undefined;
-let stsPort: number;
-let startSts: () => Promise<RunningSts>;
+let bed: ProviderBed;
 
 function claimsOf(jwt: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
@@ -45,7 +37,7 @@ async function saToken(namespace: string, name: string, audience = AUDIENCE): Pr
 }
 
 function args(extra: string[] = []): string[] {
-  return ['credential-provider', '--issuer-url', `http://127.0.0.1:${stsPort}`, '--audience', AUDIENCE, ...extra];
+  return ['credential-provider', '--issuer-url', bed.stsUrl, '--audience', AUDIENCE, ...extra];
 }
 
 before(async () => {
@@ -59,49 +51,27 @@ before(async () => {
     await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(ignoreConflict);
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: sa } } }).catch(ignoreConflict);
   }
-  const [built] = await Promise.all([shippedProvider()]);
-  provider = built.path;
+  provider = (await shippedProvider()).path;
 
-  stsPort = await freePort();
-  const stsUrl = `http://127.0.0.1:${stsPort}`;
-  const ca = createCertificateAuthority(mkdtempSync(join(dir, 'pki-')), 'provider-cli signing CA');
-  const signer = issueCertificate(ca, { commonName: 'kube-regcred-sts' });
-  registry = await startRegistry({ realm: `${stsUrl}/token`, service: SERVICE, issuer: 'kube-regcred-sts', rootCertBundlePath: ca.certFile });
-  const configFile = join(dir, 'sts.yaml');
-  writeFileSync(
-    configFile,
-    stringify({
-      service: SERVICE,
-      tokenIssuer: 'kube-regcred-sts',
-      realm: `${stsUrl}/token`,
-      exchangeAudiences: [registry.host],
-      lifetimes: { exchange: '15m', registry: '5m' },
-      signing: { keyFile: signer.keyFile, certificateFile: signer.certFile, headerStyle: 'x5c' },
-      issuers: [{ name: 'cluster', issuer: cp.issuer, audiences: [AUDIENCE], caFile: cp.caFile }],
-      identities: [
-        // What docs/credential-provider.md tells users: one identity per namespace, no annotation needed.
-        { uid: `ns/${NS.allowed}`, issuer: 'cluster', subjectPattern: `system:serviceaccount:${NS.allowed}:*`, grants: [{ repository: 'apps/**', actions: ['pull'] }] },
-        { uid: 'builder', issuer: 'cluster', subject: `system:serviceaccount:${NS.annotated}:builder`, grants: [{ repository: 'apps/**', actions: ['pull', 'push'] }] },
-      ],
-    }),
-  );
-  const settings = parseStsSettings(['--config', configFile, '--listen-address', `127.0.0.1:${stsPort}`, '--ops-address', '127.0.0.1:0', '--log-level', 'warn'], {});
-  startSts = () => startStsProcess(settings, { logDestination: { write: () => true } });
-  sts = await startSts();
+  bed = await startProviderBed(cp, dir, {
+    audience: AUDIENCE,
+    registryCount: 1,
+    identities: [
+      // What docs/credential-provider.md tells users: one identity per namespace, no annotation needed.
+      { uid: `ns/${NS.allowed}`, issuer: 'cluster', subjectPattern: `system:serviceaccount:${NS.allowed}:*`, grants: [{ repository: 'apps/**', actions: ['pull'] }] },
+      { uid: 'builder', issuer: 'cluster', subject: `system:serviceaccount:${NS.annotated}:builder`, grants: [{ repository: 'apps/**', actions: ['pull', 'push'] }] },
+    ],
+  });
+  registry = bed.registries[0]!;
 
   // The image Pods pull, pushed as the builder identity with a credential the provider issued.
   const builder = await runProvider(provider, args(), providerRequest(`${registry.host}/apps/web`, await saToken(NS.annotated, 'builder'), { 'kube-regcred.io/identity': 'builder' }));
   assert.equal(builder.code, 0, builder.stderr);
-  const auth = JSON.parse(builder.stdout).auth[registry.host];
-  const authfile = writeAuthfile(JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(`${auth.username}:${auth.password}`).toString('base64') } } }));
-  const pushed = await skopeoCopy(`oci:${buildTinyImage(mkdtempSync(join(dir, 'image-')))}:latest`, `docker://${registry.host}/apps/web:v1`, { destAuthfile: authfile });
-  rmSync(authfile, { force: true });
-  assert.ok(pushed.ok, pushed.stderr);
+  await bed.pushWith(builder.stdout, registry.host, buildTinyImage(mkdtempSync(join(dir, 'image-'))), 'apps/web:v1');
 });
 
 after(async () => {
-  await sts?.stop();
-  await registry?.stop();
+  await bed?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -164,7 +134,7 @@ test('a token for another audience is refused before any exchange, saying which 
 });
 
 test('flags can come as KUBE_REGCRED_* environment variables (the provider config env)', async () => {
-  const env = { KUBE_REGCRED_ISSUER_URL: `http://127.0.0.1:${stsPort}`, KUBE_REGCRED_AUDIENCE: AUDIENCE, KUBE_REGCRED_IDENTITY_TEMPLATE: 'ns/{namespace}', KUBE_REGCRED_CACHE_KEY_TYPE: 'Image' };
+  const env = { KUBE_REGCRED_ISSUER_URL: bed.stsUrl, KUBE_REGCRED_AUDIENCE: AUDIENCE, KUBE_REGCRED_IDENTITY_TEMPLATE: 'ns/{namespace}', KUBE_REGCRED_CACHE_KEY_TYPE: 'Image' };
   const image = `${registry.host}/apps/web`;
   const run = await runProvider(provider, ['credential-provider'], providerRequest(image, await saToken(NS.allowed, 'app')), env);
   assert.equal(run.code, 0, run.stderr);
@@ -174,13 +144,12 @@ test('flags can come as KUBE_REGCRED_* environment variables (the provider confi
 });
 
 test('sts down: exit 1 with StsUnreachable; the next call after it is back succeeds', async () => {
-  await sts!.stop();
-  sts = undefined;
+  await bed.stopSts();
   const token = await saToken(NS.allowed, 'app');
   const down = await runProvider(provider, args(['--identity-template', 'ns/{namespace}']), providerRequest(`${registry.host}/apps/web`, token));
   assert.equal(down.code, 1);
   assert.match(down.stderr.trimEnd().split('\n').at(-1)!, /^kube-regcred credential-provider: StsUnreachable: STS unreachable \(ECONNREFUSED\)$/);
-  sts = await startSts();
+  await bed.startSts();
   const back = await runProvider(provider, args(['--identity-template', 'ns/{namespace}']), providerRequest(`${registry.host}/apps/web`, token));
   assert.equal(back.code, 0, back.stderr);
 });
