@@ -4,7 +4,7 @@
 // the proxy; the registry's own port is used only to prove what landed there.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { startProxyProcess, type RunningProxy } from '../../src/cmd/proxy.ts';
 import { startStsProcess, type RunningSts } from '../../src/cmd/sts.ts';
@@ -12,6 +12,7 @@ import type { ProxySettings } from '../../src/proxy/options.ts';
 import { captureLogs, type LogCapture } from '../unit/sts-fixtures.ts';
 import { startGithubOidc, type GithubOidc, type JobClaims } from './github-oidc.ts';
 import { createCertificateAuthority, issueCertificate, type KeyPairFiles } from './pki.ts';
+import { freePort } from './ports.ts';
 import { startRegistry, type RegistryProcess } from './registry.ts';
 import { writeAuthfile } from './skopeo.ts';
 
@@ -62,11 +63,12 @@ export interface ProxyBed {
   stop(): Promise<void>;
 }
 
-function stsConfig(bed: { signer: KeyPairFiles; oidc: GithubOidc; realm?: string }, service = PROXY_SERVICE): Record<string, unknown> {
+function stsConfig(bed: { signer: KeyPairFiles; oidc: GithubOidc; proxyHost: string }, service = PROXY_SERVICE): Record<string, unknown> {
   return {
     service,
     tokenIssuer: PROXY_TOKEN_ISSUER,
-    ...(bed.realm ? { realm: bed.realm } : {}),
+    // The Action's exchange (and the controller's) asks for aud=<registry host>: the proxy's.
+    exchangeAudiences: [bed.proxyHost],
     lifetimes: { exchange: '10m', registry: '5m' },
     signing: { keyFile: bed.signer.keyFile, certificateFile: bed.signer.certFile, headerStyle: 'x5c' },
     issuers: [{ name: 'github', issuer: bed.oidc.issuer, audiences: [STS_AUDIENCE], caFile: bed.oidc.caFile }],
@@ -98,7 +100,10 @@ export async function startProxyBed(overrides: Partial<ProxySettings> = {}): Pro
       stopping.push(() => sts.stop());
       return sts;
     };
-    const sts = await startSts('sts', stsConfig({ signer, oidc }));
+    // The proxy's port comes first: the sts configuration names it.
+    const proxyPort = await freePort();
+    const proxyHost = `127.0.0.1:${proxyPort}`;
+    const sts = await startSts('sts', stsConfig({ signer, oidc, proxyHost }));
     const registry = await startRegistry({ auth: 'none' });
     stopping.push(() => registry.stop());
     const proxy = await startProxyProcess(
@@ -108,7 +113,7 @@ export async function startProxyBed(overrides: Partial<ProxySettings> = {}): Pro
         service: PROXY_SERVICE,
         tokenIssuer: PROXY_TOKEN_ISSUER,
         tokenJwksUrl: new URL(`http://127.0.0.1:${sts.port}/.well-known/jwks.json`),
-        listen: { host: '127.0.0.1', port: 0 },
+        listen: { host: '127.0.0.1', port: proxyPort },
         ops: { host: '127.0.0.1', port: 0 },
         upstreamIdleTimeoutMs: 30_000,
         upstreamMaxSockets: 16,
@@ -119,7 +124,6 @@ export async function startProxyBed(overrides: Partial<ProxySettings> = {}): Pro
       { logDestination: logs.stream },
     );
     stopping.push(() => proxy.stop());
-    const proxyHost = `127.0.0.1:${proxy.port}`;
     const secrets: string[] = [];
 
     return {
@@ -135,7 +139,9 @@ export async function startProxyBed(overrides: Partial<ProxySettings> = {}): Pro
       async githubAuthfile(claims) {
         const jobToken = await oidc.sign(claims, STS_AUDIENCE);
         secrets.push(jobToken);
-        return writeAuthfile(JSON.stringify({ auths: { [proxyHost]: { auth: Buffer.from(`github:${jobToken}`).toString('base64') } } }));
+        const file = writeAuthfile(JSON.stringify({ auths: { [proxyHost]: { auth: Buffer.from(`github:${jobToken}`).toString('base64') } } }));
+        stopping.push(async () => rmSync(dirname(file), { recursive: true, force: true }));
+        return file;
       },
       async registryToken(claims, scopes) {
         const jobToken = await oidc.sign(claims, STS_AUDIENCE);
@@ -150,7 +156,7 @@ export async function startProxyBed(overrides: Partial<ProxySettings> = {}): Pro
         secrets.push(token);
         return token;
       },
-      startOtherService: (service) => startSts(`sts-${service}`, stsConfig({ signer, oidc }, service)),
+      startOtherService: (service) => startSts(`sts-${service}`, stsConfig({ signer, oidc, proxyHost }, service)),
       stop,
     };
   } catch (err) {
