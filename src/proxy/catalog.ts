@@ -15,6 +15,7 @@ export interface CatalogPage {
 export function paginate(sorted: readonly string[], n: number | undefined, last: string | undefined): CatalogPage {
   const after = last === undefined ? sorted : sorted.filter((name) => name > last);
   if (n === undefined || after.length <= n) return { repositories: [...after] };
+  if (n === 0) return { repositories: [] };
   const repositories = after.slice(0, n);
   return { repositories, next: repositories[repositories.length - 1]! };
 }
