@@ -14,7 +14,7 @@ import { createProxyServer } from '../proxy/server.ts';
 import { createRegistryTokenVerifier } from '../proxy/token-verifier.ts';
 import { keysFromJwks, keysFromPem, remoteKeySource, staticKeySource, type TrustedKeySource } from '../proxy/trusted-keys.ts';
 import { createUpstream } from '../proxy/upstream.ts';
-import { parseCommandLine, untilStopSignal } from './command-line.ts';
+import { parseCommandLine, serveUntilStopped } from './command-line.ts';
 
 export interface ProxyProcessIo {
   logDestination?: DestinationStream;
@@ -143,16 +143,5 @@ export async function startProxyProcess(settings: ProxySettings, io: ProxyProces
 export async function runProxy(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const commandLine = parseCommandLine('proxy', argv, proxyHelp, () => parseProxySettings(argv, env));
   if ('exitCode' in commandLine) return commandLine.exitCode;
-  let running: RunningProxy;
-  try {
-    running = await startProxyProcess(commandLine.settings);
-  } catch (err) {
-    const error = toRegcredError(err);
-    const message = error.code === 'Internal' ? (err as Error).message : error.message;
-    process.stderr.write(`kube-regcred proxy: cannot start: ${message}\n`);
-    return 1;
-  }
-  await untilStopSignal(running.logger);
-  await running.stop();
-  return 0;
+  return serveUntilStopped('proxy', () => startProxyProcess(commandLine.settings));
 }

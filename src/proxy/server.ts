@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { Clock } from '../clock.ts';
 import { toRegcredError } from '../errors.ts';
-import { listen } from '../http/listen.ts';
+import { closeGracefully, listen } from '../http/listen.ts';
 import type { Logger } from '../log.ts';
 import { parseBearer } from '../sts/credentials.ts';
 import { allows, scopeFor } from './access.ts';
@@ -189,17 +189,9 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
   return {
     server,
     listen: (port, host = '0.0.0.0') => listen(server, port, host),
-    close(graceMs = 30_000) {
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        timer.unref();
-        server.close(() => {
-          clearTimeout(timer);
-          upstream.close();
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
+    async close(graceMs = 30_000) {
+      await closeGracefully(server, graceMs);
+      upstream.close();
     },
   };
 }
