@@ -76,7 +76,16 @@ function stsConfig(bed: { signer: KeyPairFiles; oidc: GithubOidc; proxyHost: str
   };
 }
 
-export async function startProxyBed(overrides: Partial<ProxySettings> = {}): Promise<ProxyBed> {
+export interface ProxyBedOptions {
+  /** Settings of the proxy over the bed's. */
+  proxy?: Partial<ProxySettings>;
+  /** The registry checks Basic auth from this htpasswd content; the proxy gets `upstreamCredentials`. */
+  upstreamHtpasswd?: string;
+  /** `user:password` for the proxy's --upstream-credentials-file. */
+  upstreamCredentials?: string;
+}
+
+export async function startProxyBed(options: ProxyBedOptions = {}): Promise<ProxyBed> {
   const dir = mkdtempSync(join(tmpdir(), 'kube-regcred-proxy-bed-'));
   const logs = captureLogs();
   const stopping: Array<() => Promise<void>> = [];
@@ -104,7 +113,12 @@ export async function startProxyBed(overrides: Partial<ProxySettings> = {}): Pro
     const proxyPort = await freePort();
     const proxyHost = `127.0.0.1:${proxyPort}`;
     const sts = await startSts('sts', stsConfig({ signer, oidc, proxyHost }));
-    const registry = await startRegistry({ auth: 'none' });
+    const registry = await startRegistry(options.upstreamHtpasswd ? { auth: 'htpasswd', htpasswd: options.upstreamHtpasswd } : { auth: 'none' });
+    let upstreamCredentialsFile: string | undefined;
+    if (options.upstreamCredentials) {
+      upstreamCredentialsFile = join(dir, 'upstream-credentials');
+      writeFileSync(upstreamCredentialsFile, `${options.upstreamCredentials}\n`, { mode: 0o600 });
+    }
     stopping.push(() => registry.stop());
     const proxy = await startProxyProcess(
       {
@@ -119,7 +133,8 @@ export async function startProxyBed(overrides: Partial<ProxySettings> = {}): Pro
         upstreamMaxSockets: 16,
         shutdownGraceMs: 1_000,
         logLevel: 'debug',
-        ...overrides,
+        ...(upstreamCredentialsFile ? { upstreamCredentialsFile } : {}),
+        ...options.proxy,
       },
       { logDestination: logs.stream },
     );

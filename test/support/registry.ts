@@ -23,7 +23,14 @@ export interface NoAuthRegistryOptions {
   auth: 'none';
 }
 
-export type RegistryOptions = TokenAuthRegistryOptions | NoAuthRegistryOptions;
+/** Basic auth from an htpasswd file (bcrypt entries, the only kind Distribution reads): a static credential. */
+export interface HtpasswdRegistryOptions {
+  auth: 'htpasswd';
+  /** The file's content, `user:$2b$...` lines. */
+  htpasswd: string;
+}
+
+export type RegistryOptions = TokenAuthRegistryOptions | NoAuthRegistryOptions | HtpasswdRegistryOptions;
 
 export interface RegistryProcess {
   /** `127.0.0.1:PORT`, the registry host in image references and in auths. */
@@ -48,7 +55,9 @@ export async function startRegistry(options: RegistryOptions): Promise<RegistryP
       storage: { filesystem: { rootdirectory: join(dir, 'data') }, delete: { enabled: true } },
       http: { addr: host, secret: randomBytes(16).toString('hex') },
       ...('auth' in options
-        ? {}
+        ? options.auth === 'htpasswd'
+          ? { auth: { htpasswd: { realm: 'kube-regcred-test', path: join(dir, 'htpasswd') } } }
+          : {}
         : {
             auth: {
               token: {
@@ -61,6 +70,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RegistryP
           }),
     }),
   );
+  if ('auth' in options && options.auth === 'htpasswd') writeFileSync(join(dir, 'htpasswd'), options.htpasswd);
   const logFile = join(dir, 'registry.log');
   const component = await startComponent({
     name: 'registry',
@@ -68,7 +78,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RegistryP
     args: ['serve', configFile],
     logFile,
     env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
-    ready: async () => (await fetch(`http://${host}/v2/`, { signal: AbortSignal.timeout(1000) })).status === ('auth' in options ? 200 : 401),
+    ready: async () => (await fetch(`http://${host}/v2/`, { signal: AbortSignal.timeout(1000) })).status === ('auth' in options && options.auth === 'none' ? 200 : 401),
     startTimeoutMs: 20_000,
   });
   return {
