@@ -140,7 +140,7 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
     const origin = publicOrigin(req);
     const started = process.hrtime.bigint();
     try {
-      await upstream.forward(req, res, path + forwardQuery, {
+      const outcome = await upstream.forward(req, res, path + forwardQuery, {
         onHeaders(status, headers: OutgoingHttpHeaders) {
           metrics.upstreamDuration.observe({ action }, Number(process.hrtime.bigint() - started) / 1e9);
           for (const name of ['location', 'link'] as const) {
@@ -150,14 +150,17 @@ export function createProxyServer(options: ProxyServerOptions): ProxyServer {
           // The upstream should have no auth of its own; a challenge from it means the proxy's
           // credential for it is wrong, which no client can fix.
           if (status === 401) {
-            delete headers['www-authenticate'];
             logger.error({ status }, 'upstream refused the proxy credential');
-            return 502;
+            return undefined;
           }
           return status;
         },
         onBytes: (direction, bytes) => metrics.bytes.inc({ direction }, bytes),
       });
+      if (outcome === 'withheld') {
+        sendRegistryError(res, 502, 'UNAVAILABLE', 'the upstream registry refused the proxy\'s own credential');
+        return { action, result: 'upstream_error' };
+      }
     } catch (err) {
       if (req.destroyed && !req.complete) {
         logger.debug({ action }, 'client went away');

@@ -22,18 +22,19 @@ export interface Upstream {
   readonly origin: string;
   /**
    * Sends `req`'s method, headers (filtered) and body to `pathAndQuery` upstream; streams the answer
-   * to `res` after `onHeaders` has adjusted its headers. Resolves when both bodies are done; rejects
+   * to `res` after `onHeaders` has adjusted its headers. Resolves when both bodies are done
+   * (`withheld` when onHeaders chose not to pass the answer on: `res` is then untouched); rejects
    * when either side failed (the response is then destroyed if it had started).
    */
-  forward(req: IncomingMessage, res: ServerResponse, pathAndQuery: string, hooks: ForwardHooks): Promise<void>;
+  forward(req: IncomingMessage, res: ServerResponse, pathAndQuery: string, hooks: ForwardHooks): Promise<'streamed' | 'withheld'>;
   /** A bodiless request of the proxy's own (catalog existence checks): status only. */
   status(method: 'GET' | 'HEAD', pathAndQuery: string): Promise<number>;
   close(): void;
 }
 
 export interface ForwardHooks {
-  /** Rewrites response headers (Location, Link); returns the status to send. */
-  onHeaders(status: number, headers: OutgoingHttpHeaders): number;
+  /** Rewrites response headers (Location, Link); returns the status to send, or undefined to withhold the answer. */
+  onHeaders(status: number, headers: OutgoingHttpHeaders): number | undefined;
   onBytes(direction: 'upload' | 'download', bytes: number): void;
 }
 
@@ -79,7 +80,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   return {
     origin: options.url.origin,
     forward(req, res, pathAndQuery, hooks) {
-      return new Promise<void>((resolve, reject) => {
+      return new Promise<'streamed' | 'withheld'>((resolve, reject) => {
         const upstreamReq = send({ ...base, method: req.method, path: pathAndQuery, headers: headersFor(req), timeout: idleTimeoutMs });
         upstreamReq.on('timeout', () => upstreamReq.destroy(new Error('upstream idle timeout')));
         let answered = false;
@@ -87,8 +88,13 @@ export function createUpstream(options: UpstreamOptions): Upstream {
           answered = true;
           const headers = endToEndHeaders(upstreamRes.headers);
           const status = hooks.onHeaders(upstreamRes.statusCode ?? 502, headers);
+          if (status === undefined) {
+            upstreamRes.resume();
+            resolve('withheld');
+            return;
+          }
           res.writeHead(status, headers);
-          pipeline(upstreamRes, counter((n) => hooks.onBytes('download', n)), res).then(resolve, reject);
+          pipeline(upstreamRes, counter((n) => hooks.onBytes('download', n)), res).then(() => resolve('streamed'), reject);
         });
         // The request body streams as the client sends it; pipeline ends the upstream request after it.
         pipeline(req, counter((n) => hooks.onBytes('upload', n)), upstreamReq).catch((err: unknown) => {

@@ -39,6 +39,7 @@ describe('an upstream with a static credential only the proxy knows', () => {
     const res = await fetch(`http://${bed.proxyHost}/v2/apps/static/tags/list`, { headers: { authorization: `Bearer ${token}` } });
     assert.equal(res.status, 502);
     assert.equal(res.headers.get('www-authenticate'), null);
+    assert.deepEqual(await res.json(), { errors: [{ code: 'UNAVAILABLE', message: "the upstream registry refused the proxy's own credential" }] });
     assert.ok(bed.logs.lines.some((line) => line.includes('upstream refused the proxy credential')));
   });
 });
