@@ -8,6 +8,7 @@ Subcommands:
   credential-provider
                kubelet image credential provider (KEP-4412): the Pod's ServiceAccount token in,
                registry credentials out (run by the kubelet, not by hand)
+  proxy        token auth in front of a registry that has none: verifies the sts's tokens, forwards what they allow
 
 Run "kube-regcred <subcommand> --help" for its flags.
 `;
@@ -27,6 +28,10 @@ async function run(): Promise<number> {
     case 'credential-provider': {
       const { runCredentialProvider } = await import('./cmd/credential-provider.ts');
       return runCredentialProvider(args, process.env);
+    }
+    case 'proxy': {
+      const { runProxy } = await import('./cmd/proxy.ts');
+      return runProxy(args, process.env);
     }
     case undefined:
     case '--help':
