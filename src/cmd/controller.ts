@@ -138,7 +138,15 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   }
 
   const exchanger = countExchanges(
-    createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock }),
+    createChainguardExchanger({
+      issuerUrl: settings.issuerUrl,
+      audience: settings.audience,
+      timeoutMs: settings.exchangeTimeoutMs,
+      clock,
+      random,
+      capabilities: settings.capabilities,
+      scopes: settings.scopes,
+    }),
     metrics,
   );
   const tokenCache = createTokenCache({ exchanger, clock, refresh: settings.refresh });

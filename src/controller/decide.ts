@@ -113,6 +113,12 @@ export function decide(secret: SecretView, now: Date, cached: RegistryToken | un
   } else {
     const times = tryReadJwtTimes(held);
     if (!times) {
+      // An opaque token (an STS that answers with `expiry`): its expiry is known only to the exchange
+      // cache, never read from our own annotations. Held and cached alike: wait; after a restart it is
+      // exchanged once more, which is the price of not trusting expires-at.
+      if (cached && cached.token === held && isFresh(cached, now, settings.refresh)) {
+        return { kind: 'wait', until: refreshAt(held, cached, settings.refresh), target, expiresAt: cached.expiresAt };
+      }
       reason = 'unreadable';
     } else {
       const due = refreshAt(held, times, settings.refresh);

@@ -27,6 +27,21 @@ export const CONTROLLER_OPTIONS = {
     default: 'issuer.enforce.dev',
     description: 'Audience of the ServiceAccount token presented to the STS.',
   },
+  pullCapabilities: {
+    type: 'list',
+    default: '',
+    description: 'Chainguard capabilities (repeated cap) asked for when exchanging for a pull secret, e.g. registry.pull. Empty: none (the identity\'s role bindings decide).',
+  },
+  pushCapabilities: {
+    type: 'list',
+    default: '',
+    description: 'Chainguard capabilities asked for when exchanging for a push secret, e.g. registry.push. Empty: none.',
+  },
+  scopes: {
+    type: 'list',
+    default: '',
+    description: 'Chainguard group scopes (repeated scopes) the exchanged token is restricted to. Empty: none.',
+  },
   defaultRegistry: {
     type: 'string',
     default: 'cgr.dev',
@@ -156,6 +171,8 @@ export interface ControllerSettings {
   namespaces: string[];
   issuerUrl: string;
   audience: string;
+  capabilities: { pull: string[]; push: string[] };
+  scopes: string[];
   defaultRegistry: string;
   registries: string[];
   identityPolicyPath: string | undefined;
@@ -235,6 +252,8 @@ export function parseControllerSettings(
     namespaces: o.namespaces,
     issuerUrl: o.issuerUrl,
     audience: o.audience,
+    capabilities: { pull: o.pullCapabilities, push: o.pushCapabilities },
+    scopes: o.scopes,
     defaultRegistry,
     registries,
     identityPolicyPath: o.identityPolicy === undefined || o.identityPolicy.trim() === '' ? undefined : o.identityPolicy,

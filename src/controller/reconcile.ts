@@ -295,6 +295,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
                   identity: action.target.identity,
                   registry: action.target.registry,
                   subject: subjectOf(namespace, action.target),
+                  access: action.target.access,
                   subjectToken: () => (workload ? deps.workloadTokens!.get(workload, deps.audience) : deps.serviceAccountTokens.get(deps.audience)),
                 });
         } catch (err) {
