@@ -36,7 +36,7 @@ describe('parseTokenResponse', () => {
     const token = parseTokenResponse(JSON.stringify({ token: 'opaque-token', expiry }), 200);
     assert.deepEqual(token, { token: 'opaque-token', expiresAt: new Date(expiry) });
     assert.equal(codeOf(() => parseTokenResponse(JSON.stringify({ token: 'opaque-token' }), 200)), 'RegistryTokenInvalid');
-    assert.equal(codeOf(() => parseTokenResponse(JSON.stringify({ token: unsignedJwt({ iat: 1 }), expiry })), 200), undefined, 'a JWT without exp but with expiry');
+    assert.equal(codeOf(() => parseTokenResponse(JSON.stringify({ token: unsignedJwt({ iat: 1 }), expiry }), 200)), undefined, 'a JWT without exp but with expiry');
   });
 
   it('refuses an expiry that is not RFC 3339, without echoing the body', () => {
