@@ -35,6 +35,12 @@ export interface FullChainOptions {
   /** Where logs and generated files go; default a new temporary directory. */
   dir?: string;
   logLevel?: string;
+  /** More audiences the sts accepts from the cluster issuer (pass-through: the registry's audience). */
+  extraIssuerAudiences?: string[];
+  /** More sts identities (same shape as the config's `identities` entries). */
+  extraIdentities?: Array<Record<string, unknown>>;
+  /** More controller flags (e.g. --passthrough-registries, --identity-policy), given the registry's host. */
+  controllerArgs?: (registryHost: string) => string[];
 }
 
 export interface FullChain {
@@ -125,7 +131,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       exchangeAudiences: [registry.host],
       lifetimes: { exchange: options.exchangeLifetime, registry: options.registryLifetime },
       signing: { keyFile: signer.keyFile, certificateFile: signer.certFile, headerStyle: 'x5c' },
-      issuers: [{ name: 'cluster', issuer: cp.issuer, audiences: [STS_AUDIENCE], caFile: cp.caFile }],
+      issuers: [{ name: 'cluster', issuer: cp.issuer, audiences: [STS_AUDIENCE, ...(options.extraIssuerAudiences ?? [])], caFile: cp.caFile }],
       identities: [
         ...(withPull
           ? [{ uid: identities.pull, issuer: 'cluster', subject: CONTROLLER_SUBJECT, grants: [{ repository: 'demo/**', actions: ['pull'] }] }]
@@ -136,6 +142,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
           subject: `system:serviceaccount:${PUBLISHER.namespace}:${PUBLISHER.name}`,
           grants: [{ repository: 'demo/**', actions: ['pull', 'push'] }],
         },
+        ...(options.extraIdentities ?? []),
       ],
     });
     // Replaced atomically, as a ConfigMap update is, so the sts never reads half a file.
@@ -176,6 +183,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       '--ops-address', `127.0.0.1:${controllerOps}`,
       '--log-level', options.logLevel ?? 'info',
       ...(options.namespaces.length > 0 ? ['--namespaces', options.namespaces.join(',')] : []),
+      ...(options.controllerArgs?.(registry.host) ?? []),
     ];
     let controller: Component | undefined = await startComponent({
       name: 'kube-regcred controller',
