@@ -93,6 +93,8 @@ export interface TestSts {
   setFault(fault: StsFault | undefined): void;
   setTokenLifetime(seconds: number): void;
   setExpiryAnswer(answer: ExpiryAnswer): void;
+  /** A registry token as an exchange would issue it, without a request (not counted in calls). */
+  issueFor(identity: string, registry: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -231,6 +233,7 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
     setExpiryAnswer: (answer) => {
       expiryAnswer = answer;
     },
+    issueFor: (identity, registry) => issue(identity, registry),
     stop: () =>
       new Promise<void>((resolve) => {
         for (const res of held) res.destroy();
