@@ -81,6 +81,8 @@ export interface TestStsCalls {
   bySubject: Map<string, number>;
   /** The last exchange request's fields, as received. */
   last?: ExchangeSeen;
+  /** Claims of the last verified caller token. */
+  lastCallerClaims?: Record<string, unknown>;
 }
 
 export interface TestSts {
@@ -170,6 +172,7 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
         ...(options.expectedIssuer ? { issuer: options.expectedIssuer } : {}),
       });
       subject = payload.sub ?? '';
+      calls.lastCallerClaims = payload as Record<string, unknown>;
     } catch (error) {
       return sendJson(res, 401, { code: 'unauthenticated', message: `token rejected: ${(error as Error).name}` });
     }
