@@ -5,7 +5,7 @@
 // token is bound to its Secret, and deleting the Secret makes the apiserver's TokenReview refuse it.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -71,21 +71,19 @@ describe('controller: pass-through tokens against kube-regcred sts /token', () =
       },
     });
     dir = mkdtempSync(join(tmpdir(), 'controller-passthrough-'));
-    const policyPath = join(dir, 'policy.yaml');
-    writeFileSync(policyPath, `identities: []\npassthrough:\n  - audience: ${AUDIENCE}\n    namespaces: [${ns}, ${workloadNs}]\n`);
     chain = await startFullChain(cp, {
       exchangeLifetime: '10m',
       registryLifetime: '5m',
       namespaces: [ns, workloadNs, refusedNs],
       dir,
+      identityPolicy: { identities: [], passthrough: [{ audience: AUDIENCE, namespaces: [ns, workloadNs] }] },
       extraIssuerAudiences: [AUDIENCE],
       extraIdentities: [
         { uid: 'pt-app', issuer: ISSUER_NAME, subject: `system:serviceaccount:${workloadNs}:${APP}`, grants: [{ repository: 'demo/**', actions: ['pull'] }] },
       ],
       // TokenRequest's minimum lifetime (600 s), refreshed as early as the policy allows (at 10% of
       // its life, 60 s), so rotation happens within the test.
-      controllerArgs: (host) => [
-        '--identity-policy', policyPath,
+      controllerArgsFor: (host) => [
         '--passthrough-registries', `${host}=${AUDIENCE}`,
         '--passthrough-usernames', `${host}=${ISSUER_NAME}`,
         '--workload-identity',
