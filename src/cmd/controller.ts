@@ -81,12 +81,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   const registry = new Registry();
   // process_* and nodejs_* (RSS, heap, event-loop lag): what capacity planning and the bench read.
   collectDefaultMetrics({ register: registry });
-  const decideSettings = {
-    defaultRegistry: settings.defaultRegistry,
-    registries: settings.registries,
-    passthroughRegistries: settings.passthroughRegistries,
-    refresh: settings.refresh,
-  };
+  const { defaultRegistry, registries, passthroughRegistries, refresh } = settings;
+  const decideSettings = { defaultRegistry, registries, passthroughRegistries, refresh };
 
   const watchSecrets = (extra: Pick<SecretInformerOptions, 'fieldSelector' | 'keep' | 'kind'>) =>
     createSecretInformer({
@@ -144,15 +140,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   }
 
   const exchanger = countExchanges(
-    createChainguardExchanger({
-      issuerUrl: settings.issuerUrl,
-      audience: settings.audience,
-      timeoutMs: settings.exchangeTimeoutMs,
-      clock,
-      random,
-      capabilities: settings.capabilities,
-      scopes: settings.scopes,
-    }),
+    createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock, random,
+      capabilities: settings.capabilities, scopes: settings.scopes }),
     metrics,
   );
   const tokenCache = createTokenCache({ exchanger, clock, refresh: settings.refresh });
@@ -175,18 +164,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       })
     : undefined;
 
-  const passthrough = createPassthroughWiring({
-    api,
-    clock,
-    logger,
-    metrics,
-    refresh: settings.refresh,
-    expirationSeconds: settings.tokenExpirationSeconds,
-    ownRequester: ownTokenRequester,
-    ownSubject: `system:serviceaccount:${namespace}:${settings.serviceAccountName}`,
-    workloadIdentity: settings.workloadIdentity,
-    bindToSecret: settings.bindWorkloadTokens,
-  });
+  const ownSubject = `system:serviceaccount:${namespace}:${settings.serviceAccountName}`;
+  const passthrough = createPassthroughWiring({ api, clock, logger, metrics, settings, ownRequester: ownTokenRequester, ownSubject });
 
   let controller: Controller | undefined;
   const le = settings.leaderElection;
@@ -226,7 +205,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     tokenCache,
     serviceAccountTokens,
     audience: exchanger.audience,
-    subject: `system:serviceaccount:${namespace}:${settings.serviceAccountName}`,
+    subject: ownSubject,
     ...(workloadTokens ? { workloadTokens } : {}),
     bindWorkloadTokens: settings.bindWorkloadTokens,
     passthrough,

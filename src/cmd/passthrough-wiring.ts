@@ -3,7 +3,7 @@
 import type { Clock } from '../clock.ts';
 import { createPassthroughCredentials, type PassthroughCredentials } from '../controller/passthrough-credentials.ts';
 import type { ControllerMetrics } from '../controller/metrics.ts';
-import type { RefreshPolicy } from '../controller/refresh-time.ts';
+import type { ControllerSettings } from '../controller/options.ts';
 import { createPassthroughExchanger } from '../exchange/passthrough.ts';
 import { createTokenCache } from '../exchange/token-cache.ts';
 import type { KubeApi } from '../kube/api-client.ts';
@@ -15,17 +15,15 @@ export interface PassthroughWiringDeps {
   clock: Clock;
   logger: Logger;
   metrics: ControllerMetrics;
-  refresh: RefreshPolicy;
-  expirationSeconds: number;
+  settings: Pick<ControllerSettings, 'refresh' | 'tokenExpirationSeconds' | 'workloadIdentity' | 'bindWorkloadTokens'>;
   /** TokenRequest for the controller's own ServiceAccount (unbound: it serves many namespaces). */
   ownRequester: TokenRequester;
   ownSubject: string;
-  workloadIdentity: boolean;
-  bindToSecret: boolean;
 }
 
 export function createPassthroughWiring(deps: PassthroughWiringDeps): PassthroughCredentials {
-  const { api, logger, metrics, expirationSeconds } = deps;
+  const { api, logger, metrics, settings } = deps;
+  const expirationSeconds = settings.tokenExpirationSeconds;
   const counted = async (mint: () => Promise<{ token: string }>): Promise<string> => {
     try {
       const { token } = await mint();
@@ -37,15 +35,15 @@ export function createPassthroughWiring(deps: PassthroughWiringDeps): Passthroug
     }
   };
   return createPassthroughCredentials({
-    cache: createTokenCache({ exchanger: createPassthroughExchanger(), clock: deps.clock, refresh: deps.refresh }),
+    cache: createTokenCache({ exchanger: createPassthroughExchanger(), clock: deps.clock, refresh: settings.refresh }),
     ownSubject: deps.ownSubject,
     requestOwn: (audience) => counted(() => deps.ownRequester({ audience, expirationSeconds })),
-    ...(deps.workloadIdentity
+    ...(settings.workloadIdentity
       ? {
           requestWorkload: (sa: { namespace: string; name: string }, audience: string, boundTo?: { name: string; uid: string }) =>
             counted(() => createTokenRequester(api, sa, { workload: true, logger, ...(boundTo ? { boundTo } : {}) })({ audience, expirationSeconds })),
         }
       : {}),
-    bindToSecret: deps.bindToSecret,
+    bindToSecret: settings.bindWorkloadTokens,
   });
 }
