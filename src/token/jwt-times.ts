@@ -50,3 +50,13 @@ export function readJwtTimes(token: string): JwtTimes {
   if (notBefore) times.notBefore = notBefore;
   return times;
 }
+
+/** The `jti` claim of a compact JWT (for logs: it identifies a token without revealing it); undefined if none. */
+export function readJwtId(token: string): string | undefined {
+  try {
+    const jti = decodeClaims(token).jti;
+    return typeof jti === 'string' && jti.length <= 128 ? jti : undefined;
+  } catch {
+    return undefined;
+  }
+}
