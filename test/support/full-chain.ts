@@ -3,11 +3,12 @@
 // token realm is the sts (or one without auth behind `kube-regcred proxy`), and the controller acting with a token of the ServiceAccount the manifests
 // create (so their RBAC, not an admin's, is what it has). Used by the full-chain e2e and `npm run demo`.
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, RbacAuthorizationV1Api, type V1Secret } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { ControlPlane } from './control-plane.ts';
 import { createCertificateAuthority, issueCertificate } from './pki.ts';
@@ -79,6 +80,28 @@ export interface FullChain {
 async function applyManifests(cp: ControlPlane): Promise<void> {
   const kubeconfig = cp.writeKubeconfig('admin');
   await run('kubectl', ['--kubeconfig', kubeconfig, 'apply', '--server-side', '--field-manager=kube-regcred-e2e', '-k', join(ROOT, 'manifests', 'overlays', 'default')]);
+}
+
+/**
+ * Several chains share the run's control plane (one per test file), so each controller elects itself
+ * on a Lease of its own: with the shipped name they would all wait for whichever chain leads. The only
+ * grant beyond the shipped RBAC is get/update of that one Lease, as the shipped Role has for its own.
+ */
+async function grantOwnLease(cp: ControlPlane, leaseName: string): Promise<void> {
+  const rbac = cp.kubeConfig('admin').makeApiClient(RbacAuthorizationV1Api);
+  const namespace = 'kube-regcred';
+  await rbac.createNamespacedRole({
+    namespace,
+    body: { metadata: { name: leaseName }, rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [leaseName] }] },
+  });
+  await rbac.createNamespacedRoleBinding({
+    namespace,
+    body: {
+      metadata: { name: leaseName },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: leaseName },
+      subjects: [{ kind: 'ServiceAccount', name: 'kube-regcred', namespace }],
+    },
+  });
 }
 
 async function serviceAccountToken(cp: ControlPlane, namespace: string, name: string, audience?: string): Promise<string> {
@@ -228,8 +251,11 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       writeFileSync(policyFile, stringify(options.identityPolicy));
       policyArgs.push('--identity-policy', policyFile);
     }
+    const leaseName = `kube-regcred-controller-${randomBytes(4).toString('hex')}`;
+    await grantOwnLease(cp, leaseName);
     const controllerArgs = [
       CLI, 'controller',
+      '--lease-name', leaseName,
       '--kubeconfig', kubeconfig,
       '--issuer-url', stsUrl,
       '--audience', STS_AUDIENCE,
