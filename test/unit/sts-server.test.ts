@@ -164,6 +164,18 @@ describe('/token', () => {
     assert.ok(noMatch.headers.get('www-authenticate'));
   });
 
+  test('a raw OIDC token gives a registry token that expires with it, not later (registry lifetime 5m)', async () => {
+    const jwt = await a.sign('repo:org/app:ref:refs/heads/main', { claims: { ref: 'refs/heads/main' }, lifetimeSeconds: 60 });
+    const answer = await registryToken(basic('a', jwt), ['repository:org/app:pull']);
+    const claims = decodePart(answer.token, 1);
+    const oidcExp = decodePart(jwt, 1).exp as number;
+    assert.equal(claims.exp, oidcExp, `expected the registry token's exp to be the OIDC token's (${oidcExp}), got ${claims.exp}`);
+    assert.ok(answer.expires_in <= 60, `expires_in ${answer.expires_in} s is past the OIDC token's life`);
+    // Presented again (now from the verified-token cache), the cap holds the same.
+    const again = decodePart((await registryToken(basic('a', jwt), ['repository:org/app:pull'])).token, 1);
+    assert.equal(again.exp, oidcExp);
+  });
+
   test('no scope (docker login) gives a token with empty access; the registry token never outlives the exchange token', async () => {
     const exchange = await exchangeToken(await a.sign(BUILDER));
     const answer = await registryToken(basic('_token', exchange), []);
