@@ -11,6 +11,7 @@ import { compileIdentity, type Identity } from './identities.ts';
 import type { IssuerKeySource, IssuerKeyStore } from './issuer-keys.ts';
 import type { TrustedIssuer } from './oidc-verify.ts';
 import type { ExchangeCredential, TokenIssuerSettings } from './registry-token.ts';
+import { createJwsSigner } from './jws-signer.ts';
 import { createSigningKey, publicJwks } from './signing-key.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
 
@@ -36,6 +37,8 @@ export interface StsRuntime {
 export interface LoadRuntimeOptions {
   keyStore: IssuerKeyStore;
   exchangeCacheEntries?: number;
+  /** Verified OIDC tokens kept per issuer (raw-OIDC /token and /sts/exchange). */
+  oidcCacheEntries?: number;
 }
 
 async function readInput(path: string, field: string, fingerprint: ReturnType<typeof createHash>): Promise<string> {
@@ -110,6 +113,7 @@ export async function loadRuntime(configPath: string, options: LoadRuntimeOption
       audiences: issuer.audiences,
       algorithms: issuer.algorithms,
       keys,
+      verified: new VerifiedTokenCache({ maxEntries: options.oidcCacheEntries ?? 1_000 }),
     };
     issuersByUrl.set(issuer.issuer, trusted);
     issuersByName.set(issuer.name, trusted);
@@ -122,7 +126,7 @@ export async function loadRuntime(configPath: string, options: LoadRuntimeOption
     issuersByName,
     identities,
     identitiesByUid: new Map(identities.map((identity) => [identity.uid, identity])),
-    tokens: { key, headerStyle: config.signing.headerStyle, tokenIssuer: config.tokenIssuer, service: config.service },
+    tokens: { key, headerStyle: config.signing.headerStyle, signer: createJwsSigner(key, config.signing.headerStyle), tokenIssuer: config.tokenIssuer, service: config.service },
     exchangeCache: new VerifiedTokenCache({ maxEntries: options.exchangeCacheEntries ?? 10_000 }),
     jwks: publicJwks(key),
     keySources,
