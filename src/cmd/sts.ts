@@ -45,7 +45,15 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
   // process_* and nodejs_* (RSS, heap, event-loop lag): what capacity planning and the bench read.
   collectDefaultMetrics({ register: registry });
   const metrics = createStsMetrics(registry);
-  const keyStore = new IssuerKeyStore(io.issuerKeys);
+  const keyStore = new IssuerKeyStore({
+    ...io.issuerKeys,
+    onFetch: (issuer, result, reason) => {
+      metrics.issuerKeyFetches.inc({ issuer, result });
+      // A failure while older keys still verify is a warning: tokens keep being accepted for now.
+      if (result === 'failure') logger.warn({ issuer, reason }, 'issuer keys fetch failed');
+      else logger.debug({ issuer }, 'issuer keys fetched');
+    },
+  });
   const load = () => loadRuntime(settings.configPath, { keyStore });
 
   // The first load must succeed: there is no previous configuration to fall back to.

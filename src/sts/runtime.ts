@@ -99,12 +99,20 @@ export async function loadRuntime(configPath: string, options: LoadRuntimeOption
     if (jwks !== undefined && (!Array.isArray(jwks.keys) || jwks.keys.length === 0)) {
       throw new RegcredError('ConfigInvalid', `${where}: the JWKS has no keys`);
     }
-    const source: IssuerKeySource = { issuer: issuer.issuer, ...(jwks ? { jwks } : {}), ...(caPem ? { caPem } : {}) };
+    const source: IssuerKeySource = {
+      issuer: issuer.issuer,
+      ...(jwks ? { jwks } : {}),
+      ...(caPem ? { caPem } : {}),
+      // Read by the key store (and again as it rotates), never hashed into the fingerprint: a rotated token is no new configuration.
+      ...(issuer.bearerTokenFile ? { bearerTokenFile: resolve(base, issuer.bearerTokenFile) } : {}),
+      ...(issuer.keysMaxStaleMs !== undefined ? { maxStaleMs: issuer.keysMaxStaleMs } : {}),
+    };
     let keys;
     try {
       keys = options.keyStore.get(source);
     } catch (err) {
-      throw new RegcredError('ConfigInvalid', `${where}: unusable JWKS: ${(err as Error).message}`);
+      const what = source.jwks ? 'unusable JWKS' : 'unusable issuer settings';
+      throw new RegcredError('ConfigInvalid', `${where}: ${what}: ${(err as Error).message}`);
     }
     keySources.push(source);
     const trusted: TrustedIssuer = {
