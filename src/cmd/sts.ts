@@ -7,7 +7,10 @@ import { systemClock, type Clock } from '../clock.ts';
 import { parseCommandLine, untilStopSignal } from './command-line.ts';
 import { toRegcredError } from '../errors.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
+import { createKubeApi, type KubeApi } from '../kube/api-client.ts';
+import { loadKubeConnection } from '../kube/kube-connection.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { createTokenReviewer, type TokenReviewer } from '../sts/token-review.ts';
 import { watchConfig, type ConfigWatcher } from '../sts/config-watcher.ts';
 import { IssuerKeyStore, type IssuerKeysOptions } from '../sts/issuer-keys.ts';
 import { createStsMetrics, type StsMetrics } from '../sts/metrics.ts';
@@ -21,6 +24,8 @@ export interface StsProcessIo {
   clock?: Clock;
   /** JWKS cache tuning (tests shorten the cooldown). */
   issuerKeys?: IssuerKeysOptions;
+  /** For the in-cluster apiserver address (KUBERNETES_SERVICE_HOST/PORT). Default: none. */
+  env?: Readonly<Record<string, string | undefined>>;
   /** Config watcher tuning (tests shorten the debounce). */
   watch?: { debounceMs?: number; pollIntervalMs?: number };
 }
@@ -54,7 +59,15 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
       else logger.debug({ issuer }, 'issuer keys fetched');
     },
   });
-  const load = () => loadRuntime(settings.configPath, { keyStore });
+  // Connected on first use only: without a `tokenReview: true` issuer the sts never talks to an apiserver.
+  let api: KubeApi | undefined;
+  let reviewer: TokenReviewer | undefined;
+  const tokenReviewer = (): TokenReviewer => {
+    api ??= createKubeApi({ connection: loadKubeConnection({ kubeconfigPath: settings.kubeconfig, env: io.env ?? {} }), maxSockets: 8, timeoutMs: 5_000, userAgent: 'kube-regcred-sts' });
+    reviewer ??= createTokenReviewer({ api });
+    return reviewer;
+  };
+  const load = () => loadRuntime(settings.configPath, { keyStore, tokenReviewer });
 
   // The first load must succeed: there is no previous configuration to fall back to.
   let runtime = await load();
@@ -106,6 +119,7 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
       watcher.close();
       await server.close(settings.shutdownGraceMs);
       await ops.close();
+      api?.close();
       logger.info('token service stopped');
     },
   };
@@ -119,7 +133,7 @@ export async function runSts(argv: string[], env: Readonly<Record<string, string
 
   let running: RunningSts;
   try {
-    running = await startStsProcess(settings);
+    running = await startStsProcess(settings, { env });
   } catch (err) {
     // Our messages (config problems with field paths) or Node's (port in use); never request data.
     const error = toRegcredError(err);

@@ -58,9 +58,9 @@ function unavailable(message: string): RegcredError {
   return new RegcredError('JwksUnavailable', message, { status: 503 });
 }
 
-async function getJson(fetch: FetchLike, url: string, authorization: string | undefined, what: string): Promise<unknown> {
+async function getJson(fetch: FetchLike, url: string, authorization: string | undefined, what: string, accept = 'application/json'): Promise<unknown> {
   try {
-    const res = await fetch(url, authorization ? { headers: { authorization } } : {});
+    const res = await fetch(url, { headers: { accept, ...(authorization ? { authorization } : {}) } });
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
     return await res.json();
   } catch (err) {
@@ -76,7 +76,8 @@ async function fetchKeys(issuer: string, fetch: FetchLike, authorization: string
   if (advertised !== issuer) throw unavailable(`OIDC discovery for ${issuer} names another issuer`);
   if (typeof jwksUri !== 'string' || !jwksUri.startsWith('https://')) throw unavailable(`OIDC discovery for ${issuer} has no https jwks_uri`);
   // The credential goes to the jwks_uri too: the issuer's own (authenticated, TLS) document named it.
-  const jwks = await getJson(fetch, jwksUri, authorization, `JWKS fetch for ${issuer}`);
+  // The apiserver answers its JWKS only to clients that accept application/jwk-set+json (406 otherwise).
+  const jwks = await getJson(fetch, jwksUri, authorization, `JWKS fetch for ${issuer}`, 'application/jwk-set+json, application/json');
   try {
     return createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);
   } catch {

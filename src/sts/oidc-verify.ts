@@ -4,6 +4,7 @@ import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jos
 import { RegcredError } from '../errors.ts';
 import type { AsymmetricAlgorithm } from './config-schema.ts';
 import type { IssuerKeys } from './issuer-keys.ts';
+import type { TokenReviewer } from './token-review.ts';
 import type { VerifiedTokenCache } from './verified-token-cache.ts';
 
 /** Clock skew tolerated between the issuer and this service. */
@@ -23,6 +24,8 @@ export interface TrustedIssuer {
    * that changes the issuer's trust starts empty.
    */
   verified?: VerifiedTokenCache<VerifiedOidcToken>;
+  /** Ask the apiserver too (`tokenReview: true`): a token bound to a deleted object is refused within seconds. */
+  review?: TokenReviewer;
 }
 
 export interface VerifiedOidcToken {
@@ -88,8 +91,12 @@ export async function verifyOidcToken(token: string, issuer: TrustedIssuer, now:
     throw classify(err);
   }
   if (typeof claims.sub !== 'string' || claims.sub === '') throw invalid('no subject');
+  // After the signature: only tokens this issuer really signed are sent to the apiserver.
+  if (issuer.review) await issuer.review.check(token, issuer.audiences);
   const verified: VerifiedOidcToken = { issuer, subject: claims.sub, claims: Object.freeze(claims) };
-  // Until the moment jwtVerify itself would call it expired: a cache hit accepts nothing it would refuse.
-  issuer.verified?.set(token, verified, (claims.exp! + OIDC_LEEWAY_SECONDS) * 1000);
+  // Until the moment jwtVerify itself would call it expired (a cache hit accepts nothing it would
+  // refuse), and with TokenReview no longer than a review answer may be reused.
+  const expiresAtMs = (claims.exp! + OIDC_LEEWAY_SECONDS) * 1000;
+  issuer.verified?.set(token, verified, issuer.review ? Math.min(expiresAtMs, nowMs + issuer.review.cacheMs) : expiresAtMs);
   return verified;
 }

@@ -25,6 +25,10 @@ export const STS_OPTIONS = {
     default: '10s',
     description: 'On SIGTERM, how long in-flight requests may take before their connections are closed.',
   },
+  kubeconfig: {
+    type: 'string',
+    description: 'kubeconfig for TokenReview (issuers with tokenReview: true). Unset: the Pod\'s in-cluster ServiceAccount.',
+  },
   logLevel: {
     type: 'string',
     default: 'info',
@@ -44,6 +48,7 @@ export interface StsSettings {
   ops: Address;
   shutdownGraceMs: number;
   logLevel: string;
+  kubeconfig?: string | undefined;
 }
 
 export function stsHelp(): string {
@@ -66,5 +71,6 @@ export function parseStsSettings(argv: readonly string[], env: Readonly<Record<s
     ops: parseAddress('--ops-address', o.opsAddress),
     shutdownGraceMs: o.shutdownGrace,
     logLevel: o.logLevel,
+    kubeconfig: o.kubeconfig,
   };
 }

@@ -13,6 +13,7 @@ import type { TrustedIssuer } from './oidc-verify.ts';
 import type { ExchangeCredential, TokenIssuerSettings } from './registry-token.ts';
 import { createJwsSigner } from './jws-signer.ts';
 import { createSigningKey, publicJwks } from './signing-key.ts';
+import type { TokenReviewer } from './token-review.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
 
 const MAX_FILE_BYTES = 1_048_576;
@@ -39,6 +40,8 @@ export interface LoadRuntimeOptions {
   exchangeCacheEntries?: number;
   /** Verified OIDC tokens kept per issuer (raw-OIDC /token and /sts/exchange). */
   oidcCacheEntries?: number;
+  /** The apiserver's TokenReview, for issuers with `tokenReview: true`; throws when there is no apiserver to ask. */
+  tokenReviewer?: () => TokenReviewer;
 }
 
 async function readInput(path: string, field: string, fingerprint: ReturnType<typeof createHash>): Promise<string> {
@@ -115,6 +118,15 @@ export async function loadRuntime(configPath: string, options: LoadRuntimeOption
       throw new RegcredError('ConfigInvalid', `${where}: ${what}: ${(err as Error).message}`);
     }
     keySources.push(source);
+    let review: TokenReviewer | undefined;
+    if (issuer.tokenReview) {
+      try {
+        if (!options.tokenReviewer) throw new Error('no Kubernetes API configured');
+        review = options.tokenReviewer();
+      } catch (err) {
+        throw new RegcredError('ConfigInvalid', `${where}.tokenReview: cannot reach the apiserver: ${(err as Error).message}`);
+      }
+    }
     const trusted: TrustedIssuer = {
       name: issuer.name,
       issuer: issuer.issuer,
@@ -122,6 +134,7 @@ export async function loadRuntime(configPath: string, options: LoadRuntimeOption
       algorithms: issuer.algorithms,
       keys,
       verified: new VerifiedTokenCache({ maxEntries: options.oidcCacheEntries ?? 1_000 }),
+      ...(review ? { review } : {}),
     };
     issuersByUrl.set(issuer.issuer, trusted);
     issuersByName.set(issuer.name, trusted);
