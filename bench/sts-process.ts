@@ -25,12 +25,20 @@ export function readCpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
 }
 
+/** Resident memory now, split into anonymous (heap, stacks) and file-backed (the node binary's code) pages, MiB. */
+export function readRssSplit(pid: number): { anonMiB: number; fileMiB: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { anonMiB: kib('RssAnon') / 1024, fileMiB: kib('RssFile') / 1024 };
+}
+
 export interface StsProcess {
   readonly pid: number;
   readonly port: number;
   readonly opsPort: number;
   cpuMs(): number;
   memory(): ProcessMemory;
+  rssSplit(): { anonMiB: number; fileMiB: number };
   signal(name: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
@@ -88,6 +96,7 @@ export async function startStsProcess(options: StsProcessOptions): Promise<StsPr
     opsPort,
     cpuMs: () => readCpuMs(component.pid),
     memory: () => readProcessMemory(component.pid),
+    rssSplit: () => readRssSplit(component.pid),
     signal: (name) => process.kill(component.pid, name),
     stop: () => component.stop(),
   };

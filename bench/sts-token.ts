@@ -8,6 +8,7 @@
 // Environment (diagnosis; results then go to the git-ignored bench/results/sts-token.md.tmp):
 //   BENCH_STS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p"    Node flags beyond the shipped ones
 //   BENCH_STS_HEAP_SNAPSHOT_DIR=/tmp/h                         a heap snapshot mid-way through each 64-client case
+//   BENCH_STS_REQUESTS=n                                       requests per case (default 5000)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -43,6 +44,9 @@ export interface StsBenchRow extends StsBenchCase {
   cpuMsPerToken: number;
   /** VmHWM of the sts process at the end of the case (peak since it started). */
   peakRssMiB: number;
+  /** RSS at the end of the case: anonymous (heap) and file-backed (node's code) pages. */
+  rssAnonMiB: number;
+  rssFileMiB: number;
 }
 
 export interface StsBenchOptions {
@@ -118,6 +122,8 @@ async function runCase(sts: StsProcess, authorization: string, benchCase: StsBen
       errors,
       cpuMsPerToken: tokens > 0 ? cpuMs / tokens : NaN,
       peakRssMiB: sts.memory().peakRssMiB,
+      rssAnonMiB: sts.rssSplit().anonMiB,
+      rssFileMiB: sts.rssSplit().fileMiB,
     };
   } finally {
     agent.destroy();
@@ -197,10 +203,10 @@ export const STS_GOALS = { cpuMsPerToken1: 0.4, cpuMsPerToken64: 0.45, p99Ms64: 
 
 export function formatStsBenchTable(rows: readonly StsBenchRow[]): string {
   const lines = [
-    '| signing | credential | clients | requests | req/s | p50 ms | p99 ms | CPU ms/token | peak RSS MiB | errors |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| signing | credential | clients | requests | req/s | p50 ms | p99 ms | CPU ms/token | peak RSS MiB | RSS anon / file MiB | errors |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) =>
-      `| ${r.alg} | ${r.credential} | ${r.concurrency} | ${r.requests} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.cpuMsPerToken.toFixed(3)} | ${r.peakRssMiB.toFixed(1)} | ${r.errors} |`,
+      `| ${r.alg} | ${r.credential} | ${r.concurrency} | ${r.requests} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.cpuMsPerToken.toFixed(3)} | ${r.peakRssMiB.toFixed(1)} | ${r.rssAnonMiB.toFixed(1)} / ${r.rssFileMiB.toFixed(1)} | ${r.errors} |`,
     ),
   ];
   return lines.join('\n') + '\n';
@@ -226,14 +232,16 @@ export function formatStsGoals(rows: readonly StsBenchRow[]): string {
 if (import.meta.main) {
   const extraFlags = (process.env.BENCH_STS_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
   const heapSnapshotDir = process.env.BENCH_STS_HEAP_SNAPSHOT_DIR || undefined;
-  const trial = extraFlags.length > 0 || heapSnapshotDir !== undefined;
-  const run = await runStsTokenBench({ nodeFlags: extraFlags, ...(heapSnapshotDir ? { heapSnapshotDir } : {}) });
+  const trial = extraFlags.length > 0 || heapSnapshotDir !== undefined || process.env.BENCH_STS_REQUESTS !== undefined;
+  const loadBefore = (await import('node:os')).loadavg()[0]!.toFixed(1);
+  const requests = Number(process.env.BENCH_STS_REQUESTS ?? '5000');
+  const run = await runStsTokenBench({ requests, nodeFlags: extraFlags, ...(heapSnapshotDir ? { heapSnapshotDir } : {}) });
   const table = formatStsBenchTable(run.rows);
   const goals = formatStsGoals(run.rows);
   const header = [
     '# kube-regcred sts: /token on loopback',
     '',
-    `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores (shared with the load generator).`,
+    `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores (shared with the load generator), load average before the run ${loadBefore}.`,
     `The sts as it ships: compiled by \`npm run build\`, \`node ${run.nodeFlags.join(' ')} main.js sts\` (flags from manifests/components/sts/sts-deployment.yaml), NODE_ENV=production, its own process.`,
     `GET /token, scope \`${SCOPE}\`, keep-alive connections; \`_token\` = an exchange token as the password, \`oidc\` = a raw ES256 OIDC JWT from a static-JWKS issuer (the same token on every request).`,
     'CPU ms/token: the sts process\'s user+system time (/proc/<pid>/stat) over the case, per token issued. Peak RSS: VmHWM at the end of the case.',
