@@ -11,6 +11,7 @@ import { createKubeApi, type KubeApi } from '../kube/api-client.ts';
 import { loadKubeConnection } from '../kube/kube-connection.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { createTokenReviewer, type TokenReviewer } from '../sts/token-review.ts';
+import { readTlsPair, watchTlsFiles } from '../sts/tls-files.ts';
 import { watchConfig, type ConfigWatcher } from '../sts/config-watcher.ts';
 import { IssuerKeyStore, type IssuerKeysOptions } from '../sts/issuer-keys.ts';
 import { createStsMetrics, type StsMetrics } from '../sts/metrics.ts';
@@ -26,6 +27,8 @@ export interface StsProcessIo {
   issuerKeys?: IssuerKeysOptions;
   /** For the in-cluster apiserver address (KUBERNETES_SERVICE_HOST/PORT). Default: none. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** How often the TLS files are re-read (default 10 s; tests shorten it). */
+  tlsPollMs?: number;
   /** Config watcher tuning (tests shorten the debounce). */
   watch?: { debounceMs?: number; pollIntervalMs?: number };
 }
@@ -85,7 +88,22 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
     ...(io.watch ?? {}),
   });
 
-  const server: StsServer = createStsServer({ getRuntime: () => runtime, clock, logger, metrics });
+  // HTTPS when asked: the pair is checked now (a bad pair fails startup) and re-read every 10 s.
+  const tlsPair = settings.tls ? await readTlsPair(settings.tls) : undefined;
+  const server: StsServer = createStsServer({ getRuntime: () => runtime, clock, logger, metrics, ...(tlsPair ? { tls: tlsPair } : {}) });
+  const stopTlsWatch =
+    settings.tls && tlsPair
+      ? watchTlsFiles({
+          files: settings.tls,
+          current: tlsPair,
+          pollMs: io.tlsPollMs ?? 10_000,
+          onChange: (pair) => {
+            server.setTls(pair);
+            logger.info('TLS certificate reloaded');
+          },
+          onError: (error) => logger.warn({ reason: error.message }, 'TLS certificate reload failed; the previous one keeps serving'),
+        })
+      : () => undefined;
   let stopping = false;
   const ops: OpsServer = createOpsServer({
     registry,
@@ -101,10 +119,11 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
     opsPort = await ops.listen(settings.ops.port, settings.ops.host);
   } catch (err) {
     watcher.close();
+    stopTlsWatch();
     await server.close(0);
     throw err;
   }
-  logger.info({ port, opsPort }, 'token service listening');
+  logger.info({ port, opsPort, tls: tlsPair !== undefined }, 'token service listening');
 
   return {
     port,
@@ -117,6 +136,7 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
     async stop() {
       stopping = true;
       watcher.close();
+      stopTlsWatch();
       await server.close(settings.shutdownGraceMs);
       await ops.close();
       api?.close();

@@ -13,7 +13,15 @@ export const STS_OPTIONS = {
   listenAddress: {
     type: 'string',
     default: '0.0.0.0:8080',
-    description: 'host:port of /sts/exchange, /token and /.well-known/jwks.json (plain HTTP: terminate TLS in front).',
+    description: 'host:port of /sts/exchange, /token and /.well-known/jwks.json (plain HTTP unless --tls-cert-file is set).',
+  },
+  tlsCertFile: {
+    type: 'string',
+    description: 'PEM certificate chain (leaf first): serve the listen address over HTTPS. Re-read every 10 s. Needs --tls-key-file.',
+  },
+  tlsKeyFile: {
+    type: 'string',
+    description: 'PEM private key of --tls-cert-file.',
   },
   opsAddress: {
     type: 'string',
@@ -49,6 +57,8 @@ export interface StsSettings {
   shutdownGraceMs: number;
   logLevel: string;
   kubeconfig?: string | undefined;
+  /** Serve HTTPS with these files (reloaded on change); unset: plain HTTP. */
+  tls?: { certFile: string; keyFile: string } | undefined;
 }
 
 export function stsHelp(): string {
@@ -63,6 +73,12 @@ function parseAddress(flag: string, raw: string): Address {
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
+function tlsFiles(certFile: string | undefined, keyFile: string | undefined): StsSettings['tls'] {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new OptionsError('--tls-cert-file and --tls-key-file go together');
+  return { certFile, keyFile };
+}
+
 export function parseStsSettings(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): StsSettings {
   const o = parseOptions(STS_OPTIONS, { argv, env, envPrefix: STS_ENV_PREFIX });
   return {
@@ -72,5 +88,6 @@ export function parseStsSettings(argv: readonly string[], env: Readonly<Record<s
     shutdownGraceMs: o.shutdownGrace,
     logLevel: o.logLevel,
     kubeconfig: o.kubeconfig,
+    tls: tlsFiles(o.tlsCertFile, o.tlsKeyFile),
   };
 }
