@@ -9,6 +9,7 @@
 //   BENCH_STS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p"    Node flags beyond the shipped ones
 //   BENCH_STS_HEAP_SNAPSHOT_DIR=/tmp/h                         a heap snapshot mid-way through each 64-client case
 //   BENCH_STS_REQUESTS=n                                       requests per case (default 5000)
+//   BENCH_STS_SCRIPT=/abs/path/main.js                         run another compiled build (A/B against an older commit)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -57,6 +58,8 @@ export interface StsBenchOptions {
   warmupRequests?: number;
   nodeFlags?: readonly string[];
   heapSnapshotDir?: string;
+  /** A main.js compiled elsewhere (an A/B against an older build); default: build this checkout. */
+  script?: string;
 }
 
 export interface StsBenchRun {
@@ -82,7 +85,7 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function runCase(sts: StsProcess, authorization: string, benchCase: StsBenchCase, options: Required<Omit<StsBenchOptions, 'heapSnapshotDir'>> & { heapSnapshotDir?: string }): Promise<StsBenchRow> {
+async function runCase(sts: StsProcess, authorization: string, benchCase: StsBenchCase, options: Required<Omit<StsBenchOptions, 'heapSnapshotDir' | 'script'>> & { heapSnapshotDir?: string }): Promise<StsBenchRow> {
   const agent = new Agent({ keepAlive: true, maxSockets: benchCase.concurrency });
   const path = `/token?service=${SERVICE}&scope=${encodeURIComponent(SCOPE)}`;
   try {
@@ -150,7 +153,7 @@ export async function runStsTokenBench(options: StsBenchOptions = {}): Promise<S
   const outDirName = '.build-bench-sts';
   const run: StsBenchRun = { rows: [], nodeFlags, idleRssMiB: {} };
   try {
-    const script = buildController(ROOT, nodeBinary, outDirName);
+    const script = options.script ?? buildController(ROOT, nodeBinary, outDirName);
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256' }] };
     // One OIDC token for the whole run, as a CI job presents the same token for each pull of a job.
@@ -232,10 +235,11 @@ export function formatStsGoals(rows: readonly StsBenchRow[]): string {
 if (import.meta.main) {
   const extraFlags = (process.env.BENCH_STS_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
   const heapSnapshotDir = process.env.BENCH_STS_HEAP_SNAPSHOT_DIR || undefined;
-  const trial = extraFlags.length > 0 || heapSnapshotDir !== undefined || process.env.BENCH_STS_REQUESTS !== undefined;
+  const script = process.env.BENCH_STS_SCRIPT || undefined;
+  const trial = extraFlags.length > 0 || heapSnapshotDir !== undefined || process.env.BENCH_STS_REQUESTS !== undefined || script !== undefined;
   const loadBefore = (await import('node:os')).loadavg()[0]!.toFixed(1);
   const requests = Number(process.env.BENCH_STS_REQUESTS ?? '5000');
-  const run = await runStsTokenBench({ requests, nodeFlags: extraFlags, ...(heapSnapshotDir ? { heapSnapshotDir } : {}) });
+  const run = await runStsTokenBench({ requests, nodeFlags: extraFlags, ...(script ? { script } : {}), ...(heapSnapshotDir ? { heapSnapshotDir } : {}) });
   const table = formatStsBenchTable(run.rows);
   const goals = formatStsGoals(run.rows);
   const header = [
