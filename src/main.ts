@@ -5,6 +5,7 @@ const USAGE = `Usage: kube-regcred <subcommand> [flags]
 Subcommands:
   controller   keep annotated image pull secrets filled with short-lived registry tokens
   sts          token service for self-hosted registries: OIDC identities in, registry tokens out
+  proxy        token auth in front of a registry that has none: verifies the sts's tokens, forwards what they allow
 
 Run "kube-regcred <subcommand> --help" for its flags.
 `;
@@ -20,6 +21,10 @@ async function run(): Promise<number> {
     case 'sts': {
       const { runSts } = await import('./cmd/sts.ts');
       return runSts(args, process.env);
+    }
+    case 'proxy': {
+      const { runProxy } = await import('./cmd/proxy.ts');
+      return runProxy(args, process.env);
     }
     case undefined:
     case '--help':

@@ -5,7 +5,7 @@ import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { RegcredError } from '../errors.ts';
 import type { HeaderStyle } from './config-schema.ts';
 import type { AccessEntry } from './scope.ts';
-import type { JwsSigner } from './jws-signer.ts';
+import { createJwsSigner, type JwsSigner } from './jws-signer.ts';
 import type { SigningKey } from './signing-key.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
 
@@ -19,8 +19,8 @@ export const EXCHANGE_CLAIM = 'kube-regcred.io/exchange';
 export interface TokenIssuerSettings {
   key: SigningKey;
   headerStyle: HeaderStyle;
-  /** Signs with `key` in `headerStyle`; built once per configuration (createJwsSigner). */
-  signer: JwsSigner;
+  /** Signs with `key` in `headerStyle`; built once per configuration (createJwsSigner). Default: built on first use. */
+  signer?: JwsSigner;
   /** `iss`. */
   tokenIssuer: string;
   /** `aud`: the registry's service name, a single string (Distribution 2.8 needs that). */
@@ -46,7 +46,21 @@ export interface MintedToken {
   expiresInSeconds: number;
 }
 
-export function mintRegistryToken(settings: TokenIssuerSettings, request: MintRequest): MintedToken {
+// For callers that pass settings without a signer (the proxy's tests and bench): one signer per settings object.
+const signers = new WeakMap<TokenIssuerSettings, JwsSigner>();
+
+function signerOf(settings: TokenIssuerSettings): JwsSigner {
+  if (settings.signer) return settings.signer;
+  let signer = signers.get(settings);
+  if (!signer) {
+    signer = createJwsSigner(settings.key, settings.headerStyle);
+    signers.set(settings, signer);
+  }
+  return signer;
+}
+
+/** Async for its callers' sake (signing itself is synchronous). */
+export async function mintRegistryToken(settings: TokenIssuerSettings, request: MintRequest): Promise<MintedToken> {
   const iat = Math.floor(request.now.getTime() / 1000);
   let exp = iat + Math.max(1, Math.floor(request.lifetimeMs / 1000));
   if (request.notAfter) exp = Math.min(exp, Math.floor(request.notAfter.getTime() / 1000));
@@ -61,7 +75,7 @@ export function mintRegistryToken(settings: TokenIssuerSettings, request: MintRe
     access: request.access,
   };
   if (request.exchange) payload[EXCHANGE_CLAIM] = true;
-  const token = settings.signer.sign(payload);
+  const token = signerOf(settings).sign(payload);
   return { token, issuedAt: new Date(iat * 1000), expiresAt: new Date(exp * 1000), expiresInSeconds: exp - iat };
 }
 

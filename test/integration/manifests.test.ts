@@ -44,7 +44,7 @@ describe('manifests', () => {
   });
 
   it('ships the overlays the README documents', () => {
-    for (const expected of ['default', 'ha', 'ha-sts', 'namespaced', 'sts']) {
+    for (const expected of ['default', 'ha', 'ha-sts', 'namespaced', 'proxy', 'sts']) {
       assert.ok(overlays.includes(expected), `manifests/overlays/${expected} is missing (have: ${overlays.join(', ')})`);
     }
   });

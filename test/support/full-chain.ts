@@ -1,6 +1,6 @@
 // The whole product on loopback, as it runs in a cluster: the shipped manifests applied to the test bed,
 // `kube-regcred sts` and `kube-regcred controller` as real CLI processes, a Distribution registry whose
-// token realm is the sts, and the controller acting with a token of the ServiceAccount the manifests
+// token realm is the sts (or one without auth behind `kube-regcred proxy`), and the controller acting with a token of the ServiceAccount the manifests
 // create (so their RBAC, not an admin's, is what it has). Used by the full-chain e2e and `npm run demo`.
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { createCertificateAuthority, issueCertificate } from './pki.ts';
 import { freePort } from './ports.ts';
 import { startComponent, type Component } from './process.ts';
 import { startRegistry, type RegistryProcess } from './registry.ts';
-import { buildTinyImage } from './oci-image.ts';
+import { buildRunnableImage } from './pods.ts';
 import { skopeoCopy, writeAuthfile, type CopyResult } from './skopeo.ts';
 
 const run = promisify(execFile);
@@ -35,19 +35,33 @@ export interface FullChainOptions {
   /** Where logs and generated files go; default a new temporary directory. */
   dir?: string;
   logLevel?: string;
+  /** An identity policy (docs/controller.md) for `--identity-policy`; none by default. */
+  identityPolicy?: Record<string, unknown>;
+  /** More controller flags, e.g. `--explain-pull-backoff`. */
+  controllerArgs?: string[];
+  /**
+   * A registry WITHOUT auth behind `kube-regcred proxy` (a CLI process) instead of one with token
+   * auth: `registry` is then the proxy's address, which every client (and the controller) uses.
+   */
+  behindProxy?: boolean;
 }
 
 export interface FullChain {
   dir: string;
+  /** Where clients push and pull: the registry, or with `behindProxy` the proxy in front of it. */
   registry: RegistryProcess;
+  /** With `behindProxy`: the registry behind the proxy, its ops URL and its log. */
+  proxied?: { upstream: RegistryProcess; proxyOpsUrl: string; proxyLog: string };
   stsUrl: string;
   controllerOpsUrl: string;
   stsLog: string;
   controllerLog: string;
   /** The identity UIDs the sts configuration starts with. */
   identities: { pull: string; push: string };
-  /** Pushes a tiny image as the publisher identity (push grant) through the sts. */
+  /** Pushes a runnable image (a Pod of it becomes Running) as the publisher identity, through the sts. */
   publish(repository: string, tag: string): Promise<CopyResult>;
+  /** A registry token of the publisher identity (pull and push), as a push secret would hold. */
+  publisherToken(): Promise<string>;
   /** Pulls with a Secret's .dockerconfigjson as skopeo's authfile, as a node would. */
   pullWith(secret: V1Secret, repository: string, tag: string): Promise<CopyResult>;
   /** Rewrites the sts configuration without the pull identity (reloaded by the running sts). */
@@ -112,8 +126,18 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
     const ca = createCertificateAuthority(mkdtempSync(join(dir, 'pki-')), 'kube-regcred sts signing CA');
     const signer = issueCertificate(ca, { commonName: 'kube-regcred-sts' });
     const tokenIssuer = 'kube-regcred-sts';
-    const registry = await startRegistry({ realm: `${stsUrl}/token`, service: 'registry.kube-regcred.test', issuer: tokenIssuer, rootCertBundlePath: ca.certFile });
-    stopping.push(() => registry.stop());
+    let registry: RegistryProcess;
+    let upstream: RegistryProcess | undefined;
+    if (options.behindProxy) {
+      // The proxy's port comes first too: the sts configuration names it as the registry host.
+      upstream = await startRegistry({ auth: 'none' });
+      stopping.push(() => upstream!.stop());
+      const host = `127.0.0.1:${await freePort()}`;
+      registry = { ...upstream, host, url: `http://${host}` };
+    } else {
+      registry = await startRegistry({ realm: `${stsUrl}/token`, service: 'registry.kube-regcred.test', issuer: tokenIssuer, rootCertBundlePath: ca.certFile });
+      stopping.push(() => registry.stop());
+    }
 
     const identities = { pull: 'demo-pull', push: 'demo-publish' };
     const configFile = join(dir, 'sts.yaml');
@@ -158,6 +182,32 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
     });
     stopping.push(() => sts.stop());
 
+    let proxied: FullChain['proxied'];
+    if (upstream) {
+      const proxyOps = await freePort();
+      const proxyLog = join(dir, 'proxy.log');
+      const proxy = await startComponent({
+        name: 'kube-regcred proxy',
+        command: node,
+        args: [
+          CLI, 'proxy',
+          '--upstream', upstream.url,
+          '--realm', `${stsUrl}/token`,
+          '--service', 'registry.kube-regcred.test',
+          '--token-issuer', tokenIssuer,
+          '--token-jwks-url', `${stsUrl}/.well-known/jwks.json`,
+          '--listen-address', registry.host,
+          '--ops-address', `127.0.0.1:${proxyOps}`,
+          '--log-level', options.logLevel ?? 'info',
+        ],
+        logFile: proxyLog,
+        ready: async () => (await fetch(`http://127.0.0.1:${proxyOps}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 200,
+        startTimeoutMs: 30_000,
+      });
+      stopping.push(() => proxy.stop());
+      proxied = { upstream, proxyOpsUrl: `http://127.0.0.1:${proxyOps}`, proxyLog };
+    }
+
     // In a cluster the controller reads its projected token; here the same ServiceAccount's token
     // goes into a kubeconfig. Its permissions are exactly what manifests/base grants.
     const controllerToken = await serviceAccountToken(cp, 'kube-regcred', 'kube-regcred');
@@ -165,6 +215,12 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
     const controllerOps = await freePort();
     const controllerOpsUrl = `http://127.0.0.1:${controllerOps}`;
     const controllerLog = join(dir, 'controller.log');
+    const policyArgs: string[] = [];
+    if (options.identityPolicy) {
+      const policyFile = join(dir, 'identity-policy.yaml');
+      writeFileSync(policyFile, stringify(options.identityPolicy));
+      policyArgs.push('--identity-policy', policyFile);
+    }
     const controllerArgs = [
       CLI, 'controller',
       '--kubeconfig', kubeconfig,
@@ -176,6 +232,8 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       '--ops-address', `127.0.0.1:${controllerOps}`,
       '--log-level', options.logLevel ?? 'info',
       ...(options.namespaces.length > 0 ? ['--namespaces', options.namespaces.join(',')] : []),
+      ...policyArgs,
+      ...(options.controllerArgs ?? []),
     ];
     let controller: Component | undefined = await startComponent({
       name: 'kube-regcred controller',
@@ -199,18 +257,22 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       return ((await res.json()) as { token: string }).token;
     };
 
+    const publisherToken = async (): Promise<string> =>
+      exchange(identities.push, await serviceAccountToken(cp, PUBLISHER.namespace, PUBLISHER.name, STS_AUDIENCE));
+
     return {
       dir,
       registry,
+      ...(proxied ? { proxied } : {}),
+      publisherToken,
       stsUrl,
       controllerOpsUrl,
       stsLog,
       controllerLog,
       identities,
       async publish(repository, tag) {
-        const image = buildTinyImage(mkdtempSync(join(dir, 'image-')), `kube-regcred ${repository}:${tag}`);
-        const subjectToken = await serviceAccountToken(cp, PUBLISHER.namespace, PUBLISHER.name, STS_AUDIENCE);
-        const token = await exchange(identities.push, subjectToken);
+        const image = buildRunnableImage(mkdtempSync(join(dir, 'image-')), `kube-regcred ${repository}:${tag}`);
+        const token = await publisherToken();
         const authfile = writeAuthfile(JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(`_token:${token}`).toString('base64') } } }));
         try {
           return await skopeoCopy(`oci:${image}:latest`, `docker://${registry.host}/${repository}:${tag}`, { destAuthfile: authfile });
