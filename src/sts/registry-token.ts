@@ -46,17 +46,21 @@ export interface MintedToken {
   expiresInSeconds: number;
 }
 
-// For callers that pass settings without a signer (the proxy's tests and bench): one signer per settings object.
-const signers = new WeakMap<TokenIssuerSettings, JwsSigner>();
+// Signers per settings object, built on first use (callers such as the proxy's tests pass no signer).
+const signers = new WeakMap<TokenIssuerSettings, { registry: JwsSigner; exchange: JwsSigner }>();
 
-function signerOf(settings: TokenIssuerSettings): JwsSigner {
-  if (settings.signer) return settings.signer;
-  let signer = signers.get(settings);
-  if (!signer) {
-    signer = createJwsSigner(settings.key, settings.headerStyle);
-    signers.set(settings, signer);
+/**
+ * Exchange tokens are only ever verified by this service, never by a registry, so they carry the
+ * short `kid` header whatever the registry's style: an `x5c` chain would make every `_token` password
+ * (and so every /token request) kilobytes longer to parse, decode and hash.
+ */
+function signerOf(settings: TokenIssuerSettings, exchange: boolean): JwsSigner {
+  let pair = signers.get(settings);
+  if (!pair) {
+    pair = { registry: settings.signer ?? createJwsSigner(settings.key, settings.headerStyle), exchange: createJwsSigner(settings.key, 'jwks') };
+    signers.set(settings, pair);
   }
-  return signer;
+  return exchange ? pair.exchange : pair.registry;
 }
 
 /** Async for its callers' sake (signing itself is synchronous). */
@@ -75,7 +79,7 @@ export async function mintRegistryToken(settings: TokenIssuerSettings, request: 
     access: request.access,
   };
   if (request.exchange) payload[EXCHANGE_CLAIM] = true;
-  const token = signerOf(settings).sign(payload);
+  const token = signerOf(settings, request.exchange === true).sign(payload);
   return { token, issuedAt: new Date(iat * 1000), expiresAt: new Date(exp * 1000), expiresInSeconds: exp - iat };
 }
 
