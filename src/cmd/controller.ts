@@ -10,6 +10,7 @@ import { OptionsError } from '../config.ts';
 import { parseCommandLine, untilStopSignal } from './command-line.ts';
 import { createChainguardExchanger } from '../exchange/chainguard.ts';
 import { createTokenCache } from '../exchange/token-cache.ts';
+import { createPassthroughWiring } from './passthrough-wiring.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
 import { createEventRecorder } from '../kube/events.ts';
 import { createKubeApi } from '../kube/api-client.ts';
@@ -80,7 +81,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   const registry = new Registry();
   // process_* and nodejs_* (RSS, heap, event-loop lag): what capacity planning and the bench read.
   collectDefaultMetrics({ register: registry });
-  const decideSettings = { defaultRegistry: settings.defaultRegistry, registries: settings.registries, refresh: settings.refresh };
+  const { defaultRegistry, registries, passthroughRegistries, refresh } = settings;
+  const decideSettings = { defaultRegistry, registries, passthroughRegistries, refresh };
 
   const watchSecrets = (extra: Pick<SecretInformerOptions, 'fieldSelector' | 'keep' | 'kind'>) =>
     createSecretInformer({
@@ -138,13 +140,15 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   }
 
   const exchanger = countExchanges(
-    createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock }),
+    createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock, random,
+      capabilities: settings.capabilities, scopes: settings.scopes }),
     metrics,
   );
   const tokenCache = createTokenCache({ exchanger, clock, refresh: settings.refresh });
   const serviceAccount = { namespace, name: settings.serviceAccountName };
+  const ownTokenRequester = createTokenRequester(api, serviceAccount, { logger });
   const serviceAccountTokens = createServiceAccountTokenSource({
-    request: createTokenRequester(api, serviceAccount),
+    request: ownTokenRequester,
     clock,
     expirationSeconds: settings.tokenExpirationSeconds,
     onRequest: (result) => metrics.tokenRequests.inc({ result }),
@@ -153,12 +157,15 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   // Opt-in: minting tokens of other ServiceAccounts is a power the RBAC component grants on purpose.
   const workloadTokens = settings.workloadIdentity
     ? createWorkloadTokenSources({
-        request: (sa, request) => createTokenRequester(api, sa, { workload: true })(request),
+        request: (sa, request) => createTokenRequester(api, sa, { workload: true, logger, ...(sa.boundTo ? { boundTo: sa.boundTo } : {}) })(request),
         clock,
         expirationSeconds: settings.tokenExpirationSeconds,
         onRequest: (result) => metrics.tokenRequests.inc({ result }),
       })
     : undefined;
+
+  const ownSubject = `system:serviceaccount:${namespace}:${settings.serviceAccountName}`;
+  const passthrough = createPassthroughWiring({ api, clock, logger, metrics, settings, ownRequester: ownTokenRequester, ownSubject });
 
   let controller: Controller | undefined;
   const le = settings.leaderElection;
@@ -198,8 +205,10 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     tokenCache,
     serviceAccountTokens,
     audience: exchanger.audience,
-    subject: `system:serviceaccount:${namespace}:${settings.serviceAccountName}`,
+    subject: ownSubject,
     ...(workloadTokens ? { workloadTokens } : {}),
+    bindWorkloadTokens: settings.bindWorkloadTokens,
+    passthrough,
     attacher: createServiceAccountAttacher({ api, fieldManager: COMPONENT }),
     attachRetryMs: settings.attachRetryMs,
     settings: decideSettings,
@@ -234,6 +243,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       defaultRegistry: settings.defaultRegistry,
       identityPolicy: settings.identityPolicyPath ?? false,
       workloadIdentity: settings.workloadIdentity,
+      passthroughRegistries: Object.keys(settings.passthroughRegistries),
       serviceAccount: `${namespace}/${settings.serviceAccountName}`,
       leaderElection: le.enabled ? `${namespace}/${le.leaseName}` : false,
       identity,

@@ -25,6 +25,8 @@ export interface TokenCacheGetRequest extends TokenRequestKey {
   subjectToken: () => Promise<string>;
   /** Stops this caller's wait only; a shared exchange keeps going for the others. */
   signal?: AbortSignal;
+  /** Passed to the exchanger (capabilities); one identity is never both pull and push (identity policy). */
+  access?: 'pull' | 'push';
 }
 
 export interface TokenCache {
@@ -74,7 +76,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
     const { identity, registry } = request;
     const flight = (async () => {
       const subjectToken = await request.subjectToken();
-      const token = await exchanger.exchange({ identity, registry, subjectToken });
+      const token = await exchanger.exchange({ identity, registry, subjectToken, ...(request.access ? { access: request.access } : {}) });
       store(key, token);
       return token;
     })().finally(() => inFlight.delete(key)); // failures are not cached: the next get() tries again

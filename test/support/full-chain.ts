@@ -44,6 +44,12 @@ export interface FullChainOptions {
    * auth: `registry` is then the proxy's address, which every client (and the controller) uses.
    */
   behindProxy?: boolean;
+  /** More controller flags that name the registry's host (e.g. --passthrough-registries). */
+  controllerArgsFor?: (registryHost: string) => string[];
+  /** More audiences the sts accepts from the cluster issuer (pass-through: the registry's audience). */
+  extraIssuerAudiences?: string[];
+  /** More sts identities (same shape as the config's `identities` entries). */
+  extraIdentities?: Array<Record<string, unknown>>;
 }
 
 export interface FullChain {
@@ -149,7 +155,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       exchangeAudiences: [registry.host],
       lifetimes: { exchange: options.exchangeLifetime, registry: options.registryLifetime },
       signing: { keyFile: signer.keyFile, certificateFile: signer.certFile, headerStyle: 'x5c' },
-      issuers: [{ name: 'cluster', issuer: cp.issuer, audiences: [STS_AUDIENCE], caFile: cp.caFile }],
+      issuers: [{ name: 'cluster', issuer: cp.issuer, audiences: [STS_AUDIENCE, ...(options.extraIssuerAudiences ?? [])], caFile: cp.caFile }],
       identities: [
         ...(withPull
           ? [{ uid: identities.pull, issuer: 'cluster', subject: CONTROLLER_SUBJECT, grants: [{ repository: 'demo/**', actions: ['pull'] }] }]
@@ -160,6 +166,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
           subject: `system:serviceaccount:${PUBLISHER.namespace}:${PUBLISHER.name}`,
           grants: [{ repository: 'demo/**', actions: ['pull', 'push'] }],
         },
+        ...(options.extraIdentities ?? []),
       ],
     });
     // Replaced atomically, as a ConfigMap update is, so the sts never reads half a file.
@@ -234,6 +241,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       ...(options.namespaces.length > 0 ? ['--namespaces', options.namespaces.join(',')] : []),
       ...policyArgs,
       ...(options.controllerArgs ?? []),
+      ...(options.controllerArgsFor?.(registry.host) ?? []),
     ];
     let controller: Component | undefined = await startComponent({
       name: 'kube-regcred controller',
