@@ -16,26 +16,28 @@ interface DeploymentShape {
  * Compiles src/ as `npm run build` does, into a fresh directory inside the checkout (so the output
  * resolves node_modules as in the image), and returns its main.js.
  */
-export function buildController(root: string, nodeBinary: string): string {
-  const outDir = join(root, '.build-bench');
+export function buildController(root: string, nodeBinary: string, outDirName = '.build-bench'): string {
+  const outDir = join(root, outDirName);
   rmSync(outDir, { recursive: true, force: true });
   execFileSync(nodeBinary, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir], { cwd: root, stdio: 'inherit' });
   return join(outDir, 'main.js');
 }
 
 /**
- * The Node flags of the controller container in manifests/base/deployment.yaml: its `command` is
- * `node <flags> /app/bin/kube-regcred.js`. Read from the manifest, so the bench measures what ships.
+ * The Node flags of a container in a shipped Deployment manifest: its `command` is
+ * `node <flags> /app/dist/main.js`. Read from the manifest, so the bench measures what ships.
+ * Default: the controller in manifests/base/deployment.yaml.
  */
-export function shippedNodeFlags(root: string): string[] {
-  const path = join(root, 'manifests', 'base', 'deployment.yaml');
+export function shippedNodeFlags(root: string, where: { manifest?: string; container?: string } = {}): string[] {
+  const path = join(root, where.manifest ?? join('manifests', 'base', 'deployment.yaml'));
+  const container = where.container ?? 'controller';
   const deployment = parseAllDocuments(readFileSync(path, 'utf8'))
     .map((doc) => doc.toJS() as DeploymentShape)
     .find((doc) => doc?.kind === 'Deployment');
-  const command = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === 'controller')?.command;
+  const command = deployment?.spec?.template?.spec?.containers?.find((c) => c.name === container)?.command;
   if (command === undefined) return [];
   if (!Array.isArray(command) || command[0] !== 'node' || !command.every((part) => typeof part === 'string')) {
-    throw new Error(`${path}: the controller's command is not \`node <flags> <script>\``);
+    throw new Error(`${path}: the ${container}'s command is not \`node <flags> <script>\``);
   }
   return command.slice(1, -1);
 }

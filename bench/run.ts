@@ -1,6 +1,7 @@
 // `npm run bench`: the controller benchmark of issue 6 on its own control plane, then the token-service
 // benchmark (bench/sts-token.ts) when it exists, then the proxy streaming benchmark (bench/proxy-stream.ts)
-// and the credential provider's (bench/credential-provider.ts). Writes bench/results/controller.md (and .json), prints
+// and the credential provider's (bench/credential-provider.ts). `npm run bench -- sts` runs only the
+// token-service benchmark (no control plane, a minute or two). Writes bench/results/controller.md (and .json), prints
 // the table, and exits non-zero when a cycle takes more than one exchange per identity or one
 // TokenRequest per audience (2 when the run itself failed).
 //
@@ -275,8 +276,14 @@ async function main(): Promise<number> {
   return results.failures.length > 0 ? 2 : 0;
 }
 
+/** `npm run bench -- sts`: the token-service bench alone, its exit code passed on. */
+async function stsOnly(): Promise<number> {
+  const run = await runChild(nodeBinary, [join(root, 'bench', 'sts-token.ts')], { cwd: root, inheritOutput: true });
+  return run.code ?? 2;
+}
+
 if (import.meta.main) {
-  const code = await main().catch((err: unknown) => {
+  const code = await (process.argv[2] === 'sts' ? stsOnly() : main()).catch((err: unknown) => {
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
     return 2;
   });

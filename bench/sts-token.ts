@@ -1,25 +1,36 @@
-// Benchmark of `kube-regcred sts` /token on loopback: requests per second and p50/p99 latency for 1
-// and 64 concurrent keep-alive clients, with ES256 and RS256 signing keys. The service runs as its
-// own process (the real CLI), so the load generator does not share its event loop.
+// Benchmark of `kube-regcred sts` /token on loopback, the service as it ships (compiled, with the sts
+// Deployment's Node flags, its own process): CPU ms per issued token (the process's user+system time from
+// /proc/<pid>/stat over the tokens issued), req/s, p50/p99 latency and peak RSS (VmHWM), for 1 and 64
+// concurrent keep-alive clients. Credentials: `_token` + an exchange token (ES256 and RS256 signing), and
+// a raw OIDC JWT from a static-JWKS issuer (the path the issue compared with jwt-registry-auth).
 // Bounded: each case stops at its request count or its time budget, whichever comes first.
-//   node bench/sts-token.ts            prints a markdown table, writes bench/results/sts-token.md
-import { spawn, type ChildProcess } from 'node:child_process';
+//   node bench/sts-token.ts        (or `node bench/run.ts sts`): writes bench/results/sts-token.md
+// Environment (diagnosis; results then go to the git-ignored bench/results/sts-token.md.tmp):
+//   BENCH_STS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p"    Node flags beyond the shipped ones
+//   BENCH_STS_HEAP_SNAPSHOT_DIR=/tmp/h                         a heap snapshot mid-way through each 64-client case
+//   BENCH_STS_REQUESTS=n                                       requests per case (default 5000)
+//   BENCH_STS_SCRIPT=/abs/path/main.js                         run another compiled build (A/B against an older commit)
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { stringify as toYaml } from 'yaml';
 import { createCertificateAuthority, issueCertificate } from '../test/support/pki.ts';
+import { buildController } from './controller-process.ts';
+import { shippedStsNodeFlags, startStsProcess, type StsProcess } from './sts-process.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SERVICE = 'registry.bench.test';
 const SCOPE = 'repository:bench/app:pull,push';
+const OIDC_ISSUER = 'https://bench.issuer.test';
+
+export type Credential = '_token' | 'oidc';
 
 export interface StsBenchCase {
   alg: 'ES256' | 'RS256';
+  credential: Credential;
   concurrency: number;
 }
 
@@ -30,6 +41,13 @@ export interface StsBenchRow extends StsBenchCase {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** The sts process's user+system CPU over the case, per 200 answer. */
+  cpuMsPerToken: number;
+  /** VmHWM of the sts process at the end of the case (peak since it started). */
+  peakRssMiB: number;
+  /** RSS at the end of the case: anonymous (heap) and file-backed (node's code) pages. */
+  rssAnonMiB: number;
+  rssFileMiB: number;
 }
 
 export interface StsBenchOptions {
@@ -38,53 +56,17 @@ export interface StsBenchOptions {
   /** Time budget per case; the case stops early when it runs out. */
   maxSecondsPerCase?: number;
   warmupRequests?: number;
+  nodeFlags?: readonly string[];
+  heapSnapshotDir?: string;
+  /** A main.js compiled elsewhere (an A/B against an older build); default: build this checkout. */
+  script?: string;
 }
 
-interface StartedSts {
-  port: number;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-async function startSts(dir: string, alg: 'ES256' | 'RS256', jwks: unknown): Promise<StartedSts> {
-  const ca = createCertificateAuthority(mkdtempSync(join(dir, 'pki-')));
-  const signer = issueCertificate(ca, { commonName: `bench ${alg}`, keyType: alg === 'ES256' ? 'ec' : 'rsa' });
-  const configPath = join(dir, `sts-${alg}.yaml`);
-  writeFileSync(
-    configPath,
-    toYaml({
-      service: SERVICE,
-      tokenIssuer: 'kube-regcred-sts-bench',
-      signing: { keyFile: signer.keyFile, certificateFile: signer.certFile, headerStyle: 'x5c' },
-      issuers: [{ name: 'bench', issuer: 'https://bench.issuer.test', audiences: ['sts'], jwks }],
-      identities: [{ uid: 'bench', issuer: 'bench', subject: 'bench-client', grants: [{ repository: 'bench/**', actions: ['pull', 'push'] }] }],
-    }),
-  );
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, 'src/main.ts'), 'sts', '--config', configPath, '--listen-address', '127.0.0.1:0', '--ops-address', '127.0.0.1:0', '--log-level', 'info'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('sts did not start within 20 s')), 20_000);
-    child.once('exit', (code) => reject(new Error(`sts exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const entry = JSON.parse(line) as { msg?: string; port?: number };
-      if (entry.msg === 'token service listening' && entry.port) {
-        clearTimeout(timer);
-        resolve(entry.port);
-      }
-    });
-  });
-  return {
-    port,
-    child,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+export interface StsBenchRun {
+  rows: StsBenchRow[];
+  nodeFlags: string[];
+  /** RSS of each sts process once it is ready, before any request. */
+  idleRssMiB: Record<string, number>;
 }
 
 function get(agent: Agent, port: number, path: string, authorization: string): Promise<number> {
@@ -103,28 +85,36 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function runCase(port: number, credential: string, benchCase: StsBenchCase, options: Required<StsBenchOptions>): Promise<StsBenchRow> {
+async function runCase(sts: StsProcess, authorization: string, benchCase: StsBenchCase, options: Required<Omit<StsBenchOptions, 'heapSnapshotDir' | 'script'>> & { heapSnapshotDir?: string }): Promise<StsBenchRow> {
   const agent = new Agent({ keepAlive: true, maxSockets: benchCase.concurrency });
   const path = `/token?service=${SERVICE}&scope=${encodeURIComponent(SCOPE)}`;
   try {
-    for (let i = 0; i < options.warmupRequests; i++) await get(agent, port, path, credential);
+    for (let i = 0; i < options.warmupRequests; i++) await get(agent, sts.port, path, authorization);
     const latencies: number[] = [];
     let errors = 0;
     let issued = 0;
+    let snapshotTaken = options.heapSnapshotDir === undefined || benchCase.concurrency === 1;
+    const cpuBefore = sts.cpuMs();
     const started = performance.now();
     const deadline = started + options.maxSecondsPerCase * 1000;
     const worker = async () => {
       while (issued < options.requests && performance.now() < deadline) {
         issued++;
+        if (!snapshotTaken && issued >= options.requests / 2) {
+          snapshotTaken = true;
+          sts.signal('SIGUSR2');
+        }
         const t0 = performance.now();
-        const status = await get(agent, port, path, credential);
+        const status = await get(agent, sts.port, path, authorization);
         latencies.push(performance.now() - t0);
         if (status !== 200) errors++;
       }
     };
     await Promise.all(Array.from({ length: benchCase.concurrency }, worker));
     const seconds = (performance.now() - started) / 1000;
+    const cpuMs = sts.cpuMs() - cpuBefore;
     latencies.sort((x, y) => x - y);
+    const tokens = latencies.length - errors;
     return {
       ...benchCase,
       requests: latencies.length,
@@ -133,67 +123,148 @@ async function runCase(port: number, credential: string, benchCase: StsBenchCase
       p50Ms: percentile(latencies, 50),
       p99Ms: percentile(latencies, 99),
       errors,
+      cpuMsPerToken: tokens > 0 ? cpuMs / tokens : NaN,
+      peakRssMiB: sts.memory().peakRssMiB,
+      rssAnonMiB: sts.rssSplit().anonMiB,
+      rssFileMiB: sts.rssSplit().fileMiB,
     };
   } finally {
     agent.destroy();
   }
 }
 
-/** Runs every case; each alg gets its own service process. */
-export async function runStsTokenBench(options: StsBenchOptions = {}): Promise<StsBenchRow[]> {
-  const settings: Required<StsBenchOptions> = {
+function basic(username: string, password: string): string {
+  return 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64');
+}
+
+/** Runs every case; each signing algorithm gets its own service process. */
+export async function runStsTokenBench(options: StsBenchOptions = {}): Promise<StsBenchRun> {
+  const settings = {
     requests: options.requests ?? 5_000,
     maxSecondsPerCase: options.maxSecondsPerCase ?? 15,
-    warmupRequests: options.warmupRequests ?? 200,
+    warmupRequests: options.warmupRequests ?? 500,
+    nodeFlags: options.nodeFlags ?? [],
+    ...(options.heapSnapshotDir ? { heapSnapshotDir: options.heapSnapshotDir } : {}),
   };
+  const nodeBinary = join(ROOT, 'node_modules', '.bin', 'node');
+  const nodeFlags = [...shippedStsNodeFlags(ROOT), ...settings.nodeFlags];
+  if (settings.heapSnapshotDir) nodeFlags.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${settings.heapSnapshotDir}`);
   const dir = mkdtempSync(join(tmpdir(), 'sts-bench-'));
-  const { privateKey, publicKey } = await generateKeyPair('ES256');
-  const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256' }] };
-  const rows: StsBenchRow[] = [];
+  const outDirName = '.build-bench-sts';
+  const run: StsBenchRun = { rows: [], nodeFlags, idleRssMiB: {} };
   try {
+    const script = options.script ?? buildController(ROOT, nodeBinary, outDirName);
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256' }] };
+    // One OIDC token for the whole run, as a CI job presents the same token for each pull of a job.
+    const oidc = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
+      .setIssuer(OIDC_ISSUER)
+      .setAudience('sts')
+      .setSubject('bench-client')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(privateKey);
+    const ca = createCertificateAuthority(mkdtempSync(join(dir, 'pki-')));
     for (const alg of ['ES256', 'RS256'] as const) {
-      const sts = await startSts(dir, alg, jwks);
+      const signer = issueCertificate(ca, { commonName: `bench ${alg}`, keyType: alg === 'ES256' ? 'ec' : 'rsa' });
+      const configPath = join(dir, `sts-${alg}.yaml`);
+      writeFileSync(
+        configPath,
+        toYaml({
+          service: SERVICE,
+          tokenIssuer: 'kube-regcred-sts-bench',
+          signing: { keyFile: signer.keyFile, certificateFile: signer.certFile, headerStyle: 'x5c' },
+          issuers: [{ name: 'bench', issuer: OIDC_ISSUER, audiences: ['sts'], jwks }],
+          identities: [{ uid: 'bench', issuer: 'bench', subject: 'bench-client', grants: [{ repository: 'bench/**', actions: ['pull', 'push'] }] }],
+        }),
+      );
+      const sts = await startStsProcess({ root: ROOT, nodeBinary, script, configPath, nodeFlags, logFile: join(dir, `sts-${alg}.log`) });
       try {
-        const oidc = await new SignJWT({})
-          .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
-          .setIssuer('https://bench.issuer.test')
-          .setAudience('sts')
-          .setSubject('bench-client')
-          .setIssuedAt()
-          .setExpirationTime('1h')
-          .sign(privateKey);
+        run.idleRssMiB[alg] = sts.memory().rssMiB;
         const res = await fetch(`http://127.0.0.1:${sts.port}/sts/exchange?aud=${SERVICE}&identity=bench`, { method: 'POST', headers: { authorization: `Bearer ${oidc}` } });
         if (res.status !== 200) throw new Error(`exchange failed with HTTP ${res.status}`);
         const { token } = (await res.json()) as { token: string };
-        const credential = 'Basic ' + Buffer.from(`_token:${token}`).toString('base64');
-        for (const concurrency of [1, 64]) rows.push(await runCase(sts.port, credential, { alg, concurrency }, settings));
+        const credentials: Record<Credential, string> = { _token: basic('_token', token), oidc: basic('bench', oidc) };
+        // RS256 only for the `_token` path: the OIDC verification does not depend on the signing key.
+        for (const credential of alg === 'ES256' ? (['_token', 'oidc'] as const) : (['_token'] as const)) {
+          for (const concurrency of [1, 64]) run.rows.push(await runCase(sts, credentials[credential], { alg, credential, concurrency }, settings));
+        }
       } finally {
         await sts.stop();
       }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(join(ROOT, outDirName), { recursive: true, force: true });
   }
-  return rows;
+  return run;
 }
+
+/** Goals of issue 16 (static trust, ES256 signing): CPU/token, p99, peak RSS. */
+export const STS_GOALS = { cpuMsPerToken1: 0.4, cpuMsPerToken64: 0.45, p99Ms64: 80, peakRssMiB: 64 } as const;
 
 export function formatStsBenchTable(rows: readonly StsBenchRow[]): string {
   const lines = [
-    '| signing | clients | requests | req/s | p50 ms | p99 ms | errors |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| signing | credential | clients | requests | req/s | p50 ms | p99 ms | CPU ms/token | peak RSS MiB | RSS anon / file MiB | errors |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) =>
-      `| ${r.alg} | ${r.concurrency} | ${r.requests} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.errors} |`,
+      `| ${r.alg} | ${r.credential} | ${r.concurrency} | ${r.requests} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.cpuMsPerToken.toFixed(3)} | ${r.peakRssMiB.toFixed(1)} | ${r.rssAnonMiB.toFixed(1)} / ${r.rssFileMiB.toFixed(1)} | ${r.errors} |`,
     ),
   ];
   return lines.join('\n') + '\n';
 }
 
+/** One line per goal, for the ES256 rows (the issue's comparison): measured figure and whether it is met. */
+export function formatStsGoals(rows: readonly StsBenchRow[]): string {
+  const es = rows.filter((r) => r.alg === 'ES256');
+  const worst = (pick: (r: StsBenchRow) => number, filter: (r: StsBenchRow) => boolean) => Math.max(...es.filter(filter).map(pick));
+  const goals = [
+    ['CPU ms per token, 1 client (worst credential)', worst((r) => r.cpuMsPerToken, (r) => r.concurrency === 1), STS_GOALS.cpuMsPerToken1, 3],
+    ['CPU ms per token, 64 clients (worst credential)', worst((r) => r.cpuMsPerToken, (r) => r.concurrency === 64), STS_GOALS.cpuMsPerToken64, 3],
+    ['p99 ms, 64 clients (worst credential)', worst((r) => r.p99Ms, (r) => r.concurrency === 64), STS_GOALS.p99Ms64, 1],
+    ['peak RSS MiB under load', Math.max(...rows.map((r) => r.peakRssMiB)), STS_GOALS.peakRssMiB, 1],
+  ] as const;
+  return [
+    '| goal (ES256; RSS: every process) | measured | limit | met |',
+    '|---|---:|---:|---|',
+    ...goals.map(([name, value, limit, digits]) => `| ${name} | ${value.toFixed(digits)} | ${limit} | ${value <= limit ? 'yes' : 'NO'} |`),
+  ].join('\n') + '\n';
+}
+
 if (import.meta.main) {
-  const rows = await runStsTokenBench();
-  const table = formatStsBenchTable(rows);
-  const header = `# kube-regcred sts: /token on loopback\n\nGET /token with \`_token\` + an exchange token (verified once, then cached by hash), scope \`${SCOPE}\`, keep-alive connections; the service in its own Node process (${process.version}).\n\n`;
-  process.stdout.write(table);
+  const extraFlags = (process.env.BENCH_STS_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
+  const heapSnapshotDir = process.env.BENCH_STS_HEAP_SNAPSHOT_DIR || undefined;
+  const script = process.env.BENCH_STS_SCRIPT || undefined;
+  const trial = extraFlags.length > 0 || heapSnapshotDir !== undefined || process.env.BENCH_STS_REQUESTS !== undefined || script !== undefined;
+  const loadBefore = (await import('node:os')).loadavg()[0]!.toFixed(1);
+  const requests = Number(process.env.BENCH_STS_REQUESTS ?? '5000');
+  const run = await runStsTokenBench({ requests, nodeFlags: extraFlags, ...(script ? { script } : {}), ...(heapSnapshotDir ? { heapSnapshotDir } : {}) });
+  const table = formatStsBenchTable(run.rows);
+  const goals = formatStsGoals(run.rows);
+  const header = [
+    '# kube-regcred sts: /token on loopback',
+    '',
+    `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores (shared with the load generator), load average before the run ${loadBefore}.`,
+    `The sts as it ships: compiled by \`npm run build\`, \`node ${run.nodeFlags.join(' ')} main.js sts\` (flags from manifests/components/sts/sts-deployment.yaml), NODE_ENV=production, its own process.`,
+    `GET /token, scope \`${SCOPE}\`, keep-alive connections; \`_token\` = an exchange token as the password, \`oidc\` = a raw ES256 OIDC JWT from a static-JWKS issuer (the same token on every request).`,
+    'CPU ms/token: the sts process\'s user+system time (/proc/<pid>/stat) over the case, per token issued. Peak RSS: VmHWM at the end of the case.',
+    `Idle RSS before the first request: ${Object.entries(run.idleRssMiB).map(([alg, mib]) => `${alg} ${mib.toFixed(1)} MiB`).join(', ')}.`,
+    '',
+  ].join('\n');
+  const body = `${header}\n${table}\n${goals}`;
+  process.stdout.write(`${table}\n${goals}`);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(join(ROOT, 'bench/results/sts-token.md'), header + table);
-  if (rows.some((r) => r.errors > 0)) process.exitCode = 1;
+  // The profile section is kept from the previous file (written by hand from `--cpu-prof` runs).
+  const target = join(ROOT, 'bench/results', trial ? 'sts-token.md.tmp' : 'sts-token.md');
+  let profile = '';
+  try {
+    const previous = (await import('node:fs')).readFileSync(join(ROOT, 'bench/results/sts-token.md'), 'utf8');
+    const at = previous.indexOf('\n## Profile');
+    if (at >= 0) profile = previous.slice(at);
+  } catch {
+    // no previous file
+  }
+  writeFileSync(target, body + profile);
+  if (run.rows.some((r) => r.errors > 0)) process.exitCode = 1;
 }

@@ -6,7 +6,11 @@ import type { DestinationStream } from 'pino';
 import { systemClock, type Clock } from '../clock.ts';
 import { parseCommandLine, serveUntilStopped } from './command-line.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
+import { createKubeApi, type KubeApi } from '../kube/api-client.ts';
+import { loadKubeConnection } from '../kube/kube-connection.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { createTokenReviewer, type TokenReviewer } from '../sts/token-review.ts';
+import { readTlsPair, watchTlsFiles } from '../sts/tls-files.ts';
 import { watchConfig, type ConfigWatcher } from '../sts/config-watcher.ts';
 import { IssuerKeyStore, type IssuerKeysOptions } from '../sts/issuer-keys.ts';
 import { createStsMetrics, type StsMetrics } from '../sts/metrics.ts';
@@ -20,6 +24,10 @@ export interface StsProcessIo {
   clock?: Clock;
   /** JWKS cache tuning (tests shorten the cooldown). */
   issuerKeys?: IssuerKeysOptions;
+  /** For the in-cluster apiserver address (KUBERNETES_SERVICE_HOST/PORT). Default: none. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** How often the TLS files are re-read (default 10 s; tests shorten it). */
+  tlsPollMs?: number;
   /** Config watcher tuning (tests shorten the debounce). */
   watch?: { debounceMs?: number; pollIntervalMs?: number };
 }
@@ -44,8 +52,24 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
   // process_* and nodejs_* (RSS, heap, event-loop lag): what capacity planning and the bench read.
   collectDefaultMetrics({ register: registry });
   const metrics = createStsMetrics(registry);
-  const keyStore = new IssuerKeyStore(io.issuerKeys);
-  const load = () => loadRuntime(settings.configPath, { keyStore });
+  const keyStore = new IssuerKeyStore({
+    ...io.issuerKeys,
+    onFetch: (issuer, result, reason) => {
+      metrics.issuerKeyFetches.inc({ issuer, result });
+      // A failure while older keys still verify is a warning: tokens keep being accepted for now.
+      if (result === 'failure') logger.warn({ issuer, reason }, 'issuer keys fetch failed');
+      else logger.debug({ issuer }, 'issuer keys fetched');
+    },
+  });
+  // Connected on first use only: without a `tokenReview: true` issuer the sts never talks to an apiserver.
+  let api: KubeApi | undefined;
+  let reviewer: TokenReviewer | undefined;
+  const tokenReviewer = (): TokenReviewer => {
+    api ??= createKubeApi({ connection: loadKubeConnection({ kubeconfigPath: settings.kubeconfig, env: io.env ?? {} }), maxSockets: 8, timeoutMs: 5_000, userAgent: 'kube-regcred-sts' });
+    reviewer ??= createTokenReviewer({ api });
+    return reviewer;
+  };
+  const load = () => loadRuntime(settings.configPath, { keyStore, tokenReviewer });
 
   // The first load must succeed: there is no previous configuration to fall back to.
   let runtime = await load();
@@ -63,7 +87,22 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
     ...(io.watch ?? {}),
   });
 
-  const server: StsServer = createStsServer({ getRuntime: () => runtime, clock, logger, metrics });
+  // HTTPS when asked: the pair is checked now (a bad pair fails startup) and re-read every 10 s.
+  const tlsPair = settings.tls ? await readTlsPair(settings.tls) : undefined;
+  const server: StsServer = createStsServer({ getRuntime: () => runtime, clock, logger, metrics, ...(tlsPair ? { tls: tlsPair } : {}) });
+  const stopTlsWatch =
+    settings.tls && tlsPair
+      ? watchTlsFiles({
+          files: settings.tls,
+          current: tlsPair,
+          pollMs: io.tlsPollMs ?? 10_000,
+          onChange: (pair) => {
+            server.setTls(pair);
+            logger.info('TLS certificate reloaded');
+          },
+          onError: (error) => logger.warn({ reason: error.message }, 'TLS certificate reload failed; the previous one keeps serving'),
+        })
+      : () => undefined;
   let stopping = false;
   const ops: OpsServer = createOpsServer({
     registry,
@@ -79,10 +118,11 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
     opsPort = await ops.listen(settings.ops.port, settings.ops.host);
   } catch (err) {
     watcher.close();
+    stopTlsWatch();
     await server.close(0);
     throw err;
   }
-  logger.info({ port, opsPort }, 'token service listening');
+  logger.info({ port, opsPort, tls: tlsPair !== undefined }, 'token service listening');
 
   return {
     port,
@@ -95,8 +135,10 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
     async stop() {
       stopping = true;
       watcher.close();
+      stopTlsWatch();
       await server.close(settings.shutdownGraceMs);
       await ops.close();
+      api?.close();
       logger.info('token service stopped');
     },
   };
@@ -106,5 +148,5 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
 export async function runSts(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const commandLine = parseCommandLine('sts', argv, stsHelp, () => parseStsSettings(argv, env));
   if ('exitCode' in commandLine) return commandLine.exitCode;
-  return serveUntilStopped('sts', () => startStsProcess(commandLine.settings));
+  return serveUntilStopped('sts', () => startStsProcess(commandLine.settings, { env }));
 }

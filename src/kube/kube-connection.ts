@@ -90,7 +90,7 @@ function readTokenFileSync(path: string, what: string): string {
  * still valid, as client-go assumes) and the read is tried again on the next call; after invalidate()
  * the old token is known to be refused, so a failed read is an error.
  */
-function fileTokenCredential(path: string, what: string, now: () => Date): CredentialSource {
+export function fileTokenCredential(path: string, what: string, now: () => Date): CredentialSource {
   let token: string | undefined = readTokenFileSync(path, what);
   let readAt = now();
   return {

@@ -35,6 +35,12 @@ export interface IssuerConfig {
   jwksFile?: string;
   /** PEM bundle trusted for discovery and JWKS fetches (e.g. a cluster's private CA). */
   caFile?: string;
+  /** Bearer token sent with discovery and JWKS fetches (e.g. the sts's projected ServiceAccount token). */
+  bearerTokenFile?: string;
+  /** How long the last keys fetched keep verifying while the issuer is unreachable, ms. Default 6h. */
+  keysMaxStaleMs?: number;
+  /** Also ask the apiserver (TokenReview) about every token: for a Kubernetes ServiceAccount issuer. */
+  tokenReview?: boolean;
 }
 
 export interface GrantConfig {
@@ -83,7 +89,7 @@ function validateIssuer(raw: unknown, path: string, problems: Problems): IssuerC
     problems.push(`${path}: must be a mapping`);
     return undefined;
   }
-  checkKeys(raw, path, ['name', 'issuer', 'audiences', 'algorithms', 'jwks', 'jwksFile', 'caFile'], problems);
+  checkKeys(raw, path, ['name', 'issuer', 'audiences', 'algorithms', 'jwks', 'jwksFile', 'caFile', 'bearerTokenFile', 'keysMaxStale', 'tokenReview'], problems);
   const name = str(raw, 'name', path, problems, true);
   if (name !== undefined && !ISSUER_NAME.test(name)) {
     problems.push(`${path}.name: letters, digits, ".", "_", "-" only (it is a Basic-auth username)`);
@@ -107,6 +113,10 @@ function validateIssuer(raw: unknown, path: string, problems: Problems): IssuerC
     else jwks = { keys: raw.jwks.keys };
   }
   if (jwks !== undefined && jwksFile !== undefined) problems.push(`${path}: set jwks or jwksFile, not both`);
+  const bearerTokenFile = str(raw, 'bearerTokenFile', path, problems, false);
+  if (bearerTokenFile !== undefined && (jwks ?? jwksFile) !== undefined) problems.push(`${path}.bearerTokenFile: only with discovery (no jwks/jwksFile)`);
+  const keysMaxStaleMs = raw.keysMaxStale === undefined ? undefined : lifetime(raw, 'keysMaxStale', '6h', path, problems);
+  if (raw.tokenReview !== undefined && typeof raw.tokenReview !== 'boolean') problems.push(`${path}.tokenReview: must be true or false`);
   if (name === undefined || issuer === undefined || audiences === undefined) return undefined;
   return {
     name,
@@ -116,6 +126,9 @@ function validateIssuer(raw: unknown, path: string, problems: Problems): IssuerC
     ...(jwks ? { jwks } : {}),
     ...(jwksFile ? { jwksFile } : {}),
     ...(caFile ? { caFile } : {}),
+    ...(bearerTokenFile ? { bearerTokenFile } : {}),
+    ...(keysMaxStaleMs !== undefined ? { keysMaxStaleMs } : {}),
+    ...(raw.tokenReview === true ? { tokenReview: true } : {}),
   };
 }
 

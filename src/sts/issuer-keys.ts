@@ -1,8 +1,24 @@
-// Verification keys of one trusted OIDC issuer: a static JWKS, or discovery + a remote JWKS that
-// jose caches and refetches only for an unknown `kid` after a cooldown, never per request.
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from 'jose';
+// Verification keys of one trusted OIDC issuer: a static JWKS, or discovery + a JWKS fetched in the
+// background and kept. The last keys fetched keep verifying while the issuer is unreachable, up to
+// `maxStaleMs` after the last successful fetch; a token with an unknown `kid` triggers a refetch at
+// once, at most once per cooldown. Never a fetch per request.
+import { createLocalJWKSet, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
 import { RegcredError } from '../errors.ts';
+import { fileTokenCredential } from '../kube/kube-connection.ts';
 import { createHttpsFetch, type FetchLike } from './https-fetch.ts';
+
+/** Defaults, documented in docs/sts.md ("Trust and caching of issuer keys"). */
+export const ISSUER_KEY_DEFAULTS = {
+  /** Keys older than this are refreshed in the background (requests keep using them meanwhile). */
+  refreshMs: 600_000,
+  /** How long the last keys fetched stay usable while every refresh fails. */
+  maxStaleMs: 6 * 3_600_000,
+  /** Minimum time between fetches caused by unknown `kid`s. */
+  cooldownMs: 30_000,
+  /** After a failed fetch, the next background or first-token fetch waits this long. */
+  discoveryRetryMs: 10_000,
+  timeoutMs: 5_000,
+} as const;
 
 export interface IssuerKeySource {
   /** The issuer URL (`iss`). */
@@ -11,96 +27,139 @@ export interface IssuerKeySource {
   jwks?: { keys: unknown[] };
   /** PEM CA bundle for discovery and JWKS fetches. */
   caPem?: string;
+  /** A file holding a bearer token sent with discovery and JWKS fetches (e.g. a projected ServiceAccount token). */
+  bearerTokenFile?: string;
+  /** Overrides ISSUER_KEY_DEFAULTS.maxStaleMs for this issuer. */
+  maxStaleMs?: number;
 }
 
+export type KeyFetchResult = 'success' | 'failure';
+
 export interface IssuerKeysOptions {
-  /** Minimum time between JWKS fetches triggered by unknown `kid`s (jose's cooldown). */
   cooldownMs?: number;
-  /** Keys are refetched at most this old even without an unknown `kid`. */
-  cacheMaxAgeMs?: number;
-  /** After a failed discovery, wait this long before trying again: a dead issuer must not be hammered. */
+  refreshMs?: number;
+  maxStaleMs?: number;
   discoveryRetryMs?: number;
   timeoutMs?: number;
   /** Injected for tests; default: node:https with the source's CA. */
   fetch?: FetchLike;
   now?: () => number;
+  /** The Authorization header for fetches (from `bearerTokenFile`); undefined = anonymous. */
+  authorization?: () => Promise<string | undefined>;
+  /** Every fetch's outcome, for logs and metrics; `reason` is token-free. */
+  onFetch?: (issuer: string, result: KeyFetchResult, reason?: string) => void;
 }
 
 export interface IssuerKeys {
   readonly getKey: JWTVerifyGetKey;
 }
 
-interface Discovery {
-  jwksUri: string;
+function unavailable(message: string): RegcredError {
+  return new RegcredError('JwksUnavailable', message, { status: 503 });
 }
 
-async function discover(issuer: string, fetch: FetchLike): Promise<Discovery> {
-  const url = issuer.replace(/\/$/, '') + '/.well-known/openid-configuration';
-  let doc: unknown;
+async function getJson(fetch: FetchLike, url: string, authorization: string | undefined, what: string, accept = 'application/json'): Promise<unknown> {
   try {
-    const res = await fetch(url);
+    const res = await fetch(url, { headers: { accept, ...(authorization ? { authorization } : {}) } });
     if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-    doc = await res.json();
+    return await res.json();
   } catch (err) {
-    throw new RegcredError('JwksUnavailable', `OIDC discovery failed for ${issuer}: ${(err as Error).message}`);
+    throw unavailable(`${what} failed: ${(err as Error).message}`);
   }
+}
+
+/** Discovery, then the JWKS it names; both checked, so a bad answer never replaces good keys. */
+async function fetchKeys(issuer: string, fetch: FetchLike, authorization: string | undefined): Promise<JWTVerifyGetKey> {
+  const doc = await getJson(fetch, issuer.replace(/\/$/, '') + '/.well-known/openid-configuration', authorization, `OIDC discovery for ${issuer}`);
   const { issuer: advertised, jwks_uri: jwksUri } = (doc ?? {}) as { issuer?: unknown; jwks_uri?: unknown };
   // OIDC Discovery §4.3: the document must name the very issuer it was fetched for.
-  if (advertised !== issuer) {
-    throw new RegcredError('JwksUnavailable', `OIDC discovery for ${issuer} names another issuer`);
+  if (advertised !== issuer) throw unavailable(`OIDC discovery for ${issuer} names another issuer`);
+  if (typeof jwksUri !== 'string' || !jwksUri.startsWith('https://')) throw unavailable(`OIDC discovery for ${issuer} has no https jwks_uri`);
+  // The credential goes to the jwks_uri too: the issuer's own (authenticated, TLS) document named it.
+  // The apiserver answers its JWKS only to clients that accept application/jwk-set+json (406 otherwise).
+  const jwks = await getJson(fetch, jwksUri, authorization, `JWKS fetch for ${issuer}`, 'application/jwk-set+json, application/json');
+  try {
+    return createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);
+  } catch {
+    throw unavailable(`JWKS of ${issuer} is not a JWKS`);
   }
-  if (typeof jwksUri !== 'string' || !jwksUri.startsWith('https://')) {
-    throw new RegcredError('JwksUnavailable', `OIDC discovery for ${issuer} has no https jwks_uri`);
-  }
-  return { jwksUri };
 }
 
-/** Builds the key resolver; discovery runs lazily on the first token, so a down issuer never blocks startup. */
+/** Builds the key resolver; the first fetch runs on the first token, so a down issuer never blocks startup. */
 export function createIssuerKeys(source: IssuerKeySource, options: IssuerKeysOptions = {}): IssuerKeys {
-  if (source.jwks) {
-    const local = createLocalJWKSet(source.jwks as Parameters<typeof createLocalJWKSet>[0]);
-    return { getKey: local };
-  }
-  const fetch = options.fetch ?? createHttpsFetch({ ...(source.caPem ? { caPem: source.caPem } : {}), timeoutMs: options.timeoutMs ?? 5_000 });
+  if (source.jwks) return { getKey: createLocalJWKSet(source.jwks as Parameters<typeof createLocalJWKSet>[0]) };
+  const timeoutMs = options.timeoutMs ?? ISSUER_KEY_DEFAULTS.timeoutMs;
+  const fetch = options.fetch ?? createHttpsFetch({ ...(source.caPem ? { caPem: source.caPem } : {}), timeoutMs });
   const now = options.now ?? Date.now;
-  const retryMs = options.discoveryRetryMs ?? 10_000;
-  let remote: JWTVerifyGetKey | undefined;
-  let pending: Promise<JWTVerifyGetKey> | undefined;
-  let failure: { error: RegcredError; at: number } | undefined;
+  const refreshMs = options.refreshMs ?? ISSUER_KEY_DEFAULTS.refreshMs;
+  const maxStaleMs = Math.max(refreshMs, source.maxStaleMs ?? options.maxStaleMs ?? ISSUER_KEY_DEFAULTS.maxStaleMs);
+  const cooldownMs = options.cooldownMs ?? ISSUER_KEY_DEFAULTS.cooldownMs;
+  const retryMs = options.discoveryRetryMs ?? ISSUER_KEY_DEFAULTS.discoveryRetryMs;
 
-  async function resolveRemote(): Promise<JWTVerifyGetKey> {
-    if (remote) return remote;
-    if (failure && now() - failure.at < retryMs) throw failure.error;
-    // Concurrent first requests share one discovery.
-    pending ??= discover(source.issuer, fetch)
-      .then(({ jwksUri }) => {
-        remote = createRemoteJWKSet(new URL(jwksUri), {
-          cooldownDuration: options.cooldownMs ?? 30_000,
-          cacheMaxAge: options.cacheMaxAgeMs ?? 600_000,
-          timeoutDuration: options.timeoutMs ?? 5_000,
-          [customFetch]: (url, init) => fetch(url, init),
-        });
+  let keys: { getKey: JWTVerifyGetKey; fetchedAt: number } | undefined;
+  let lastAttemptAt = -Infinity;
+  let failure: { error: RegcredError; at: number } | undefined;
+  let inflight: Promise<void> | undefined;
+
+  // One fetch at a time: concurrent first requests, background refreshes and unknown kids share it.
+  function refetch(): Promise<void> {
+    inflight ??= (async () => {
+      lastAttemptAt = now();
+      try {
+        const getKey = await fetchKeys(source.issuer, fetch, await options.authorization?.());
+        keys = { getKey, fetchedAt: now() };
         failure = undefined;
-        return remote;
-      })
-      .catch((err: unknown) => {
-        failure = { error: err as RegcredError, at: now() };
-        throw err;
-      })
-      .finally(() => {
-        pending = undefined;
-      });
-    return pending;
+        options.onFetch?.(source.issuer, 'success');
+      } catch (err) {
+        const error = err instanceof RegcredError ? err : unavailable(`issuer keys of ${source.issuer} unavailable`);
+        failure = { error, at: now() };
+        options.onFetch?.(source.issuer, 'failure', error.message);
+        throw error;
+      }
+    })().finally(() => {
+      inflight = undefined;
+    });
+    return inflight;
+  }
+
+  const mayRetry = (t: number) => !failure || t - failure.at >= retryMs;
+
+  async function currentKeys(): Promise<JWTVerifyGetKey> {
+    const t = now();
+    if (keys && t - keys.fetchedAt < maxStaleMs) {
+      // Due for a refresh: start one and answer from the keys at hand.
+      if (t - keys.fetchedAt >= refreshMs && !inflight && mayRetry(t)) refetch().catch(() => undefined);
+      return keys.getKey;
+    }
+    // No keys yet, or too old to trust: this request waits for a fetch (a dead issuer is not hammered).
+    if (!inflight && !mayRetry(t)) throw failure!.error;
+    await refetch();
+    return keys!.getKey;
   }
 
   return {
-    getKey: async (header, token) => (await resolveRemote())(header, token),
+    async getKey(header, token) {
+      const getKey = await currentKeys();
+      try {
+        return await getKey(header, token);
+      } catch (err) {
+        if (!(err instanceof joseErrors.JWKSNoMatchingKey) || now() - lastAttemptAt < cooldownMs) throw err;
+        // An unknown kid: the issuer may have rotated keys. Refetch now, then try once more.
+        await refetch();
+        return keys!.getKey(header, token);
+      }
+    },
   };
 }
 
 /** Identifies a key source, so reloads keep the caches of issuers whose trust did not change. */
 export function issuerKeySourceId(source: IssuerKeySource): string {
-  return JSON.stringify([source.issuer, source.jwks ?? null, source.caPem ?? null]);
+  return JSON.stringify([source.issuer, source.jwks ?? null, source.caPem ?? null, source.bearerTokenFile ?? null, source.maxStaleMs ?? null]);
+}
+
+function defaultCredentials(path: string): () => Promise<string | undefined> {
+  const source = fileTokenCredential(path, `bearerTokenFile ${path}`, () => new Date());
+  return () => source.authorization();
 }
 
 /**
@@ -109,17 +168,24 @@ export function issuerKeySourceId(source: IssuerKeySource): string {
  */
 export class IssuerKeyStore {
   readonly #options: IssuerKeysOptions;
+  readonly #credentials: (path: string) => () => Promise<string | undefined>;
   #byId = new Map<string, IssuerKeys>();
 
-  constructor(options: IssuerKeysOptions = {}) {
+  /**
+   * `credentials` turns a bearer token file into an Authorization source; it throws when the file
+   * cannot be read. Default: read at once, re-read once a minute (a projected token rotates).
+   */
+  constructor(options: IssuerKeysOptions = {}, credentials: (path: string) => () => Promise<string | undefined> = defaultCredentials) {
     this.#options = options;
+    this.#credentials = credentials;
   }
 
   get(source: IssuerKeySource): IssuerKeys {
     const id = issuerKeySourceId(source);
     let keys = this.#byId.get(id);
     if (!keys) {
-      keys = createIssuerKeys(source, this.#options);
+      const authorization = source.bearerTokenFile ? this.#credentials(source.bearerTokenFile) : undefined;
+      keys = createIssuerKeys(source, { ...this.#options, ...(authorization ? { authorization } : {}) });
       this.#byId.set(id, keys);
     }
     return keys;

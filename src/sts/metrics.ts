@@ -11,6 +11,8 @@ export interface StsMetrics {
   refusals: Counter<'reason'>;
   requestDuration: Histogram<'endpoint'>;
   configReloads: Counter<'result'>;
+  /** Discovery + JWKS fetches per issuer URL, `result` success or failure. */
+  issuerKeyFetches: Counter<'issuer' | 'result'>;
 }
 
 export function createStsMetrics(registry: Registry): StsMetrics {
@@ -38,6 +40,12 @@ export function createStsMetrics(registry: Registry): StsMetrics {
       name: 'kube_regcred_sts_config_reloads_total',
       help: 'Configuration reload attempts, by result (success, failure, unchanged).',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    issuerKeyFetches: new Counter({
+      name: 'kube_regcred_sts_issuer_key_fetches_total',
+      help: 'OIDC discovery + JWKS fetches, by issuer URL and result (success, failure).',
+      labelNames: ['issuer', 'result'],
       registers: [registry],
     }),
   };

@@ -4,6 +4,8 @@ import { decodeJwt, errors as joseErrors, jwtVerify, type JWTPayload } from 'jos
 import { RegcredError } from '../errors.ts';
 import type { AsymmetricAlgorithm } from './config-schema.ts';
 import type { IssuerKeys } from './issuer-keys.ts';
+import type { TokenReviewer } from './token-review.ts';
+import type { VerifiedTokenCache } from './verified-token-cache.ts';
 
 /** Clock skew tolerated between the issuer and this service. */
 export const OIDC_LEEWAY_SECONDS = 30;
@@ -16,6 +18,14 @@ export interface TrustedIssuer {
   audiences: readonly string[];
   algorithms: readonly AsymmetricAlgorithm[];
   keys: IssuerKeys;
+  /**
+   * Tokens of this issuer already verified, by hash: a client presenting the same token again (a CI
+   * job pulling several images) costs a hash instead of a signature check. Per runtime, so a reload
+   * that changes the issuer's trust starts empty.
+   */
+  verified?: VerifiedTokenCache<VerifiedOidcToken>;
+  /** Ask the apiserver too (`tokenReview: true`): a token bound to a deleted object is refused within seconds. */
+  review?: TokenReviewer;
 }
 
 export interface VerifiedOidcToken {
@@ -64,6 +74,9 @@ function classify(err: unknown): RegcredError {
 
 export async function verifyOidcToken(token: string, issuer: TrustedIssuer, now: Date): Promise<VerifiedOidcToken> {
   if (token.length > MAX_JWT_LENGTH || !JWT_SHAPE.test(token)) throw invalid('not a JWT');
+  const nowMs = now.getTime();
+  const cached = issuer.verified?.get(token, nowMs);
+  if (cached) return cached;
   let claims: JWTPayload;
   try {
     ({ payload: claims } = await jwtVerify(token, issuer.keys.getKey, {
@@ -78,5 +91,12 @@ export async function verifyOidcToken(token: string, issuer: TrustedIssuer, now:
     throw classify(err);
   }
   if (typeof claims.sub !== 'string' || claims.sub === '') throw invalid('no subject');
-  return { issuer, subject: claims.sub, claims };
+  // After the signature: only tokens this issuer really signed are sent to the apiserver.
+  if (issuer.review) await issuer.review.check(token, issuer.audiences);
+  const verified: VerifiedOidcToken = { issuer, subject: claims.sub, claims: Object.freeze(claims) };
+  // Until the moment jwtVerify itself would call it expired (a cache hit accepts nothing it would
+  // refuse), and with TokenReview no longer than a review answer may be reused.
+  const expiresAtMs = (claims.exp! + OIDC_LEEWAY_SECONDS) * 1000;
+  issuer.verified?.set(token, verified, issuer.review ? Math.min(expiresAtMs, nowMs + issuer.review.cacheMs) : expiresAtMs);
+  return verified;
 }

@@ -13,7 +13,15 @@ export const STS_OPTIONS = {
   listenAddress: {
     type: 'string',
     default: '0.0.0.0:8080',
-    description: 'host:port of /sts/exchange, /token and /.well-known/jwks.json (plain HTTP: terminate TLS in front).',
+    description: 'host:port of /sts/exchange, /token and /.well-known/jwks.json (plain HTTP unless --tls-cert-file is set).',
+  },
+  tlsCertFile: {
+    type: 'string',
+    description: 'PEM certificate chain (leaf first): serve the listen address over HTTPS. Re-read every 10 s. Needs --tls-key-file.',
+  },
+  tlsKeyFile: {
+    type: 'string',
+    description: 'PEM private key of --tls-cert-file.',
   },
   opsAddress: {
     type: 'string',
@@ -24,6 +32,10 @@ export const STS_OPTIONS = {
     type: 'duration',
     default: '10s',
     description: 'On SIGTERM, how long in-flight requests may take before their connections are closed.',
+  },
+  kubeconfig: {
+    type: 'string',
+    description: 'kubeconfig for TokenReview (issuers with tokenReview: true). Unset: the Pod\'s in-cluster ServiceAccount.',
   },
   logLevel: {
     type: 'string',
@@ -44,6 +56,9 @@ export interface StsSettings {
   ops: Address;
   shutdownGraceMs: number;
   logLevel: string;
+  kubeconfig?: string | undefined;
+  /** Serve HTTPS with these files (reloaded on change); unset: plain HTTP. */
+  tls?: { certFile: string; keyFile: string } | undefined;
 }
 
 export function stsHelp(): string {
@@ -58,6 +73,12 @@ export function parseAddress(flag: string, raw: string): Address {
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
+function tlsFiles(certFile: string | undefined, keyFile: string | undefined): StsSettings['tls'] {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new OptionsError('--tls-cert-file and --tls-key-file go together');
+  return { certFile, keyFile };
+}
+
 export function parseStsSettings(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): StsSettings {
   const o = parseOptions(STS_OPTIONS, { argv, env, envPrefix: STS_ENV_PREFIX });
   return {
@@ -66,5 +87,7 @@ export function parseStsSettings(argv: readonly string[], env: Readonly<Record<s
     ops: parseAddress('--ops-address', o.opsAddress),
     shutdownGraceMs: o.shutdownGrace,
     logLevel: o.logLevel,
+    kubeconfig: o.kubeconfig,
+    tls: tlsFiles(o.tlsCertFile, o.tlsKeyFile),
   };
 }

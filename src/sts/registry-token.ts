@@ -1,11 +1,12 @@
 // Registry tokens: minting (for /sts/exchange and /token) and verifying the service's own exchange
 // tokens when they come back as the `_token` password.
 import { randomUUID } from 'node:crypto';
-import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { RegcredError } from '../errors.ts';
 import type { HeaderStyle } from './config-schema.ts';
 import type { AccessEntry } from './scope.ts';
-import { tokenHeader, type SigningKey } from './signing-key.ts';
+import { createJwsSigner, type JwsSigner } from './jws-signer.ts';
+import type { SigningKey } from './signing-key.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
 
 /**
@@ -18,6 +19,8 @@ export const EXCHANGE_CLAIM = 'kube-regcred.io/exchange';
 export interface TokenIssuerSettings {
   key: SigningKey;
   headerStyle: HeaderStyle;
+  /** Signs with `key` in `headerStyle`; built once per configuration (createJwsSigner). Default: built on first use. */
+  signer?: JwsSigner;
   /** `iss`. */
   tokenIssuer: string;
   /** `aud`: the registry's service name, a single string (Distribution 2.8 needs that). */
@@ -43,22 +46,40 @@ export interface MintedToken {
   expiresInSeconds: number;
 }
 
+// Signers per settings object, built on first use (callers such as the proxy's tests pass no signer).
+const signers = new WeakMap<TokenIssuerSettings, { registry: JwsSigner; exchange: JwsSigner }>();
+
+/**
+ * Exchange tokens are only ever verified by this service, never by a registry, so they carry the
+ * short `kid` header whatever the registry's style: an `x5c` chain would make every `_token` password
+ * (and so every /token request) kilobytes longer to parse, decode and hash.
+ */
+function signerOf(settings: TokenIssuerSettings, exchange: boolean): JwsSigner {
+  let pair = signers.get(settings);
+  if (!pair) {
+    pair = { registry: settings.signer ?? createJwsSigner(settings.key, settings.headerStyle), exchange: createJwsSigner(settings.key, 'jwks') };
+    signers.set(settings, pair);
+  }
+  return exchange ? pair.exchange : pair.registry;
+}
+
+/** Async for its callers' sake (signing itself is synchronous). */
 export async function mintRegistryToken(settings: TokenIssuerSettings, request: MintRequest): Promise<MintedToken> {
   const iat = Math.floor(request.now.getTime() / 1000);
   let exp = iat + Math.max(1, Math.floor(request.lifetimeMs / 1000));
   if (request.notAfter) exp = Math.min(exp, Math.floor(request.notAfter.getTime() / 1000));
-  const payload: JWTPayload = { access: request.access.map((entry) => ({ ...entry, actions: [...entry.actions] })) };
+  const payload: Record<string, unknown> = {
+    iss: settings.tokenIssuer,
+    sub: request.subject,
+    aud: settings.service,
+    iat,
+    nbf: iat,
+    exp,
+    jti: randomUUID(),
+    access: request.access,
+  };
   if (request.exchange) payload[EXCHANGE_CLAIM] = true;
-  const token = await new SignJWT(payload)
-    .setProtectedHeader(tokenHeader(settings.key, settings.headerStyle) as { alg: string })
-    .setIssuer(settings.tokenIssuer)
-    .setSubject(request.subject)
-    .setAudience(settings.service)
-    .setIssuedAt(iat)
-    .setNotBefore(iat)
-    .setExpirationTime(exp)
-    .setJti(randomUUID())
-    .sign(settings.key.privateKey);
+  const token = signerOf(settings, request.exchange === true).sign(payload);
   return { token, issuedAt: new Date(iat * 1000), expiresAt: new Date(exp * 1000), expiresInSeconds: exp - iat };
 }
 

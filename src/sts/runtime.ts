@@ -11,7 +11,9 @@ import { compileIdentity, type Identity } from './identities.ts';
 import type { IssuerKeySource, IssuerKeyStore } from './issuer-keys.ts';
 import type { TrustedIssuer } from './oidc-verify.ts';
 import type { ExchangeCredential, TokenIssuerSettings } from './registry-token.ts';
+import { createJwsSigner } from './jws-signer.ts';
 import { createSigningKey, publicJwks } from './signing-key.ts';
+import type { TokenReviewer } from './token-review.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
 
 const MAX_FILE_BYTES = 1_048_576;
@@ -36,6 +38,10 @@ export interface StsRuntime {
 export interface LoadRuntimeOptions {
   keyStore: IssuerKeyStore;
   exchangeCacheEntries?: number;
+  /** Verified OIDC tokens kept per issuer (raw-OIDC /token and /sts/exchange). */
+  oidcCacheEntries?: number;
+  /** The apiserver's TokenReview, for issuers with `tokenReview: true`; throws when there is no apiserver to ask. */
+  tokenReviewer?: () => TokenReviewer;
 }
 
 async function readInput(path: string, field: string, fingerprint: ReturnType<typeof createHash>): Promise<string> {
@@ -96,20 +102,39 @@ export async function loadRuntime(configPath: string, options: LoadRuntimeOption
     if (jwks !== undefined && (!Array.isArray(jwks.keys) || jwks.keys.length === 0)) {
       throw new RegcredError('ConfigInvalid', `${where}: the JWKS has no keys`);
     }
-    const source: IssuerKeySource = { issuer: issuer.issuer, ...(jwks ? { jwks } : {}), ...(caPem ? { caPem } : {}) };
+    const source: IssuerKeySource = {
+      issuer: issuer.issuer,
+      ...(jwks ? { jwks } : {}),
+      ...(caPem ? { caPem } : {}),
+      // Read by the key store (and again as it rotates), never hashed into the fingerprint: a rotated token is no new configuration.
+      ...(issuer.bearerTokenFile ? { bearerTokenFile: resolve(base, issuer.bearerTokenFile) } : {}),
+      ...(issuer.keysMaxStaleMs !== undefined ? { maxStaleMs: issuer.keysMaxStaleMs } : {}),
+    };
     let keys;
     try {
       keys = options.keyStore.get(source);
     } catch (err) {
-      throw new RegcredError('ConfigInvalid', `${where}: unusable JWKS: ${(err as Error).message}`);
+      const what = source.jwks ? 'unusable JWKS' : 'unusable issuer settings';
+      throw new RegcredError('ConfigInvalid', `${where}: ${what}: ${(err as Error).message}`);
     }
     keySources.push(source);
+    let review: TokenReviewer | undefined;
+    if (issuer.tokenReview) {
+      try {
+        if (!options.tokenReviewer) throw new Error('no Kubernetes API configured');
+        review = options.tokenReviewer();
+      } catch (err) {
+        throw new RegcredError('ConfigInvalid', `${where}.tokenReview: cannot reach the apiserver: ${(err as Error).message}`);
+      }
+    }
     const trusted: TrustedIssuer = {
       name: issuer.name,
       issuer: issuer.issuer,
       audiences: issuer.audiences,
       algorithms: issuer.algorithms,
       keys,
+      verified: new VerifiedTokenCache({ maxEntries: options.oidcCacheEntries ?? 1_000 }),
+      ...(review ? { review } : {}),
     };
     issuersByUrl.set(issuer.issuer, trusted);
     issuersByName.set(issuer.name, trusted);
@@ -122,7 +147,7 @@ export async function loadRuntime(configPath: string, options: LoadRuntimeOption
     issuersByName,
     identities,
     identitiesByUid: new Map(identities.map((identity) => [identity.uid, identity])),
-    tokens: { key, headerStyle: config.signing.headerStyle, tokenIssuer: config.tokenIssuer, service: config.service },
+    tokens: { key, headerStyle: config.signing.headerStyle, signer: createJwsSigner(key, config.signing.headerStyle), tokenIssuer: config.tokenIssuer, service: config.service },
     exchangeCache: new VerifiedTokenCache({ maxEntries: options.exchangeCacheEntries ?? 10_000 }),
     jwks: publicJwks(key),
     keySources,

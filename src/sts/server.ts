@@ -2,6 +2,7 @@
 // place that logs a request's outcome. Each request reads the runtime once, so a reload mid-request
 // changes nothing for it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Clock } from '../clock.ts';
 import { RegcredError, toRegcredError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -18,6 +19,8 @@ export interface StsServerOptions {
   clock: Clock;
   logger: Logger;
   metrics: StsMetrics;
+  /** Serve HTTPS with this certificate and key instead of plain HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 export interface StsServer {
@@ -25,6 +28,8 @@ export interface StsServer {
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes what is left. */
   close(graceMs?: number): Promise<void>;
   readonly server: Server;
+  /** HTTPS only: serve this pair to new connections (a renewed certificate). */
+  setTls(pair: { cert: string; key: string }): void;
 }
 
 interface Route {
@@ -92,14 +97,17 @@ export function createStsServer(options: StsServerOptions): StsServer {
     }
   }
 
-  const server = createServer({ maxHeaderSize: 16_384 }, (req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const started = process.hrtime.bigint();
     serve(req, res, started).catch((err: unknown) => {
       // serve() handles its own errors; reaching here is a bug, not a client's doing.
       logger.error({ code: 'Internal', errorName: (err as Error).name }, 'request handler crashed');
       if (!res.headersSent) sendError(res, new RegcredError('Internal', 'internal error'), undefined);
     });
-  });
+  };
+  const server: Server = options.tls
+    ? (createHttpsServer({ maxHeaderSize: 16_384, ...options.tls }, handler) as HttpsServer as unknown as Server)
+    : createServer({ maxHeaderSize: 16_384 }, handler);
   // Bounded time per request: a slow client cannot hold a socket or a body buffer for long.
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
@@ -107,6 +115,9 @@ export function createStsServer(options: StsServerOptions): StsServer {
 
   return {
     server,
+    setTls(pair) {
+      (server as unknown as HttpsServer).setSecureContext(pair);
+    },
     listen: (port, host = '0.0.0.0') => listen(server, port, host),
     close: (graceMs = 10_000) => closeGracefully(server, graceMs),
   };

@@ -40,7 +40,9 @@ async function authenticate(runtime: StsRuntime, credentials: BasicCredentials, 
   const issuer = runtime.issuersByName.get(credentials.username);
   if (!issuer) throw new RegcredError('IssuerUnknown', 'unknown username', { status: 401 });
   const verified = await verifyOidcToken(credentials.password, issuer, now);
-  return { identity: findIdentity(runtime.identities, issuer.name, verified.subject, verified.claims) };
+  // The registry token must not outlive the JWT it was derived from (requiredClaims makes exp present).
+  const notAfter = new Date((verified.claims.exp as number) * 1000);
+  return { identity: findIdentity(runtime.identities, issuer.name, verified.subject, verified.claims), notAfter };
 }
 
 function credentialsFromForm(form: URLSearchParams, header: string | undefined): BasicCredentials {

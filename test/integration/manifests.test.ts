@@ -44,7 +44,7 @@ describe('manifests', () => {
   });
 
   it('ships the overlays the README documents', () => {
-    for (const expected of ['default', 'ha', 'namespaced', 'proxy', 'sts', 'chainguard-compat']) {
+    for (const expected of ['default', 'ha', 'ha-sts', 'namespaced', 'proxy', 'sts', 'chainguard-compat']) {
       assert.ok(overlays.includes(expected), `manifests/overlays/${expected} is missing (have: ${overlays.join(', ')})`);
     }
   });
@@ -102,6 +102,32 @@ describe('manifests', () => {
     const env = spec.template.spec.containers[0]!.env;
     assert.equal(env.find((e) => e.name === 'KUBE_REGCRED_LEADER_ELECT')?.value, 'true');
     assert.ok(objects.some((o) => o.kind === 'PodDisruptionBudget'), 'ha overlay has no PodDisruptionBudget');
+  });
+
+  it('sts: no anonymous discovery binding, metrics on their own Service, the sts as its own ServiceAccount', async () => {
+    const objects = await build('sts');
+    for (const binding of objects.filter((o) => o.kind.endsWith('RoleBinding'))) {
+      const subjects = (binding as unknown as { subjects: { kind: string; name: string }[] }).subjects;
+      assert.ok(!subjects.some((s) => s.name === 'system:unauthenticated'), `${binding.metadata.name} binds system:unauthenticated`);
+    }
+    const services = objects.filter((o) => o.kind === 'Service' && o.metadata.name.startsWith('kube-regcred-sts'));
+    const ports = (name: string) => ((services.find((s) => s.metadata.name === name)?.spec as { ports: { name: string }[] } | undefined)?.ports ?? []).map((p) => p.name);
+    assert.deepEqual(ports('kube-regcred-sts'), ['http'], 'the Service an Ingress routes to carries the token port only');
+    assert.deepEqual(ports('kube-regcred-sts-metrics'), ['http-metrics']);
+    const sts = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'kube-regcred-sts')!;
+    const pod = (sts.spec as { template: { spec: Record<string, any> } }).template.spec;
+    assert.equal(pod.serviceAccountName, 'kube-regcred-sts');
+    assert.ok(objects.some((o) => o.kind === 'ClusterRole' && o.rules?.some((r) => r.resources?.includes('tokenreviews') && r.verbs?.join() === 'create')));
+  });
+
+  it('ha-sts: both Deployments spread over nodes, each with a PodDisruptionBudget', async () => {
+    const objects = await build('ha-sts');
+    for (const name of ['kube-regcred', 'kube-regcred-sts']) {
+      const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name)!;
+      const affinity = (deployment.spec as any).template.spec.affinity?.podAntiAffinity;
+      assert.ok(affinity, `${name} has no pod anti-affinity`);
+      assert.ok(objects.some((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name === name), `${name} has no PodDisruptionBudget`);
+    }
   });
 
   it('namespaced: no cluster-wide role, a Role in each listed namespace, and the flag naming them', async () => {

@@ -97,7 +97,15 @@ async function bootstrap(cp: ControlPlane): Promise<void> {
   });
 }
 
-export async function startControlPlane(): Promise<OwnedControlPlane> {
+export interface ControlPlaneOptions {
+  /**
+   * Bind system:service-account-issuer-discovery to system:unauthenticated (default true, as the
+   * shared bed does). false: a bed where only authenticated clients may read discovery and the JWKS.
+   */
+  publicIssuerDiscovery?: boolean;
+}
+
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<OwnedControlPlane> {
   const binary = kubeBinary('kube-apiserver');
   const dir = mkdtempSync(join(tmpdir(), 'kube-regcred-bed-'));
   const logDir = join(dir, 'logs');
@@ -188,7 +196,7 @@ export async function startControlPlane(): Promise<OwnedControlPlane> {
       { server, issuer: server, caPem: ca.certPem, caFile: ca.certFile, caKeyFile: ca.keyFile, adminToken, testerToken, dir, logDir, etcdLog, apiserverLog },
       stop,
     );
-    await bootstrap(cp);
+    if (options.publicIssuerDiscovery !== false) await bootstrap(cp);
     const releaseAtExit = (): void => {
       for (const component of components) component.unref();
       process.once('exit', () => {

@@ -15,4 +15,6 @@ it('the sts component ships a configuration the token service accepts', () => {
     'the example trusts the controller ServiceAccount the base manifests create',
   );
   assert.ok(config.issuers[0]!.audiences.includes('kube-regcred-sts'), 'the controller audience set by the component is accepted');
+  // The component ships no anonymous discovery binding: the sts reads discovery as its ServiceAccount.
+  assert.equal(config.issuers[0]!.bearerTokenFile, '/var/run/secrets/kubernetes.io/serviceaccount/token');
 });

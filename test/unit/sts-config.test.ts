@@ -122,3 +122,20 @@ test('not a mapping at all', () => {
   assert.match(problems('just a string'), /must be a YAML mapping/);
   assert.match(problems(null), /must be a YAML mapping/);
 });
+
+test('issuer discovery credentials, key staleness and TokenReview settings', () => {
+  const config = valid();
+  Object.assign(config.issuers[0], { bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token', keysMaxStale: '2h', tokenReview: true });
+  const issuer = validateStsConfig(config).issuers[0]!;
+  assert.equal(issuer.bearerTokenFile, '/var/run/secrets/kubernetes.io/serviceaccount/token');
+  assert.equal(issuer.keysMaxStaleMs, 7_200_000);
+  assert.equal(issuer.tokenReview, true);
+  assert.equal(validateStsConfig(valid()).issuers[0]!.keysMaxStaleMs, undefined, 'unset: the key store default (6h) applies');
+
+  const bad = valid();
+  Object.assign(bad.issuers[0], { jwks: { keys: [{}] }, bearerTokenFile: 'token', keysMaxStale: '48h', tokenReview: 'yes' });
+  const message = problems(bad);
+  assert.match(message, /issuers\[0\]\.bearerTokenFile: only with discovery/);
+  assert.match(message, /issuers\[0\]\.keysMaxStale: must be between 1s and 24h/);
+  assert.match(message, /issuers\[0\]\.tokenReview: must be true or false/);
+});

@@ -98,23 +98,39 @@ test('discovery once, JWKS once, then every verification comes from the cache', 
   assert.deepEqual(hits, { discovery: 1, jwks: 1 });
 });
 
-test('an unknown kid refetches the JWKS at most once per cooldown; a rotated-in key then verifies', async () => {
+test('an unknown kid refetches the JWKS at once, at most once per cooldown; a rotated-in key then verifies', async () => {
   hits.discovery = hits.jwks = 0;
-  const issuer = trusted({ cooldownMs: 300 });
+  let clock = 1_000_000;
+  const issuer = trusted({ cooldownMs: 30_000, now: () => clock });
   await verifyOidcToken(await sign(keys[0]!), issuer, new Date());
   assert.equal(hits.jwks, 1);
   const stranger = await newKey('stranger');
   // A flood of unknown kids inside the cooldown causes no fetch at all.
   for (let i = 0; i < 10; i++) assert.equal(await refusal(verifyOidcToken(await sign(stranger), issuer, new Date())), 'CredentialInvalid');
   assert.equal(hits.jwks, 1);
-  // The issuer rotates in a new key; after the cooldown one unknown kid triggers one fetch.
+  // The issuer rotates in a new key; after the cooldown one unknown kid triggers one fetch, at once.
   const rotated = await newKey('k2');
   keys = [keys[0]!, rotated];
-  await sleep(350);
+  clock += 30_000;
   await verifyOidcToken(await sign(rotated), issuer, new Date());
   assert.equal(hits.jwks, 2);
   await verifyOidcToken(await sign(rotated), issuer, new Date());
   assert.equal(hits.jwks, 2);
+  keys = [keys[0]!];
+});
+
+test('keys are refreshed in the background once due; the request that finds them due does not wait', async () => {
+  hits.discovery = hits.jwks = 0;
+  let clock = 5_000_000;
+  const issuer = trusted({ refreshMs: 60_000, now: () => clock });
+  await verifyOidcToken(await sign(keys[0]!), issuer, new Date());
+  clock += 59_000;
+  await verifyOidcToken(await sign(keys[0]!), issuer, new Date());
+  assert.equal(hits.jwks, 1, 'not due yet');
+  clock += 2_000;
+  await verifyOidcToken(await sign(keys[0]!), issuer, new Date());
+  await sleep(200);
+  assert.equal(hits.jwks, 2, 'one background refresh once due');
 });
 
 test('a discovery document naming another issuer is refused (503), and not retried before the retry interval', async () => {

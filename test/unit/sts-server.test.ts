@@ -68,13 +68,16 @@ async function registryToken(authorization: string, scopes: string[]): Promise<T
 }
 
 describe('/sts/exchange', () => {
-  test('answers a registry JWT for the identity: sub = UID, aud = registry, x5c header, ES256', async () => {
+  test('answers a registry-style JWT for the identity: sub = UID, aud = registry, a short kid header, ES256', async () => {
     const token = await exchangeToken(await a.sign(BUILDER));
     const header = decodePart(token, 0);
     const claims = decodePart(token, 1);
-    assert.equal(header.typ, 'JWT');
-    assert.equal(header.alg, 'ES256');
-    const x5c = header.x5c as string[];
+    // Only this service verifies exchange tokens: no x5c chain, so the _token password stays short.
+    const jwks = (await (await fetch(`${base}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };
+    assert.deepEqual(header, { typ: 'JWT', alg: 'ES256', kid: jwks.keys[0]!.kid });
+    // Registry tokens still carry the configured style (x5c here).
+    const registry = decodePart((await registryToken(basic('_token', token), ['repository:ci/app:pull'])).token, 0);
+    const x5c = registry.x5c as string[];
     assert.equal(new X509Certificate(Buffer.from(x5c[0]!, 'base64')).fingerprint256, new X509Certificate(signing.leaf.certPem).fingerprint256);
     assert.equal(claims.sub, 'builder');
     assert.equal(claims.aud, SERVICE, 'aud is a single string (Distribution 2.8)');
@@ -184,6 +187,18 @@ describe('/token', () => {
     });
     assert.equal(noMatch.status, 401);
     assert.ok(noMatch.headers.get('www-authenticate'));
+  });
+
+  test('a raw OIDC token gives a registry token that expires with it, not later (registry lifetime 5m)', async () => {
+    const jwt = await a.sign('repo:org/app:ref:refs/heads/main', { claims: { ref: 'refs/heads/main' }, lifetimeSeconds: 60 });
+    const answer = await registryToken(basic('a', jwt), ['repository:org/app:pull']);
+    const claims = decodePart(answer.token, 1);
+    const oidcExp = decodePart(jwt, 1).exp as number;
+    assert.equal(claims.exp, oidcExp, `expected the registry token's exp to be the OIDC token's (${oidcExp}), got ${claims.exp}`);
+    assert.ok(answer.expires_in <= 60, `expires_in ${answer.expires_in} s is past the OIDC token's life`);
+    // Presented again (now from the verified-token cache), the cap holds the same.
+    const again = decodePart((await registryToken(basic('a', jwt), ['repository:org/app:pull'])).token, 1);
+    assert.equal(again.exp, oidcExp);
   });
 
   test('no scope (docker login) gives a token with empty access; the registry token never outlives the exchange token', async () => {
