@@ -19,7 +19,8 @@ import { createNamespaceInformer, type NamespaceInformer } from '../kube/namespa
 import { combineSecretInformers, createSecretInformer, type SecretInformerOptions } from '../kube/secret-informer.ts';
 import { ANNOTATIONS, isManaged } from '../annotations.ts';
 import { DOCKER_CONFIG_JSON_TYPE, PUSH_SECRET_TYPE } from '../controller/decide.ts';
-import { createSecretWriter } from '../kube/secret-writer.ts';
+import { CONFIG_JSON_KEY, DOCKER_CONFIG_JSON_KEY, createSecretWriter } from '../kube/secret-writer.ts';
+import { MAX_DOCKER_CONFIG_BYTES } from '../dockerconfig.ts';
 import { createServiceAccountAttacher } from '../kube/service-accounts.ts';
 import { createPullBackoffPodWatcher, type PullBackoffPodWatcher } from '../kube/pull-backoff-pods.ts';
 import { createPullBackoffExplainer } from '../controller/pull-backoff.ts';
@@ -33,6 +34,7 @@ import { countExchanges, createController, createSecretGauges, type Controller }
 import { createControllerMetrics } from '../controller/metrics.ts';
 import { controllerHelp, parseControllerSettings, type ControllerSettings } from '../controller/options.ts';
 import { createReconciler } from '../controller/reconcile.ts';
+import { guardAttacher, guardEvents, guardExchanger, guardWriter } from '../controller/leader-guard.ts';
 
 export const COMPONENT = 'kube-regcred-controller';
 
@@ -82,7 +84,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   collectDefaultMetrics({ register: registry });
   const decideSettings = { defaultRegistry: settings.defaultRegistry, registries: settings.registries, refresh: settings.refresh };
 
-  const watchSecrets = (extra: Pick<SecretInformerOptions, 'fieldSelector' | 'keep' | 'kind'>) =>
+  const watchSecrets = (extra: Pick<SecretInformerOptions, 'fieldSelector' | 'keep' | 'kind' | 'limits'>) =>
     createSecretInformer({
       api,
       namespaces: settings.namespaces,
@@ -94,7 +96,12 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   // Every dockerconfigjson Secret of the cluster comes through this watch; only the opted-in ones are
   // cached, so memory tracks the Secrets we manage, not the size of the cluster.
   const pullSecrets = () =>
-    watchSecrets({ fieldSelector: `type=${DOCKER_CONFIG_JSON_TYPE}`, keep: (secret) => isManaged(secret.metadata?.annotations), kind: 'pull' });
+    watchSecrets({
+      fieldSelector: `type=${DOCKER_CONFIG_JSON_TYPE}`,
+      keep: (secret) => isManaged(secret.metadata?.annotations),
+      kind: 'pull',
+      limits: { dataKey: DOCKER_CONFIG_JSON_KEY, maxDataBytes: MAX_DOCKER_CONFIG_BYTES },
+    });
   // Push secrets are Opaque, so their watch sees every Opaque Secret: it runs only with an identity
   // policy (without one push is refused anyway), and keeps only Secrets annotated access=push in memory.
   const informer = settings.identityPolicyPath === undefined
@@ -103,8 +110,10 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
         pullSecrets(),
         watchSecrets({
           fieldSelector: `type=${PUSH_SECRET_TYPE}`,
-          keep: (secret) => secret.metadata?.annotations?.[ANNOTATIONS.access] === 'push',
+          // Any access value, so that a typo (`PUSH`) reaches decide() and is reported.
+          keep: (secret) => isManaged(secret.metadata?.annotations) && secret.metadata?.annotations?.[ANNOTATIONS.access] !== undefined,
           kind: 'push',
+          limits: { dataKey: CONFIG_JSON_KEY, maxDataBytes: MAX_DOCKER_CONFIG_BYTES },
         }),
       ]);
   const gauges = createSecretGauges(informer, decideSettings, clock);
@@ -137,9 +146,14 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     logger.warn('no identity policy (--identity-policy): every namespace may use every identity to pull; push secrets are not served');
   }
 
-  const exchanger = countExchanges(
-    createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock }),
-    metrics,
+  let elector: LeaderElector | undefined;
+  const isLeader = () => (elector ? elector.isLeader() : true);
+  const exchanger = guardExchanger(
+    countExchanges(
+      createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock }),
+      metrics,
+    ),
+    isLeader,
   );
   const tokenCache = createTokenCache({ exchanger, clock, refresh: settings.refresh });
   const serviceAccount = { namespace, name: settings.serviceAccountName };
@@ -162,7 +176,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
 
   let controller: Controller | undefined;
   const le = settings.leaderElection;
-  const elector = le.enabled
+  elector = le.enabled
     ? createLeaderElector({
         api,
         namespace,
@@ -179,8 +193,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       })
     : undefined;
 
-  const events = createEventRecorder({ api, clock, logger, component: COMPONENT, instance: identity });
-  const isLeader = () => (elector ? elector.isLeader() : true);
+  // Every side effect re-checks leadership right before it is sent (controller/leader-guard.ts).
+  const events = guardEvents(createEventRecorder({ api, clock, logger, component: COMPONENT, instance: identity }), isLeader);
   const podWatcher: PullBackoffPodWatcher | undefined = settings.explainPullBackoff
     ? createPullBackoffPodWatcher({
         api,
@@ -193,14 +207,14 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     : undefined;
   const reconciler = createReconciler({
     getSecret: (ns, name) => informer.get(ns, name),
-    writer: createSecretWriter({ api, fieldManager: COMPONENT }),
+    writer: guardWriter(createSecretWriter({ api, fieldManager: COMPONENT }), isLeader),
     events,
     tokenCache,
     serviceAccountTokens,
     audience: exchanger.audience,
     subject: `system:serviceaccount:${namespace}:${settings.serviceAccountName}`,
     ...(workloadTokens ? { workloadTokens } : {}),
-    attacher: createServiceAccountAttacher({ api, fieldManager: COMPONENT }),
+    attacher: guardAttacher(createServiceAccountAttacher({ api, fieldManager: COMPONENT }), isLeader),
     attachRetryMs: settings.attachRetryMs,
     settings: decideSettings,
     ...(policySource ? { policy: policySource.current } : {}),

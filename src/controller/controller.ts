@@ -60,7 +60,8 @@ export function inputFingerprint(secret: SecretObject): string {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const data = Object.entries(secret.data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const labels = Object.entries(secret.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return createHash('sha256').update(JSON.stringify([secret.type, labels, annotations, data])).digest('hex');
+  const dropped = [secret.droppedDataBytes ?? null, secret.foreignAnnotationsDigest ?? null];
+  return createHash('sha256').update(JSON.stringify([secret.type, labels, annotations, data, dropped])).digest('hex');
 }
 
 export function keyOf(secret: { namespace: string; name: string }): string {

@@ -3,7 +3,7 @@
 // do next; it never mutates informer objects (it builds new bodies from frozen copies).
 import { ANNOTATIONS, formatLastError, formatStatus, parseTarget, registryOfTokenFor, type Target } from '../annotations.ts';
 import type { Clock } from '../clock.ts';
-import { hasOwnRegistryEntry, parseDockerConfig, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
+import { decodeDockerConfig, dockerConfigTooLarge, hasOwnRegistryEntry, parseDockerConfig, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
 import { RegcredError, toRegcredError, type ErrorCode } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
 import type { TokenCache } from '../exchange/token-cache.ts';
@@ -79,13 +79,24 @@ export function configKeyOf(secret: { type?: string | undefined }): string {
 
 export function toSecretView(secret: SecretObject, namespaceLabels?: Readonly<Record<string, string>>): SecretView {
   const raw = secret.data[configKeyOf(secret)];
+  let dockerConfigJson: string | undefined;
+  let rejected: RegcredError | undefined;
+  if (secret.droppedDataBytes !== undefined) rejected = dockerConfigTooLarge(secret.droppedDataBytes);
+  else if (raw !== undefined) {
+    try {
+      dockerConfigJson = decodeDockerConfig(raw);
+    } catch (err) {
+      rejected = toRegcredError(err);
+    }
+  }
   const view: SecretView = {
     namespace: secret.namespace,
     name: secret.name,
     type: secret.type ?? '',
     annotations: { ...secret.annotations },
-    dockerConfigJson: raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8'),
+    dockerConfigJson,
   };
+  if (rejected !== undefined) view.dockerConfigRejected = rejected;
   if (secret.resourceVersion !== undefined) view.resourceVersion = secret.resourceVersion;
   if (namespaceLabels !== undefined) view.namespaceLabels = namespaceLabels;
   return view;
@@ -98,6 +109,7 @@ export function eventReasonFor(code: ErrorCode): EventReason {
     case 'RegistryInvalid':
     case 'RegistryNotConfigured':
     case 'DockerConfigInvalid':
+    case 'DockerConfigTooLarge':
     case 'AccessInvalid':
     case 'ServiceAccountInvalid':
       return EVENT_REASONS.InvalidSecret;
@@ -333,6 +345,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   }
 
   async function fail(key: string, secret: SecretObject, error: RegcredError, log: Logger, startedMs: number, usefulUntil: Date | undefined): Promise<Outcome> {
+    // Leadership was lost during the reconcile: nothing to report (a follower reports nothing), no timer.
+    if (error.code === 'NotLeader') {
+      log.info('leadership lost during the reconcile; nothing written');
+      observe('ignored', startedMs);
+      return { kind: 'ignore' };
+    }
     await reportFailure(key, secret, error, log);
     observe('failed', startedMs);
     if (error.code === 'KubeForbidden' || error.code === 'TokenRequestForbidden') return { kind: 'forbidden', error };

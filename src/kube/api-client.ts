@@ -21,6 +21,8 @@ export interface RequestOptions {
   body?: unknown;
   /** Default `application/json`; patches name their strategy. */
   contentType?: string;
+  /** This request's time limit instead of the client's (Lease calls must end within the renew deadline). */
+  timeoutMs?: number;
 }
 
 /** One line of a watch stream. */
@@ -175,8 +177,9 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
     async request<T>(method: string, path: string, requestOptions: RequestOptions = {}): Promise<T> {
       const body = requestOptions.body === undefined ? undefined : JSON.stringify(requestOptions.body);
       const req = await open(method, withQuery(path, requestOptions.query), requests, body, requestOptions.contentType ?? 'application/json');
+      const limitMs = requestOptions.timeoutMs ?? timeoutMs;
       return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => req.destroy(new TimeoutError(`no complete answer within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(() => req.destroy(new TimeoutError(`no complete answer within ${limitMs} ms`)), limitMs);
         req.on('error', (err) => {
           clearTimeout(timer);
           reject(err);
