@@ -155,7 +155,9 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     ),
     isLeader,
   );
-  const tokenCache = createTokenCache({ exchanger, clock, refresh: settings.refresh });
+  let controller: Controller | undefined;
+  // A token that ends an outage wakes every Secret that failed waiting for it (controller/token-waiters.ts).
+  const tokenCache = createTokenCache({ exchanger, clock, refresh: settings.refresh, onStored: (key) => controller?.tokenArrived(key) });
   const serviceAccount = { namespace, name: settings.serviceAccountName };
   const serviceAccountTokens = createServiceAccountTokenSource({
     request: createTokenRequester(api, serviceAccount),
@@ -174,7 +176,6 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       })
     : undefined;
 
-  let controller: Controller | undefined;
   const le = settings.leaderElection;
   elector = le.enabled
     ? createLeaderElector({

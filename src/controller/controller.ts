@@ -14,6 +14,7 @@ import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import type { DecideSettings } from './decide.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { createWorkQueue, type WorkQueue } from './queue.ts';
+import { createTokenWaiters } from './token-waiters.ts';
 import { configKeyOf, type Outcome, type Reconciler } from './reconcile.ts';
 
 export interface ControllerDeps {
@@ -40,6 +41,8 @@ export interface Controller {
   resync(): void;
   /** Enqueue the managed Secrets of one namespace (its labels changed). */
   resyncNamespace(namespace: string): void;
+  /** An exchange stored a token for `tokenKey`: Secrets whose exchange for it failed are reconciled now. */
+  tokenArrived(tokenKey: string): void;
   readiness(): { ready: boolean; reason?: string };
   /** For tests and shutdown: resolves when no reconcile runs or waits. */
   idle(): Promise<void>;
@@ -71,9 +74,12 @@ export function keyOf(secret: { namespace: string; name: string }): string {
 export function createController(deps: ControllerDeps): Controller {
   const { informer, reconciler, clock, random, logger } = deps;
   const fingerprints = new Map<string, string>();
+  const waiters = createTokenWaiters();
 
   const schedule = (key: string, outcome: Outcome) => {
     const now = clock.now();
+    if (outcome.kind === 'transient' && outcome.waitingFor !== undefined) waiters.wait(key, outcome.waitingFor);
+    else waiters.forget(key);
     switch (outcome.kind) {
       case 'ignore':
         queue.forget(key);
@@ -117,6 +123,7 @@ export function createController(deps: ControllerDeps): Controller {
     const key = keyOf(secret);
     if (type === 'deleted') {
       fingerprints.delete(key);
+      waiters.forget(key);
       queue.forget(key);
       reconciler.forget(key);
       return;
@@ -162,6 +169,12 @@ export function createController(deps: ControllerDeps): Controller {
       }
     },
     resyncNamespace,
+    tokenArrived(tokenKey) {
+      const keys = waiters.release(tokenKey);
+      if (keys.length > 0) logger.info({ secrets: keys.length }, 'token arrived: reconciling the Secrets waiting for it');
+      // add() replaces each key's backoff timer; the attempt count stays until the reconcile succeeds.
+      for (const key of keys) queue.add(key);
+    },
     readiness() {
       if (namespaces && !namespaces.hasSynced()) return { ready: false, reason: 'namespace cache not synced' };
       if (!informer.hasSynced()) return { ready: false, reason: 'secret cache not synced' };

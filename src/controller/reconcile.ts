@@ -6,7 +6,7 @@ import type { Clock } from '../clock.ts';
 import { decodeDockerConfig, dockerConfigTooLarge, hasOwnRegistryEntry, parseDockerConfig, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
 import { RegcredError, toRegcredError, type ErrorCode } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
-import type { TokenCache } from '../exchange/token-cache.ts';
+import { tokenKeyOf, type TokenCache } from '../exchange/token-cache.ts';
 import { EVENT_REASONS, type EventReason, type EventRecorder } from '../kube/events.ts';
 import type { SecretObject } from '../kube/secret-informer.ts';
 import type { ServiceAccountAttacher } from '../kube/service-accounts.ts';
@@ -26,8 +26,12 @@ export type Outcome =
   | { kind: 'ignore' }
   /** Healthy: look again at `at` (the token's refresh instant); resets the backoff. */
   | { kind: 'ok'; at: Date }
-  /** Transient failure: retry with backoff, never later than `usefulUntil` (the old token's exp). */
-  | { kind: 'transient'; error: RegcredError; usefulUntil?: Date }
+  /**
+   * Transient failure: retry with backoff, never later than `usefulUntil` (the old token's exp).
+   * `waitingFor`: the token key (token-cache.ts tokenKeyOf) whose exchange failed; the Secret is also
+   * retried as soon as any exchange for that key succeeds.
+   */
+  | { kind: 'transient'; error: RegcredError; usefulUntil?: Date; waitingFor?: string }
   /** Permanent failure: wait for the Secret to change. */
   | { kind: 'permanent'; error: RegcredError }
   /** The write is outside the RBAC grant: wait for a change, or retry after a long delay. */
@@ -317,7 +321,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             if (sa === undefined) deps.serviceAccountTokens.invalidate(deps.audience);
             else deps.workloadTokens?.invalidate({ namespace, name: sa }, deps.audience);
           }
-          return fail(key, secret, error, log, startedMs, action.currentExpiresAt);
+          const waitingFor = tokenKeyOf({ identity: action.target.identity, registry: action.target.registry, subject: subjectOf(namespace, action.target) });
+          return fail(key, secret, error, log, startedMs, action.currentExpiresAt, waitingFor);
         }
         // Leadership can be lost while the exchange ran; a follower must not write.
         if (!deps.isLeader()) {
@@ -344,7 +349,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return target.serviceAccount === undefined ? deps.subject : `system:serviceaccount:${namespace}:${target.serviceAccount}`;
   }
 
-  async function fail(key: string, secret: SecretObject, error: RegcredError, log: Logger, startedMs: number, usefulUntil: Date | undefined): Promise<Outcome> {
+  async function fail(
+    key: string,
+    secret: SecretObject,
+    error: RegcredError,
+    log: Logger,
+    startedMs: number,
+    usefulUntil: Date | undefined,
+    waitingFor?: string,
+  ): Promise<Outcome> {
     // Leadership was lost during the reconcile: nothing to report (a follower reports nothing), no timer.
     if (error.code === 'NotLeader') {
       log.info('leadership lost during the reconcile; nothing written');
@@ -355,7 +368,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     observe('failed', startedMs);
     if (error.code === 'KubeForbidden' || error.code === 'TokenRequestForbidden') return { kind: 'forbidden', error };
     if (!error.transient) return { kind: 'permanent', error };
-    return usefulUntil ? { kind: 'transient', error, usefulUntil } : { kind: 'transient', error };
+    return { kind: 'transient', error, ...(usefulUntil ? { usefulUntil } : {}), ...(waitingFor !== undefined ? { waitingFor } : {}) };
   }
 
   return {

@@ -11,6 +11,13 @@ export interface TokenCacheOptions {
   refresh: RefreshPolicy;
   /** Entries kept at most; expired ones go first, then the least recently stored. Default 10 000. */
   maxEntries?: number;
+  /** Called after an exchange stored a new token (e.g. to wake Secrets waiting for it); must not throw. */
+  onStored?: (key: string, token: RegistryToken) => void;
+}
+
+/** The cache's key for (identity, registry, subject): also what onStored reports. */
+export function tokenKeyOf(key: TokenRequestKey): string {
+  return JSON.stringify([key.identity, key.registry, key.subject]);
 }
 
 export interface TokenRequestKey {
@@ -48,8 +55,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
   const entries = new Map<string, Entry>();
   const inFlight = new Map<string, Promise<RegistryToken>>();
 
-  const keyOf = (identity: string, registry: string, subject: string): string =>
-    JSON.stringify([identity, registry, subject]);
+  const keyOf = (identity: string, registry: string, subject: string): string => tokenKeyOf({ identity, registry, subject });
 
   function fresh(key: string): RegistryToken | undefined {
     const entry = entries.get(key);
@@ -76,6 +82,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       const subjectToken = await request.subjectToken();
       const token = await exchanger.exchange({ identity, registry, subjectToken });
       store(key, token);
+      options.onStored?.(key, token);
       return token;
     })().finally(() => inFlight.delete(key)); // failures are not cached: the next get() tries again
     inFlight.set(key, flight);

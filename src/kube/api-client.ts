@@ -23,6 +23,15 @@ export interface RequestOptions {
   contentType?: string;
   /** This request's time limit instead of the client's (Lease calls must end within the renew deadline). */
   timeoutMs?: number;
+  /** Abort with ResponseTooLargeError once the answer passes this many characters (list pages). */
+  maxResponseChars?: number;
+  /** Told the answer's size in characters once it is complete (to size the next list page). */
+  onResponseChars?: (chars: number) => void;
+}
+
+/** An answer larger than the caller's maxResponseChars: it was cut off, nothing of it is kept. */
+export class ResponseTooLargeError extends Error {
+  override readonly name = 'ResponseTooLargeError';
 }
 
 /** One line of a watch stream. */
@@ -188,7 +197,16 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
           // Decoded as it arrives: no second copy of a large list page in a concatenated Buffer.
           res.setEncoding('utf8');
           let text = '';
-          res.on('data', (chunk: string) => (text += chunk));
+          const maxChars = requestOptions.maxResponseChars;
+          res.on('data', (chunk: string) => {
+            text += chunk;
+            if (maxChars !== undefined && text.length > maxChars) {
+              clearTimeout(timer);
+              text = '';
+              req.destroy();
+              reject(new ResponseTooLargeError(`answer larger than ${maxChars} characters`));
+            }
+          });
           res.on('error', (err) => {
             clearTimeout(timer);
             reject(err);
@@ -198,6 +216,7 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
             const status = res.statusCode ?? 0;
             noteStatus(status);
             if (status < 200 || status > 299) return reject(errorFromResponse(res, text));
+            requestOptions.onResponseChars?.(text.length);
             try {
               resolve((text === '' ? undefined : JSON.parse(text)) as T);
             } catch {
