@@ -18,6 +18,7 @@ import type { WorkloadTokenSources } from '../token/workload-tokens.ts';
 import { createAttachStep } from './attach.ts';
 import { decide, PUSH_SECRET_TYPE, type DecideSettings, type SecretView } from './decide.ts';
 import type { ControllerMetrics, ReconcileOutcome } from './metrics.ts';
+import { lastUsefulInstant } from './backoff.ts';
 import { refreshAt } from './refresh-time.ts';
 
 /** What the queue does with the key after a reconcile. */
@@ -339,9 +340,23 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         log.info({ reason: action.reason, registry: action.target.registry, expiresAt: token.expiresAt.toISOString() }, 'registry token written');
         const attached = await attach.run(key, secret, log);
         observe('written', startedMs);
-        return { kind: 'ok', at: attach.nextLook(refreshAt(token.token, token, settings.refresh), attached) };
+        const due = refreshAt(token.token, token, settings.refresh);
+        if (due.getTime() <= clock.now().getTime()) return dueOnArrival(token, log);
+        return { kind: 'ok', at: attach.nextLook(due, attached) };
       }
     }
+  }
+
+  /**
+   * A token already due when written (no iat/nbf and a life shorter than the refresh margin): "look
+   * again at its refresh instant" would be now, forever. The Secret holds a good token, so nothing is
+   * reported on it; the next exchange waits for the backoff (at most until shortly before exp).
+   */
+  function dueOnArrival(token: RegistryToken, log: Logger): Outcome {
+    const error = new RegcredError('RegistryTokenInvalid', 'the registry token is due for refresh on arrival (no iat/nbf claim, lifetime under the refresh margin): next exchange after backoff');
+    metrics.errors.inc({ code: error.code });
+    log.warn({ code: error.code, expiresAt: token.expiresAt.toISOString() }, 'registry token due on arrival');
+    return { kind: 'transient', error, usefulUntil: lastUsefulInstant(token.expiresAt) };
   }
 
   /** The token-cache subject: the workload's ServiceAccount, or the controller's own. */
@@ -368,7 +383,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     observe('failed', startedMs);
     if (error.code === 'KubeForbidden' || error.code === 'TokenRequestForbidden') return { kind: 'forbidden', error };
     if (!error.transient) return { kind: 'permanent', error };
-    return { kind: 'transient', error, ...(usefulUntil ? { usefulUntil } : {}), ...(waitingFor !== undefined ? { waitingFor } : {}) };
+    return { kind: 'transient', error, ...(usefulUntil ? { usefulUntil: lastUsefulInstant(usefulUntil) } : {}), ...(waitingFor !== undefined ? { waitingFor } : {}) };
   }
 
   return {

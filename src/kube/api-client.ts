@@ -5,9 +5,11 @@
 //
 // Requests share one keep-alive pool; watches get their own, so a long-lived watch never holds a socket
 // that a write is queued behind. Answers other than 2xx become KubeApiError, which keeps the status, the
-// Status `reason` and Retry-After, and never any other byte of the body (it can echo what was sent).
+// Status `reason` and Retry-After, and for 400/422 the causes without their quoted values (statusCauses),
+// never any other byte of the body (it can echo what was sent).
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { statusCauses } from './status-causes.ts';
 import type { KubeConnection } from './kube-connection.ts';
 
 export const MERGE_PATCH = 'application/merge-patch+json';
@@ -29,10 +31,8 @@ export interface RequestOptions {
   onResponseChars?: (chars: number) => void;
 }
 
-/** An answer larger than the caller's maxResponseChars: it was cut off, nothing of it is kept. */
-export class ResponseTooLargeError extends Error {
-  override readonly name = 'ResponseTooLargeError';
-}
+/** An answer larger than the caller's maxResponseChars: cut off, nothing of it kept. */
+export class ResponseTooLargeError extends Error { override readonly name = 'ResponseTooLargeError'; }
 
 /** One line of a watch stream. */
 export interface WatchEvent {
@@ -50,6 +50,8 @@ export interface KubeApi {
   watch(path: string, query: Query, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void>;
   /** Closes idle pooled connections; in-flight requests finish. */
   close(): void;
+  /** The API server's URL, for logs (no credentials: a kubeconfig server field carries none). */
+  readonly server: string;
 }
 
 export interface KubeApiOptions {
@@ -68,14 +70,18 @@ export class KubeApiError extends Error {
   readonly status: number;
   readonly reason: string | undefined;
   readonly retryAfterMs: number | undefined;
-  constructor(status: number, reason: string | undefined, retryAfterMs?: number) {
-    super(`HTTP ${status}${reason ? ` ${reason}` : ''}`);
+  /** For 400/422: why, from the Status causes (statusCauses), free of values. */
+  readonly detail: string | undefined;
+  constructor(status: number, reason: string | undefined, retryAfterMs?: number, detail?: string) {
+    super(`HTTP ${status}${reason ? ` ${reason}` : ''}${detail ? `: ${detail}` : ''}`);
     this.name = 'KubeApiError';
     this.status = status;
     this.reason = reason;
     this.retryAfterMs = retryAfterMs;
+    this.detail = detail;
   }
 }
+
 
 /**
  * Our own credentials could not be produced (an exec plugin failed, a token file became unreadable).
@@ -108,12 +114,15 @@ function retryAfterMs(header: string | string[] | undefined): number | undefined
 /** The error for a non-2xx answer: `body` is read for its Status reason only. */
 export function kubeApiError(status: number, retryAfter: string | string[] | undefined, body: string): KubeApiError {
   let reason: string | undefined;
+  let detail: string | undefined;
   try {
-    reason = statusReason(JSON.parse(body));
+    const parsed: unknown = JSON.parse(body);
+    reason = statusReason(parsed);
+    if (status === 400 || status === 422) detail = statusCauses(parsed);
   } catch {
     reason = undefined;
   }
-  return new KubeApiError(status, reason, retryAfterMs(retryAfter));
+  return new KubeApiError(status, reason, retryAfterMs(retryAfter), detail);
 }
 
 function errorFromResponse(res: IncomingMessage, body: string): KubeApiError {
@@ -285,6 +294,7 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
       });
     },
 
+    server: `${server.protocol}//${server.host}${prefix}`,
     close() {
       requests.destroy();
       watches.destroy();

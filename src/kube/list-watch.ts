@@ -268,7 +268,12 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
         options.onError?.(error);
         const delay = Math.min(maxMs, baseMs * 2 ** failures) * (0.5 + random() / 2);
         failures++;
-        logger.warn({ cache: options.description, code: error.code, status: error.status, restartInMs: Math.round(delay) }, 'list/watch failed; restarting');
+        // The server and the cause (ECONNREFUSED, TLS: ..., timeout, HTTP 403 Forbidden): what an operator
+        // needs to tell a wrong address from a firewall from RBAC. classifyKubeError's message holds no body.
+        logger.warn(
+          { cache: options.description, server: api.server, code: error.code, status: error.status, error: error.message, restartInMs: Math.round(delay) },
+          'list/watch failed; restarting',
+        );
         await sleep(delay, signal);
       }
     }
