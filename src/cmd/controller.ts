@@ -16,7 +16,7 @@ import { createKubeApi } from '../kube/api-client.ts';
 import { loadKubeConnection } from '../kube/kube-connection.ts';
 import { createLeaderElector, type LeaderElector } from '../kube/lease.ts';
 import { createNamespaceInformer, type NamespaceInformer } from '../kube/namespace-informer.ts';
-import { combineSecretInformers, createSecretInformer, type SecretInformerOptions } from '../kube/secret-informer.ts';
+import { combineSecretInformers, createSecretInformer, type SecretInformer, type SecretInformerOptions } from '../kube/secret-informer.ts';
 import { ANNOTATIONS, isManaged } from '../annotations.ts';
 import { DOCKER_CONFIG_JSON_TYPE, PUSH_SECRET_TYPE } from '../controller/decide.ts';
 import { CONFIG_JSON_KEY, DOCKER_CONFIG_JSON_KEY, createSecretWriter } from '../kube/secret-writer.ts';
@@ -50,6 +50,8 @@ export interface ControllerProcessIo {
 
 export interface RunningController {
   readonly controller: Controller;
+  /** The Secret cache (read-only): what the controller keeps in memory. */
+  readonly secrets: SecretInformer;
   readonly elector: LeaderElector | undefined;
   readonly registry: Registry;
   readonly opsPort: number;
@@ -265,6 +267,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   let stopping: Promise<void> | undefined;
   return {
     controller: running,
+    secrets: informer,
     elector,
     registry,
     opsPort,
