@@ -22,6 +22,7 @@ import { DOCKER_CONFIG_JSON_TYPE, PUSH_SECRET_TYPE } from '../controller/decide.
 import { CONFIG_JSON_KEY, DOCKER_CONFIG_JSON_KEY, createSecretWriter } from '../kube/secret-writer.ts';
 import { MAX_DOCKER_CONFIG_BYTES } from '../dockerconfig.ts';
 import { createServiceAccountAttacher } from '../kube/service-accounts.ts';
+import { createServiceAccountWatch } from '../kube/service-account-watch.ts';
 import { createPullBackoffPodWatcher, type PullBackoffPodWatcher } from '../kube/pull-backoff-pods.ts';
 import { createPullBackoffExplainer } from '../controller/pull-backoff.ts';
 import { createTokenRequester } from '../kube/token-request.ts';
@@ -240,6 +241,19 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     ...(namespaceInformer ? { namespaceInformer } : {}),
   });
   const running = controller;
+  // attach-to: ServiceAccounts are watched once a Secret uses the annotation, so an imagePullSecrets
+  // entry removed by hand comes back at once (needs list/watch on serviceaccounts).
+  const serviceAccounts = createServiceAccountWatch({
+    api,
+    namespaces: settings.namespaces,
+    logger,
+    random,
+    onChange: (sa) => running.serviceAccountChanged(sa),
+    onError: (error) => metrics.errors.inc({ code: error.code }),
+  });
+  informer.on((type, secret) => {
+    if (type !== 'deleted' && secret.annotations[ANNOTATIONS.attachTo] !== undefined) void serviceAccounts.start();
+  });
 
   const ops: OpsServer = createOpsServer({ registry, logger, isReady: () => running.readiness() });
   const opsPort = await ops.listen(settings.ops.port, settings.ops.host);
@@ -280,6 +294,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
         policySource?.close();
         await podWatcher?.stop();
         await running.stop();
+        await serviceAccounts.stop();
         await elector?.stop();
         await ops.close();
         api.close();
