@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `npm test`, `npm run demo` and `npm run bench` need on a stock Debian machine, and
 # nothing when it is already there: Debian packages, the npm dependencies (Node 24 among them), and the
-# kube-apiserver built from Go modules. Safe to run again and again.
+# Kubernetes components built from Go modules (kube-apiserver, kubelet, the node's pause program) and the
+# Distribution 3.x registry. Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,11 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+# The test bed's node: containerd runs the Pods' containers through runc; iptables only to prove that
+# the node leaves no chain behind.
+command -v containerd >/dev/null 2>&1 || missing+=(containerd)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -25,5 +31,5 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-bash hack/build-apiserver.sh
+bash hack/build-kube.sh
 bash hack/build-registry-v3.sh

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlane } from '../test/support/control-plane.ts';
+import { sweepStaleNodes } from '../test/support/node-host.ts';
 import { logTail } from '../test/support/process.ts';
 import { TESTBED_ENV } from '../test/support/testbed.ts';
 
@@ -49,6 +50,9 @@ if (code !== 0) {
     console.error(`\n--- ${name}: last lines of ${file} ---\n${logTail(file, 15)}`);
   }
 }
+// Every test process has exited: a node still on disk belongs to one that was killed mid-test.
+const swept = await sweepStaleNodes();
+if (swept.length > 0) console.log(`test bed: removed what killed test processes left of nodes ${swept.join(', ')}`);
 await cp.stop();
 rmSync(infoDir, { recursive: true, force: true });
 process.exit(code);

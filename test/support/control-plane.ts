@@ -3,14 +3,13 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { kubeBinary } from './binaries.ts';
 import { createCertificateAuthority, issueCertificate } from './pki.ts';
 import { freePort } from './ports.ts';
 import { startComponent, type Component } from './process.ts';
-
-export const KUBERNETES_VERSION = 'v1.34.4';
 
 /** What a test needs to talk to the control plane; serializable so one run can share it across files. */
 export interface ControlPlaneInfo {
@@ -18,6 +17,8 @@ export interface ControlPlaneInfo {
   issuer: string;
   caPem: string;
   caFile: string;
+  /** The CA's key: a node's kubelet gets its client certificate from it, as kubeadm join would. */
+  caKeyFile: string;
   adminToken: string;
   testerToken: string;
   dir: string;
@@ -40,15 +41,6 @@ export interface OwnedControlPlane extends ControlPlane {
    * remove its files when the process exits (node:test gives a file no hook that runs after all else).
    */
   releaseAtExit(): void;
-}
-
-export function apiserverBinary(): string {
-  const cacheDir = process.env.KUBE_REGCRED_CACHE ?? join(homedir(), '.cache', 'kube-regcred');
-  const path = join(cacheDir, `kube-apiserver-${KUBERNETES_VERSION}`);
-  if (!existsSync(path)) {
-    throw new Error(`kube-apiserver ${KUBERNETES_VERSION} is not built at ${path}: run "bash hack/ensure.sh test" (npm test does)`);
-  }
-  return path;
 }
 
 function httpsGetStatus(url: string, caPem: string, token: string): Promise<number> {
@@ -106,7 +98,7 @@ async function bootstrap(cp: ControlPlane): Promise<void> {
 }
 
 export async function startControlPlane(): Promise<OwnedControlPlane> {
-  const binary = apiserverBinary();
+  const binary = kubeBinary('kube-apiserver');
   const dir = mkdtempSync(join(tmpdir(), 'kube-regcred-bed-'));
   const logDir = join(dir, 'logs');
   const pkiDir = join(dir, 'pki');
@@ -172,7 +164,10 @@ export async function startControlPlane(): Promise<OwnedControlPlane> {
           `--tls-cert-file=${serving.certFile}`, `--tls-private-key-file=${serving.keyFile}`,
           `--client-ca-file=${ca.certFile}`,
           `--token-auth-file=${tokenFile}`,
-          '--authorization-mode=RBAC',
+          // As a real cluster: nodes may read only what their Pods reference, and may ask for
+          // ServiceAccount tokens only for their Pods (and, KEP-4412, for audiences RBAC grants them).
+          '--authorization-mode=Node,RBAC',
+          '--enable-admission-plugins=NodeRestriction',
           `--service-account-issuer=${server}`,
           `--service-account-key-file=${saPubFile}`, `--service-account-signing-key-file=${saKeyFile}`,
           '--service-cluster-ip-range=10.96.0.0/16',
@@ -190,7 +185,7 @@ export async function startControlPlane(): Promise<OwnedControlPlane> {
     );
 
     const cp = attachControlPlane(
-      { server, issuer: server, caPem: ca.certPem, caFile: ca.certFile, adminToken, testerToken, dir, logDir, etcdLog, apiserverLog },
+      { server, issuer: server, caPem: ca.certPem, caFile: ca.certFile, caKeyFile: ca.keyFile, adminToken, testerToken, dir, logDir, etcdLog, apiserverLog },
       stop,
     );
     await bootstrap(cp);

@@ -14,7 +14,7 @@ import { createCertificateAuthority, issueCertificate } from './pki.ts';
 import { freePort } from './ports.ts';
 import { startComponent, type Component } from './process.ts';
 import { startRegistry, type RegistryProcess } from './registry.ts';
-import { buildTinyImage } from './oci-image.ts';
+import { buildRunnableImage } from './pods.ts';
 import { skopeoCopy, writeAuthfile, type CopyResult } from './skopeo.ts';
 
 const run = promisify(execFile);
@@ -35,6 +35,10 @@ export interface FullChainOptions {
   /** Where logs and generated files go; default a new temporary directory. */
   dir?: string;
   logLevel?: string;
+  /** An identity policy (docs/controller.md) for `--identity-policy`; none by default. */
+  identityPolicy?: Record<string, unknown>;
+  /** More controller flags, e.g. `--explain-pull-backoff`. */
+  controllerArgs?: string[];
 }
 
 export interface FullChain {
@@ -46,8 +50,10 @@ export interface FullChain {
   controllerLog: string;
   /** The identity UIDs the sts configuration starts with. */
   identities: { pull: string; push: string };
-  /** Pushes a tiny image as the publisher identity (push grant) through the sts. */
+  /** Pushes a runnable image (a Pod of it becomes Running) as the publisher identity, through the sts. */
   publish(repository: string, tag: string): Promise<CopyResult>;
+  /** A registry token of the publisher identity (pull and push), as a push secret would hold. */
+  publisherToken(): Promise<string>;
   /** Pulls with a Secret's .dockerconfigjson as skopeo's authfile, as a node would. */
   pullWith(secret: V1Secret, repository: string, tag: string): Promise<CopyResult>;
   /** Rewrites the sts configuration without the pull identity (reloaded by the running sts). */
@@ -165,6 +171,12 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
     const controllerOps = await freePort();
     const controllerOpsUrl = `http://127.0.0.1:${controllerOps}`;
     const controllerLog = join(dir, 'controller.log');
+    const policyArgs: string[] = [];
+    if (options.identityPolicy) {
+      const policyFile = join(dir, 'identity-policy.yaml');
+      writeFileSync(policyFile, stringify(options.identityPolicy));
+      policyArgs.push('--identity-policy', policyFile);
+    }
     const controllerArgs = [
       CLI, 'controller',
       '--kubeconfig', kubeconfig,
@@ -176,6 +188,8 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       '--ops-address', `127.0.0.1:${controllerOps}`,
       '--log-level', options.logLevel ?? 'info',
       ...(options.namespaces.length > 0 ? ['--namespaces', options.namespaces.join(',')] : []),
+      ...policyArgs,
+      ...(options.controllerArgs ?? []),
     ];
     let controller: Component | undefined = await startComponent({
       name: 'kube-regcred controller',
@@ -199,18 +213,21 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       return ((await res.json()) as { token: string }).token;
     };
 
+    const publisherToken = async (): Promise<string> =>
+      exchange(identities.push, await serviceAccountToken(cp, PUBLISHER.namespace, PUBLISHER.name, STS_AUDIENCE));
+
     return {
       dir,
       registry,
+      publisherToken,
       stsUrl,
       controllerOpsUrl,
       stsLog,
       controllerLog,
       identities,
       async publish(repository, tag) {
-        const image = buildTinyImage(mkdtempSync(join(dir, 'image-')), `kube-regcred ${repository}:${tag}`);
-        const subjectToken = await serviceAccountToken(cp, PUBLISHER.namespace, PUBLISHER.name, STS_AUDIENCE);
-        const token = await exchange(identities.push, subjectToken);
+        const image = buildRunnableImage(mkdtempSync(join(dir, 'image-')), `kube-regcred ${repository}:${tag}`);
+        const token = await publisherToken();
         const authfile = writeAuthfile(JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(`_token:${token}`).toString('base64') } } }));
         try {
           return await skopeoCopy(`oci:${image}:latest`, `docker://${registry.host}/${repository}:${tag}`, { destAuthfile: authfile });

@@ -20,6 +20,8 @@ export interface CertificateRequest {
   /** Subject alternative names: IP addresses and DNS names. */
   sans?: readonly string[];
   keyType?: 'rsa' | 'ec';
+  /** Subject organizations: Kubernetes reads them as groups (a node's is `system:nodes`). */
+  organizations?: readonly string[];
   /** File name stem; default derived from the common name. */
   fileStem?: string;
 }
@@ -55,7 +57,7 @@ export function issueCertificate(ca: CertificateAuthority, request: CertificateR
   const csrFile = join(ca.dir, `${stem}.csr`);
   const certFile = join(ca.dir, `${stem}.crt`);
   const extFile = join(ca.dir, `${stem}.ext`);
-  openssl(['req', '-new', '-nodes', ...keyArgs(request.keyType ?? 'ec'), '-subj', `/CN=${request.commonName}`, '-keyout', keyFile, '-out', csrFile]);
+  openssl(['req', '-new', '-nodes', ...keyArgs(request.keyType ?? 'ec'), '-subj', `${(request.organizations ?? []).map((o) => `/O=${o}`).join('')}/CN=${request.commonName}`, '-keyout', keyFile, '-out', csrFile]);
   const sans = (request.sans ?? []).map((san) => (/^[\d.]+$|:/.test(san) ? `IP:${san}` : `DNS:${san}`));
   writeFileSync(
     extFile,
