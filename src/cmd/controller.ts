@@ -16,13 +16,12 @@ import { createKubeApi } from '../kube/api-client.ts';
 import { loadKubeConnection } from '../kube/kube-connection.ts';
 import { createLeaderElector, type LeaderElector } from '../kube/lease.ts';
 import { createNamespaceInformer, type NamespaceInformer } from '../kube/namespace-informer.ts';
-import { combineSecretInformers, createSecretInformer, type SecretInformer, type SecretInformerOptions } from '../kube/secret-informer.ts';
-import { ANNOTATIONS, isManaged } from '../annotations.ts';
-import { DOCKER_CONFIG_JSON_TYPE, PUSH_SECRET_TYPE } from '../controller/decide.ts';
-import { CONFIG_JSON_KEY, DOCKER_CONFIG_JSON_KEY, createSecretWriter } from '../kube/secret-writer.ts';
-import { MAX_DOCKER_CONFIG_BYTES } from '../dockerconfig.ts';
+import type { SecretInformer } from '../kube/secret-informer.ts';
+import { createControllerSecretInformer } from './controller-secrets.ts';
+import { ANNOTATIONS } from '../annotations.ts';
+import { createSecretWriter } from '../kube/secret-writer.ts';
 import { createServiceAccountAttacher } from '../kube/service-accounts.ts';
-import { createServiceAccountWatch } from '../kube/service-account-watch.ts';
+import { createServiceAccountWatch, type ServiceAccountPullSecrets } from '../kube/service-account-watch.ts';
 import { createPullBackoffPodWatcher, type PullBackoffPodWatcher } from '../kube/pull-backoff-pods.ts';
 import { createPullBackoffExplainer } from '../controller/pull-backoff.ts';
 import { createTokenRequester } from '../kube/token-request.ts';
@@ -87,38 +86,14 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   collectDefaultMetrics({ register: registry });
   const decideSettings = { defaultRegistry: settings.defaultRegistry, registries: settings.registries, refresh: settings.refresh };
 
-  const watchSecrets = (extra: Pick<SecretInformerOptions, 'fieldSelector' | 'keep' | 'kind' | 'limits'>) =>
-    createSecretInformer({
-      api,
-      namespaces: settings.namespaces,
-      logger,
-      random,
-      onError: (error) => metrics.errors.inc({ code: error.code }),
-      ...extra,
-    });
-  // Every dockerconfigjson Secret of the cluster comes through this watch; only the opted-in ones are
-  // cached, so memory tracks the Secrets we manage, not the size of the cluster.
-  const pullSecrets = () =>
-    watchSecrets({
-      fieldSelector: `type=${DOCKER_CONFIG_JSON_TYPE}`,
-      keep: (secret) => isManaged(secret.metadata?.annotations),
-      kind: 'pull',
-      limits: { dataKey: DOCKER_CONFIG_JSON_KEY, maxDataBytes: MAX_DOCKER_CONFIG_BYTES },
-    });
-  // Push secrets are Opaque, so their watch sees every Opaque Secret: it runs only with an identity
-  // policy (without one push is refused anyway), and keeps only Secrets annotated access=push in memory.
-  const informer = settings.identityPolicyPath === undefined
-    ? pullSecrets()
-    : combineSecretInformers([
-        pullSecrets(),
-        watchSecrets({
-          fieldSelector: `type=${PUSH_SECRET_TYPE}`,
-          // Any access value, so that a typo (`PUSH`) reaches decide() and is reported.
-          keep: (secret) => isManaged(secret.metadata?.annotations) && secret.metadata?.annotations?.[ANNOTATIONS.access] !== undefined,
-          kind: 'push',
-          limits: { dataKey: CONFIG_JSON_KEY, maxDataBytes: MAX_DOCKER_CONFIG_BYTES },
-        }),
-      ]);
+  const informer = createControllerSecretInformer({
+    api,
+    namespaces: settings.namespaces,
+    withPushSecrets: settings.identityPolicyPath !== undefined,
+    logger,
+    random,
+    onError: (error) => metrics.errors.inc({ code: error.code }),
+  });
   const gauges = createSecretGauges(informer, decideSettings, clock);
   const metrics = createControllerMetrics({
     registry,
@@ -243,14 +218,9 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   const running = controller;
   // attach-to: ServiceAccounts are watched once a Secret uses the annotation, so an imagePullSecrets
   // entry removed by hand comes back at once (needs list/watch on serviceaccounts).
-  const serviceAccounts = createServiceAccountWatch({
-    api,
-    namespaces: settings.namespaces,
-    logger,
-    random,
-    onChange: (sa) => running.serviceAccountChanged(sa),
-    onError: (error) => metrics.errors.inc({ code: error.code }),
-  });
+  const onError = (error: RegcredError) => metrics.errors.inc({ code: error.code });
+  const onChange = (sa: ServiceAccountPullSecrets) => running.serviceAccountChanged(sa);
+  const serviceAccounts = createServiceAccountWatch({ api, namespaces: settings.namespaces, logger, random, onChange, onError });
   informer.on((type, secret) => {
     if (type !== 'deleted' && secret.annotations[ANNOTATIONS.attachTo] !== undefined) void serviceAccounts.start();
   });
