@@ -3,7 +3,7 @@
 // do next; it never mutates informer objects (it builds new bodies from frozen copies).
 import { ANNOTATIONS, formatLastError, formatStatus, parseTarget, registryOfTokenFor, type Target } from '../annotations.ts';
 import type { Clock } from '../clock.ts';
-import { decodeDockerConfig, dockerConfigTooLarge, hasOwnRegistryEntry, parseDockerConfig, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
+import { decodeDockerConfig, dockerConfigTooLarge, hasOwnRegistryEntry, parseDockerConfig, readRegistryToken, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
 import { RegcredError, toRegcredError, type ErrorCode } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
 import { tokenKeyOf, type TokenCache } from '../exchange/token-cache.ts';
@@ -330,6 +330,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           observe('ignored', startedMs);
           return { kind: 'ignore' };
         }
+        // The cache handed back the very token the Secret holds (it is due by its own claims, but the
+        // cache counts its life from its arrival): writing it again would change nothing.
+        // (A retargeted Secret is written anyway: its token-for annotation must catch up.)
+        if (action.reason !== 'retargeted' && holdsToken(view, action.target.registry, token.token)) return dueOnArrival(token, log);
         const hadError = reported.has(key) || secret.annotations[ANNOTATIONS.lastError] !== undefined;
         try {
           await writeToken(secret, view, action.target, token, hadError);
@@ -393,6 +397,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       attach.forget(key);
     },
   };
+}
+
+/** True when the Secret's Docker config already holds `token` for `registry`. */
+function holdsToken(view: SecretView, registry: string, token: string): boolean {
+  try {
+    return readRegistryToken(parseDockerConfig(view.dockerConfigJson), registry) === token;
+  } catch {
+    return false;
+  }
 }
 
 /** The target decide() will find, to peek into the exchange cache; undefined when decide() will reject. */

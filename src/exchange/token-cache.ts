@@ -66,7 +66,10 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
 
   function store(key: string, token: RegistryToken): void {
     entries.delete(key); // re-insert so Map order is "least recently stored first"
-    entries.set(key, { token, dueAt: refreshAt(token.token, token, refresh).getTime() });
+    // A token without iat/nbf has no known lifetime; counting it from its arrival keeps a short-lived one
+    // from being due the moment it is stored (which would make every get() exchange again).
+    const times = token.issuedAt !== undefined || token.notBefore !== undefined ? token : { ...token, issuedAt: clock.now() };
+    entries.set(key, { token, dueAt: refreshAt(token.token, times, refresh).getTime() });
     if (entries.size <= maxEntries) return;
     const nowMs = clock.now().getTime();
     for (const [k, e] of entries) if (e.token.expiresAt.getTime() <= nowMs) entries.delete(k);

@@ -67,6 +67,8 @@ export interface TestSts {
   calls: TestStsCalls;
   setFault(fault: StsFault | undefined): void;
   setTokenLifetime(seconds: number): void;
+  /** Issue tokens without `iat` (some STSs do): their lifetime is then unknown to the controller. */
+  setIssuedAtClaim(present: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -80,17 +82,19 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
   const calls: TestStsCalls = { exchange: 0, issued: 0, byIdentity: new Map(), bySubject: new Map() };
   let fault: StsFault | undefined;
   let lifetimeSeconds = options.tokenLifetimeSeconds;
+  let withIssuedAt = true;
   let issuer = '';
   const held = new Set<ServerResponse>();
 
   async function issue(identity: string, registry: string): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({})
+    const jwt = new SignJWT({})
       .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
       .setIssuer(issuer)
       .setSubject(identity)
-      .setAudience(registry)
-      .setIssuedAt(now)
+      .setAudience(registry);
+    if (withIssuedAt) jwt.setIssuedAt(now);
+    return jwt
       .setExpirationTime(now + lifetimeSeconds)
       .setJti(randomUUID())
       .sign(privateKey);
@@ -171,6 +175,9 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
     },
     setTokenLifetime: (seconds) => {
       lifetimeSeconds = seconds;
+    },
+    setIssuedAtClaim: (present) => {
+      withIssuedAt = present;
     },
     stop: () =>
       new Promise<void>((resolve) => {
