@@ -30,6 +30,9 @@ export interface BenchResults {
   /** The loaded controller just before it was stopped (after cold start, refresh and latency). */
   loadedEnd?: { memory: ProcessMemory; heap: HeapStats };
   stsBench?: string;
+  /** What happened to bench/credential-provider.ts (its table is in its own file). */
+  providerBench?: string;
+  proxyBench?: string;
   failures: string[];
   notes: string[];
   totalSeconds: number;
@@ -195,6 +198,8 @@ export function renderReport(r: BenchResults): string {
   }
   if (r.loadedEnd) lines.push(`- Loaded controller at the end (after cold start, refresh, latency): RSS ${mib(r.loadedEnd.memory.rssMiB)}, peak ${mib(r.loadedEnd.memory.peakRssMiB)}; heap peak used ${mib(r.loadedEnd.heap.peakUsedMiB)}, retained ${mib(r.loadedEnd.heap.retainedMiB)}.`);
   if (r.stsBench) lines.push(`- Token-service bench: ${r.stsBench}`);
+  if (r.providerBench) lines.push(`- Credential-provider bench: ${r.providerBench}`);
+  if (r.proxyBench) lines.push(`- Proxy streaming bench: ${r.proxyBench}`);
   for (const note of r.notes) lines.push(`- ${note}`);
   lines.push('');
   return lines.join('\n');

@@ -1,5 +1,6 @@
 // `npm run bench`: the controller benchmark of issue 6 on its own control plane, then the token-service
-// benchmark (bench/sts-token.ts) when it exists. Writes bench/results/controller.md (and .json), prints
+// benchmark (bench/sts-token.ts) when it exists, then the proxy streaming benchmark (bench/proxy-stream.ts)
+// and the credential provider's (bench/credential-provider.ts). Writes bench/results/controller.md (and .json), prints
 // the table, and exits non-zero when a cycle takes more than one exchange per identity or one
 // TokenRequest per audience (2 when the run itself failed).
 //
@@ -229,6 +230,28 @@ async function main(): Promise<number> {
     if (run.code !== 0) results.failures.push('bench/sts-token.ts failed');
   } else {
     results.stsBench = existsSync(stsBench) ? 'not run (the controller bench failed)' : 'bench/sts-token.ts does not exist yet: not run';
+  }
+
+  // The kubelet plugin's per-call cost (bench/credential-provider.ts): independent of the controller's run.
+  if (trial) {
+    results.providerBench = 'not run (a reduced or instrumented trial run)';
+  } else if (!interrupted) {
+    log('credential-provider bench (bench/credential-provider.ts)');
+    const run = await runChild(nodeBinary, [join(root, 'bench', 'credential-provider.ts')], { cwd: root, inheritOutput: true });
+    results.providerBench = run.code === 0 ? 'bench/credential-provider.ts ran: its table is in bench/results/credential-provider.md' : `bench/credential-provider.ts FAILED with ${run.signal ?? run.code}`;
+    if (run.code !== 0) results.failures.push('bench/credential-provider.ts failed');
+  }
+
+  const proxyBench = join(root, 'bench', 'proxy-stream.ts');
+  if (trial) {
+    results.proxyBench = 'not run (a reduced or instrumented trial run)';
+  } else if (results.failures.length === 0 && !interrupted) {
+    log('proxy streaming bench (bench/proxy-stream.ts)');
+    const run = await runChild(nodeBinary, [proxyBench], { cwd: root, inheritOutput: true });
+    results.proxyBench = run.code === 0 ? 'bench/proxy-stream.ts ran: its tables are in bench/results/proxy.md' : `bench/proxy-stream.ts FAILED with ${run.signal ?? run.code}`;
+    if (run.code !== 0) results.failures.push('bench/proxy-stream.ts failed');
+  } else {
+    results.proxyBench = 'not run (an earlier bench failed)';
   }
 
   if (interrupted) return 130;

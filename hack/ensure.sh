@@ -12,6 +12,8 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+# strip: the credential provider single executable drops the node binary's debug info (18 MiB).
+command -v strip >/dev/null 2>&1 || missing+=(binutils)
 # The test bed's node: containerd runs the Pods' containers through runc; iptables only to prove that
 # the node leaves no chain behind.
 command -v containerd >/dev/null 2>&1 || missing+=(containerd)

@@ -2,6 +2,7 @@
 // and formatting the status ones the controller writes.
 import { RegcredError } from './errors.ts';
 import { bodyExcerpt } from './exchange/redact.ts';
+import { passthroughTargetFor, type PassthroughSettings, type PassthroughTarget } from './passthrough-target.ts';
 
 export const ANNOTATIONS = {
   /** The identity (UID) to exchange for; its presence opts the Secret in. */
@@ -17,6 +18,11 @@ export const ANNOTATIONS = {
    * of the controller's own. Needs --workload-identity and the workload-identity RBAC component.
    */
   serviceAccount: 'kube-regcred.io/service-account',
+  /**
+   * `passthrough`: write a ServiceAccount token for the registry's audience itself, no exchange (for
+   * registries that verify OIDC tokens). Its presence opts the Secret in, like an identity does.
+   */
+  exchange: 'kube-regcred.io/exchange',
   /** ServiceAccounts (comma-separated, Secret namespace) whose imagePullSecrets must list this pull secret. */
   attachTo: 'kube-regcred.io/attach-to',
   // Written by the controller for people and tools; never read back for a decision.
@@ -41,9 +47,11 @@ export interface Target {
   access: Access;
   /** The Secret-namespace ServiceAccount whose token is exchanged; absent: the controller's own. */
   serviceAccount?: string;
+  /** Set for a pass-through Secret (then `identity` is empty: no identity is exchanged for). */
+  passthrough?: PassthroughTarget;
 }
 
-export interface TargetSettings {
+export interface TargetSettings extends PassthroughSettings {
   /** Used when the Secret has no registry annotation; always allowed. */
   defaultRegistry: string;
   /** Registries a Secret may choose with the registry annotation (host[:port]). */
@@ -56,7 +64,7 @@ export interface TargetSettings {
  */
 export function isManaged(annotations?: Record<string, string>): boolean {
   if (!annotations) return false;
-  return Object.hasOwn(annotations, ANNOTATIONS.identity) || Object.hasOwn(annotations, ANNOTATIONS.identityAlias);
+  return Object.hasOwn(annotations, ANNOTATIONS.identity) || Object.hasOwn(annotations, ANNOTATIONS.identityAlias) || Object.hasOwn(annotations, ANNOTATIONS.exchange);
 }
 
 /**
@@ -117,15 +125,17 @@ export function parseTarget(annotations: Record<string, string>, settings: Targe
       `${ANNOTATIONS.identity} and ${ANNOTATIONS.identityAlias} are both set and differ`,
     );
   }
-  const identity = parseIdentity(primary ?? alias);
-
   const requested = annotations[ANNOTATIONS.registry];
   const registry = requested === undefined ? settings.defaultRegistry.toLowerCase() : parseRegistryHost(requested);
-  const allowed = new Set([settings.defaultRegistry, ...settings.registries].map((r) => r.toLowerCase()));
+  const allowed = new Set([settings.defaultRegistry, ...settings.registries, ...Object.keys(settings.passthroughRegistries ?? {})].map((r) => r.toLowerCase()));
   if (!allowed.has(registry)) {
     throw new RegcredError('RegistryNotConfigured', `registry ${registry} is not among the configured registries`);
   }
+  const passthrough = passthroughTargetFor(registry, annotations[ANNOTATIONS.exchange], settings);
+  // A pass-through Secret exchanges nothing: an identity annotation on it is not used (nor validated).
+  const identity = passthrough ? '' : parseIdentity(primary ?? alias);
   const target: Target = { identity, registry, access: parseAccess(annotations[ANNOTATIONS.access]) };
+  if (passthrough) target.passthrough = passthrough;
   const serviceAccount = annotations[ANNOTATIONS.serviceAccount];
   if (serviceAccount !== undefined) target.serviceAccount = parseServiceAccountName(serviceAccount);
   return target;
@@ -168,6 +178,10 @@ export function parseAccess(value: string | undefined): Access {
  * hosts cannot contain `,` or `=` (parseIdentity, parseRegistryHost), so the value is unambiguous.
  */
 export function formatTokenFor(target: Target): string {
+  if (target.passthrough) {
+    const sa = target.serviceAccount !== undefined ? `,service-account=${target.serviceAccount}` : '';
+    return `exchange=passthrough,audience=${target.passthrough.audience},registry=${target.registry}${sa}`;
+  }
   const access = target.access === 'push' ? ',access=push' : '';
   const serviceAccount = target.serviceAccount !== undefined ? `,service-account=${target.serviceAccount}` : '';
   return `identity=${target.identity},registry=${target.registry}${access}${serviceAccount}`;

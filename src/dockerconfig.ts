@@ -113,8 +113,9 @@ export function encodeAuth(username: string, password: string): string {
  * read). The entry is replaced whole: a stale `identitytoken` or `registrytoken` left beside ours would
  * win in some clients. Neither `config` nor anything inside it is modified.
  */
-export function withRegistryToken(config: DockerConfig, registry: string, token: string): DockerConfig {
-  const entry: DockerAuthEntry = { username: TOKEN_USERNAME, password: token, auth: encodeAuth(TOKEN_USERNAME, token) };
+/** `username` is `_token` for exchanged tokens; a pass-through registry may want another (its configuration). */
+export function withRegistryToken(config: DockerConfig, registry: string, token: string, username = TOKEN_USERNAME): DockerConfig {
+  const entry: DockerAuthEntry = { username, password: token, auth: encodeAuth(username, token) };
   return { ...config, auths: { ...(config.auths ?? {}), [registry]: entry } };
 }
 
@@ -140,7 +141,7 @@ function decodeAuth(auth: string): { username: string; password: string } | unde
  * disagreeing. The last case matters: skopeo reads only `auth` and other clients only `password`, so a
  * half-updated entry must count as unreadable and be rewritten, not trusted by its better half.
  */
-export function readRegistryToken(config: DockerConfig, registry: string): string | undefined {
+export function readRegistryToken(config: DockerConfig, registry: string, expectedUsername = TOKEN_USERNAME): string | undefined {
   if (!hasRegistryEntry(config, registry)) return undefined;
   const entry = config.auths?.[registry];
   if (!isPlainObject(entry)) return undefined;
@@ -149,7 +150,7 @@ export function readRegistryToken(config: DockerConfig, registry: string): strin
   const fromAuth = auth === undefined ? undefined : decodeAuth(auth);
   if (auth !== undefined && !fromAuth) return undefined; // garbage `auth`: skopeo would fail with it
   const user = typeof username === 'string' ? username : fromAuth?.username;
-  if (user !== TOKEN_USERNAME || (fromAuth && fromAuth.username !== TOKEN_USERNAME)) return undefined;
+  if (user !== expectedUsername || (fromAuth && fromAuth.username !== expectedUsername)) return undefined;
   const token = typeof password === 'string' && password !== '' ? password : fromAuth?.password;
   if (!token || (fromAuth && fromAuth.password !== token)) return undefined;
   return token;
@@ -160,12 +161,12 @@ export function readRegistryToken(config: DockerConfig, registry: string): strin
  * `auth`), even a half-broken one: what a revocation or a registry change removes. Someone else's
  * credential for the same registry (another username) is never ours to remove.
  */
-export function hasOwnRegistryEntry(config: DockerConfig, registry: string): boolean {
+export function hasOwnRegistryEntry(config: DockerConfig, registry: string, ownUsername = TOKEN_USERNAME): boolean {
   if (!hasRegistryEntry(config, registry)) return false;
   const entry = config.auths?.[registry];
   if (!isPlainObject(entry)) return false;
-  if (entry.username === TOKEN_USERNAME) return true;
-  return typeof entry.auth === 'string' && decodeAuth(entry.auth)?.username === TOKEN_USERNAME;
+  if (entry.username === ownUsername) return true;
+  return typeof entry.auth === 'string' && decodeAuth(entry.auth)?.username === ownUsername;
 }
 
 /** A new config without `auths[registry]`; everything else is kept. `config` is not modified. */

@@ -10,6 +10,7 @@ import { OptionsError } from '../config.ts';
 import { parseCommandLine, untilStopSignal } from './command-line.ts';
 import { createChainguardExchanger } from '../exchange/chainguard.ts';
 import { createTokenCache } from '../exchange/token-cache.ts';
+import { createPassthroughWiring } from './passthrough-wiring.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
 import { createEventRecorder } from '../kube/events.ts';
 import { createKubeApi } from '../kube/api-client.ts';
@@ -84,7 +85,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   const registry = new Registry();
   // process_* and nodejs_* (RSS, heap, event-loop lag): what capacity planning and the bench read.
   collectDefaultMetrics({ register: registry });
-  const decideSettings = { defaultRegistry: settings.defaultRegistry, registries: settings.registries, refresh: settings.refresh };
+  const { defaultRegistry, registries, passthroughRegistries, refresh } = settings;
+  const decideSettings = { defaultRegistry, registries, passthroughRegistries, refresh };
 
   const informer = createControllerSecretInformer({
     api,
@@ -128,7 +130,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   const isLeader = () => (elector ? elector.isLeader() : true);
   const exchanger = guardExchanger(
     countExchanges(
-      createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock }),
+      createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock, random,
+        capabilities: settings.capabilities, scopes: settings.scopes }),
       metrics,
     ),
     isLeader,
@@ -137,8 +140,9 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   // A token that ends an outage wakes every Secret that failed waiting for it (controller/token-waiters.ts).
   const tokenCache = createTokenCache({ exchanger, clock, refresh: settings.refresh, onStored: (key) => controller?.tokenArrived(key) });
   const serviceAccount = { namespace, name: settings.serviceAccountName };
+  const ownTokenRequester = createTokenRequester(api, serviceAccount, { logger });
   const serviceAccountTokens = createServiceAccountTokenSource({
-    request: createTokenRequester(api, serviceAccount),
+    request: ownTokenRequester,
     clock,
     expirationSeconds: settings.tokenExpirationSeconds,
     onRequest: (result) => metrics.tokenRequests.inc({ result }),
@@ -147,12 +151,15 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   // Opt-in: minting tokens of other ServiceAccounts is a power the RBAC component grants on purpose.
   const workloadTokens = settings.workloadIdentity
     ? createWorkloadTokenSources({
-        request: (sa, request) => createTokenRequester(api, sa, { workload: true })(request),
+        request: (sa, request) => createTokenRequester(api, sa, { workload: true, logger, ...(sa.boundTo ? { boundTo: sa.boundTo } : {}) })(request),
         clock,
         expirationSeconds: settings.tokenExpirationSeconds,
         onRequest: (result) => metrics.tokenRequests.inc({ result }),
       })
     : undefined;
+
+  const ownSubject = `system:serviceaccount:${namespace}:${settings.serviceAccountName}`;
+  const passthrough = createPassthroughWiring({ api, clock, logger, metrics, settings, ownRequester: ownTokenRequester, ownSubject });
 
   const le = settings.leaderElection;
   elector = le.enabled
@@ -191,8 +198,10 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     tokenCache,
     serviceAccountTokens,
     audience: exchanger.audience,
-    subject: `system:serviceaccount:${namespace}:${settings.serviceAccountName}`,
+    subject: ownSubject,
     ...(workloadTokens ? { workloadTokens } : {}),
+    bindWorkloadTokens: settings.bindWorkloadTokens,
+    passthrough,
     attacher: guardAttacher(createServiceAccountAttacher({ api, fieldManager: COMPONENT }), isLeader),
     attachRetryMs: settings.attachRetryMs,
     settings: decideSettings,
@@ -235,6 +244,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       defaultRegistry: settings.defaultRegistry,
       identityPolicy: settings.identityPolicyPath ?? false,
       workloadIdentity: settings.workloadIdentity,
+      passthroughRegistries: Object.keys(settings.passthroughRegistries),
       serviceAccount: `${namespace}/${settings.serviceAccountName}`,
       leaderElection: le.enabled ? `${namespace}/${le.leaseName}` : false,
       identity,

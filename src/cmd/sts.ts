@@ -4,8 +4,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { DestinationStream } from 'pino';
 import { systemClock, type Clock } from '../clock.ts';
-import { parseCommandLine, untilStopSignal } from './command-line.ts';
-import { toRegcredError } from '../errors.ts';
+import { parseCommandLine, serveUntilStopped } from './command-line.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { watchConfig, type ConfigWatcher } from '../sts/config-watcher.ts';
@@ -107,20 +106,5 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
 export async function runSts(argv: string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const commandLine = parseCommandLine('sts', argv, stsHelp, () => parseStsSettings(argv, env));
   if ('exitCode' in commandLine) return commandLine.exitCode;
-  const { settings } = commandLine;
-
-  let running: RunningSts;
-  try {
-    running = await startStsProcess(settings);
-  } catch (err) {
-    // Our messages (config problems with field paths) or Node's (port in use); never request data.
-    const error = toRegcredError(err);
-    const message = error.code === 'Internal' ? (err as Error).message : error.message;
-    process.stderr.write(`kube-regcred sts: cannot start: ${message}\n`);
-    return 1;
-  }
-
-  await untilStopSignal(running.logger);
-  await running.stop();
-  return 0;
+  return serveUntilStopped('sts', () => startStsProcess(commandLine.settings));
 }

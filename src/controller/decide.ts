@@ -5,6 +5,8 @@ import { hasOwnRegistryEntry, hasRegistryEntry, parseDockerConfig, readRegistryT
 import { RegcredError, toRegcredError } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
 import { evaluateAccess, type IdentityPolicy } from '../policy/identity-policy.ts';
+import { evaluatePassthrough } from '../policy/passthrough-policy.ts';
+import type { PassthroughSettings } from '../passthrough-target.ts';
 import { readJwtTimes, type JwtTimes } from '../token/jwt-times.ts';
 import { refreshAt, type RefreshPolicy } from './refresh-time.ts';
 
@@ -30,7 +32,7 @@ export interface SecretView {
   namespaceLabels?: Readonly<Record<string, string>> | undefined;
 }
 
-export interface DecideSettings {
+export interface DecideSettings extends PassthroughSettings {
   defaultRegistry: string;
   registries: readonly string[];
   refresh: RefreshPolicy;
@@ -85,6 +87,10 @@ export function decide(secret: SecretView, now: Date, cached: RegistryToken | un
       throw new RegcredError('AccessInvalid', `a push secret must be of type ${PUSH_SECRET_TYPE} (key config.json), never ${secret.type}`);
     }
     const attachTo = parseAttachTo(secret.annotations[ANNOTATIONS.attachTo]);
+    if (target.passthrough && target.access === 'push') {
+      // A pass-through token carries whatever the registry grants that subject: never in a push secret.
+      throw new RegcredError('AccessInvalid', 'a pass-through Secret is a pull secret; push secrets are always exchanged');
+    }
     if (target.access === 'push' && attachTo.length > 0) {
       throw new RegcredError('AccessInvalid', `${ANNOTATIONS.attachTo}: a push secret is never attached to a ServiceAccount`);
     }
@@ -94,15 +100,22 @@ export function decide(secret: SecretView, now: Date, cached: RegistryToken | un
     return { kind: 'reject', error: toRegcredError(error) };
   }
 
-  const access = evaluateAccess(settings.policy, {
-    identity: target.identity,
-    use: target.access,
-    namespace: secret.namespace,
-    namespaceLabels: secret.namespaceLabels,
-  });
+  const access = target.passthrough
+    ? evaluatePassthrough(settings.policy?.passthrough, {
+        audience: target.passthrough.audience,
+        namespace: secret.namespace,
+        namespaceLabels: secret.namespaceLabels,
+      })
+    : evaluateAccess(settings.policy, {
+        identity: target.identity,
+        use: target.access,
+        namespace: secret.namespace,
+        namespaceLabels: secret.namespaceLabels,
+      });
+  const username = target.passthrough?.username;
   if (!access.allowed) {
     // No fresh tokens for a Secret that lost permission, and the one it holds is taken away.
-    return hasOwnRegistryEntry(config, target.registry)
+    return hasOwnRegistryEntry(config, target.registry, username)
       ? { kind: 'reject', error: access.error, revoke: target.registry }
       : { kind: 'reject', error: access.error };
   }
@@ -110,7 +123,7 @@ export function decide(secret: SecretView, now: Date, cached: RegistryToken | un
   // token-for only ever forces a refresh: absent (Secrets written before it existed) changes nothing.
   const recordedFor = secret.annotations[ANNOTATIONS.tokenFor];
   const retargeted = recordedFor !== undefined && recordedFor !== formatTokenFor(target);
-  const held = readRegistryToken(config, target.registry);
+  const held = readRegistryToken(config, target.registry, username);
   let reason: RefreshReason;
   let currentExpiresAt: Date | undefined;
   if (held === undefined) {
@@ -120,6 +133,12 @@ export function decide(secret: SecretView, now: Date, cached: RegistryToken | un
   } else {
     const times = tryReadJwtTimes(held);
     if (!times) {
+      // An opaque token (an STS that answers with `expiry`): its expiry is known only to the exchange
+      // cache, never read from our own annotations. Held and cached alike: wait; after a restart it is
+      // exchanged once more, which is the price of not trusting expires-at.
+      if (cached && cached.token === held && isFresh(cached, now, settings.refresh)) {
+        return { kind: 'wait', until: refreshAt(held, cached, settings.refresh), target, expiresAt: cached.expiresAt };
+      }
       reason = 'unreadable';
     } else {
       const due = refreshAt(held, times, settings.refresh);

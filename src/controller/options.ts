@@ -1,7 +1,8 @@
 // The option table of `kube-regcred controller` (flags, KUBE_REGCRED_* environment variables, defaults)
 // and its validation into the settings the controller runs with. Pure: argv and env come from cmd/.
 import { OptionsError, parseOptions, renderHelp, type OptionTable, type Options } from '../config.ts';
-import { parseRegistryHost } from '../annotations.ts';
+import type { PassthroughRegistry } from '../passthrough-target.ts';
+import { parsePassthroughRegistries, registryHost } from './passthrough-options.ts';
 import { DEFAULT_REFRESH_POLICY, validateRefreshPolicy, type RefreshPolicy } from './refresh-time.ts';
 
 export const ENV_PREFIX = 'KUBE_REGCRED_';
@@ -27,6 +28,21 @@ export const CONTROLLER_OPTIONS = {
     default: 'issuer.enforce.dev',
     description: 'Audience of the ServiceAccount token presented to the STS.',
   },
+  pullCapabilities: {
+    type: 'list',
+    default: '',
+    description: 'Chainguard capabilities (repeated cap) asked for when exchanging for a pull secret, e.g. registry.pull. Empty: none (the identity\'s role bindings decide).',
+  },
+  pushCapabilities: {
+    type: 'list',
+    default: '',
+    description: 'Chainguard capabilities asked for when exchanging for a push secret, e.g. registry.push. Empty: none.',
+  },
+  scopes: {
+    type: 'list',
+    default: '',
+    description: 'Chainguard group scopes (repeated scopes) the exchanged token is restricted to. Empty: none.',
+  },
   defaultRegistry: {
     type: 'string',
     default: 'cgr.dev',
@@ -36,6 +52,21 @@ export const CONTROLLER_OPTIONS = {
     type: 'list',
     default: '',
     description: 'Comma-separated registries a Secret may choose with kube-regcred.io/registry. The default registry is always allowed.',
+  },
+  passthroughRegistries: {
+    type: 'list',
+    default: '',
+    description: 'Comma-separated host[:port]=audience: registries that verify OIDC tokens themselves. Their Secrets get a ServiceAccount token for that audience as the password, no exchange (also any Secret annotated kube-regcred.io/exchange=passthrough, audience = its registry). Needs passthrough entries in the identity policy.',
+  },
+  passthroughUsernames: {
+    type: 'list',
+    default: '',
+    description: 'Comma-separated host[:port]=username for pass-through registries (kube-regcred sts: the issuer name in its config). Default username: kube-regcred.',
+  },
+  bindWorkloadTokens: {
+    type: 'boolean',
+    default: 'true',
+    description: 'Bind per-workload and pass-through workload tokens to the Secret they serve (TokenRequest boundObjectRef): deleting the Secret revokes them for TokenReview-checking verifiers.',
   },
   identityPolicy: {
     type: 'string',
@@ -157,8 +188,12 @@ export interface ControllerSettings {
   namespaces: string[];
   issuerUrl: string;
   audience: string;
+  capabilities: { pull: string[]; push: string[] };
+  scopes: string[];
   defaultRegistry: string;
   registries: string[];
+  passthroughRegistries: Record<string, PassthroughRegistry>;
+  bindWorkloadTokens: boolean;
   identityPolicyPath: string | undefined;
   workloadIdentity: boolean;
   tokenExpirationSeconds: number;
@@ -188,14 +223,6 @@ function parseAddress(raw: string): { host: string; port: number } {
   if (!match || port > 65535) throw new OptionsError(`--ops-address: expected host:port, got "${raw}"`);
   const host = match[1]!.replace(/^\[(.*)\]$/, '$1');
   return { host: host === '' ? '0.0.0.0' : host, port };
-}
-
-function registryHost(flag: string, raw: string): string {
-  try {
-    return parseRegistryHost(raw);
-  } catch {
-    throw new OptionsError(`${flag}: "${raw}" is not host[:port]`);
-  }
 }
 
 /** Parses argv + env and checks what the table alone cannot. Throws OptionsError with a clear message. */
@@ -231,13 +258,18 @@ export function parseControllerSettings(
   }
   const defaultRegistry = registryHost('--default-registry', o.defaultRegistry);
   const registries = [...new Set([defaultRegistry, ...o.registries.map((r) => registryHost('--registries', r))])];
+  const passthroughRegistries = parsePassthroughRegistries(o.passthroughRegistries, o.passthroughUsernames);
   return {
     kubeconfig: o.kubeconfig,
     namespaces: o.namespaces,
     issuerUrl: o.issuerUrl,
     audience: o.audience,
+    capabilities: { pull: o.pullCapabilities, push: o.pushCapabilities },
+    scopes: o.scopes,
     defaultRegistry,
     registries,
+    passthroughRegistries,
+    bindWorkloadTokens: o.bindWorkloadTokens,
     identityPolicyPath: o.identityPolicy === undefined || o.identityPolicy.trim() === '' ? undefined : o.identityPolicy,
     workloadIdentity: o.workloadIdentity,
     tokenExpirationSeconds: o.tokenExpirationSeconds,

@@ -16,6 +16,7 @@ import type { IdentityPolicy } from '../policy/identity-policy.ts';
 import type { ServiceAccountTokenSource } from '../token/service-account-token.ts';
 import type { WorkloadTokenSources } from '../token/workload-tokens.ts';
 import { createAttachStep } from './attach.ts';
+import type { PassthroughCredentials } from './passthrough-credentials.ts';
 import { decide, PUSH_SECRET_TYPE, type DecideSettings, type SecretView } from './decide.ts';
 import type { ControllerMetrics, ReconcileOutcome } from './metrics.ts';
 import { lastUsefulInstant } from './backoff.ts';
@@ -50,6 +51,10 @@ export interface ReconcilerDeps {
   subject: string;
   /** Per-workload identity (kube-regcred.io/service-account); absent: the mode is off and such Secrets are refused. */
   workloadTokens?: WorkloadTokenSources;
+  /** Bind per-workload subject tokens to the Secret being reconciled (TokenRequest boundObjectRef). */
+  bindWorkloadTokens?: boolean;
+  /** Pass-through Secrets (kube-regcred.io/exchange: passthrough); absent: such Secrets are refused. */
+  passthrough?: PassthroughCredentials;
   settings: DecideSettings;
   /** The identity policy in force now (it reloads); absent or undefined: no policy file. */
   policy?: () => IdentityPolicy | undefined;
@@ -219,7 +224,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (oldRegistry !== undefined && oldRegistry !== target.registry && hasOwnRegistryEntry(previous, oldRegistry)) {
       previous = withoutRegistryEntry(previous, oldRegistry);
     }
-    const config = withRegistryToken(previous, target.registry, token.token);
+    const config = withRegistryToken(previous, target.registry, token.token, target.passthrough?.username);
     const annotations = formatStatus({ target, expiresAt: token.expiresAt, refreshedAt: clock.now(), ...(clearError ? { error: null } : {}) });
     await writeConfig(secret, view, config, annotations);
     metrics.secretRefreshes.inc();
@@ -263,7 +268,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     // same way decide() will (a failure is decide's to report, as a reject).
     let cached: RegistryToken | undefined;
     const peekTarget = tryTarget(view, settings);
-    if (peekTarget) cached = deps.tokenCache.peek(peekTarget.identity, peekTarget.registry, subjectOf(namespace, peekTarget));
+    const secretRef = { namespace, name, uid: secret.uid };
+    if (peekTarget?.passthrough) cached = deps.passthrough?.peek(secretRef, peekTarget);
+    else if (peekTarget) cached = deps.tokenCache.peek(peekTarget.identity, peekTarget.registry, subjectOf(namespace, peekTarget));
 
     const action = decide(view, now, cached, settings);
     switch (action.kind) {
@@ -299,28 +306,33 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       case 'write':
       case 'refresh': {
         let token: RegistryToken;
+        const sa = action.target.serviceAccount;
+        // Bound to this Secret: deleting it revokes the subject token for verifiers that ask the apiserver.
+        const bound = deps.bindWorkloadTokens && secret.uid !== undefined ? { boundTo: { name, uid: secret.uid } } : {};
+        const workload = sa === undefined ? undefined : { namespace, name: sa, ...bound };
         try {
-          const sa = action.target.serviceAccount;
           if (sa !== undefined && !deps.workloadTokens) {
             throw new RegcredError('ServiceAccountInvalid', `${ANNOTATIONS.serviceAccount} needs per-workload identity, which is off (--workload-identity)`);
           }
-          const workload = sa === undefined ? undefined : { namespace, name: sa };
+          if (action.target.passthrough && !deps.passthrough) throw new RegcredError('AccessInvalid', 'pass-through is not configured in this controller');
           token =
             action.kind === 'write'
               ? action.token
-              : await deps.tokenCache.get({
+              : action.target.passthrough
+                ? await deps.passthrough!.get(secretRef, action.target)
+                : await deps.tokenCache.get({
                   identity: action.target.identity,
                   registry: action.target.registry,
                   subject: subjectOf(namespace, action.target),
+                  access: action.target.access,
                   subjectToken: () => (workload ? deps.workloadTokens!.get(workload, deps.audience) : deps.serviceAccountTokens.get(deps.audience)),
                 });
         } catch (err) {
           const error = toRegcredError(err);
           // The STS refused the ServiceAccount token: ask for a new one next time rather than reuse it.
           if (error.code === 'StsUnauthorized') {
-            const sa = action.target.serviceAccount;
-            if (sa === undefined) deps.serviceAccountTokens.invalidate(deps.audience);
-            else deps.workloadTokens?.invalidate({ namespace, name: sa }, deps.audience);
+            if (workload === undefined) deps.serviceAccountTokens.invalidate(deps.audience);
+            else deps.workloadTokens?.invalidate(workload, deps.audience);
           }
           const waitingFor = tokenKeyOf({ identity: action.target.identity, registry: action.target.registry, subject: subjectOf(namespace, action.target) });
           return fail(key, secret, error, log, startedMs, action.currentExpiresAt, waitingFor);

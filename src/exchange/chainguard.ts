@@ -1,8 +1,10 @@
-// The Chainguard STS protocol: POST {issuer}/sts/exchange?aud={registry}&identity={UID} with the
-// ServiceAccount JWT as Bearer → 200 {"token": "<registry JWT>"}. One classifier for every answer.
+// The Chainguard STS protocol: POST {issuer}/sts/exchange with the ServiceAccount JWT as Bearer and
+// aud, identity (and cap, scopes) both in the query (what older servers and pull-secret-updater use)
+// and as an application/x-www-form-urlencoded body (what chainguard-dev/sdk sends since 2026) → 200
+// {"token", "expiry"?, "refresh_token"?}. One classifier for every answer; 502/503 retried once.
 import { RegcredError } from '../errors.ts';
-import { systemClock, type Clock } from '../clock.ts';
-import { readJwtTimes } from '../token/jwt-times.ts';
+import { systemClock, systemRandom, type Clock, type Random } from '../clock.ts';
+import { parseTokenResponse } from './chainguard-response.ts';
 import { bodyExcerpt } from './redact.ts';
 import type { Exchanger, ExchangeRequest, RegistryToken } from './exchanger.ts';
 
@@ -17,7 +19,21 @@ export interface ChainguardExchangerOptions {
   fetch?: typeof globalThis.fetch;
   /** For Retry-After given as an HTTP date. */
   clock?: Clock;
+  /**
+   * Capabilities (`cap`, repeated) asked for per use of the token, e.g. `registry.pull` for pull secrets
+   * and `registry.push` for push secrets. Default: none for either (the STS then grants what the
+   * identity's role bindings give, as pull-secret-updater always did).
+   */
+  capabilities?: { pull?: readonly string[]; push?: readonly string[] };
+  /** Group scopes (`scopes`, repeated) to restrict the token to; default none. */
+  scopes?: readonly string[];
+  /** Jitter of the one quick retry after a 502/503; Math.random otherwise. */
+  random?: Random;
 }
+
+/** The quick retry after a 502/503 waits this long plus up to as much again (jitter), as the SDK does. */
+export const RETRY_BASE_MS = 100;
+const RETRIED_STATUSES = new Set([502, 503]);
 
 /** Larger answers are not a token response; reading stops there. */
 const MAX_BODY_BYTES = 256 * 1024;
@@ -25,20 +41,35 @@ const MAX_BODY_BYTES = 256 * 1024;
 export function createChainguardExchanger(options: ChainguardExchangerOptions): Exchanger {
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
   const base = options.issuerUrl.replace(/\/+$/, '');
 
+  /** One exchange; a 502/503 (a gateway between us and the STS, or the STS starting) gets one more try. */
   async function exchange(request: ExchangeRequest, signal?: AbortSignal): Promise<RegistryToken> {
+    try {
+      return await attempt(request, signal);
+    } catch (error) {
+      if (!(error instanceof RegcredError && error.code === 'StsServerError' && RETRIED_STATUSES.has(error.status ?? 0))) throw error;
+      await sleep(RETRY_BASE_MS + Math.floor(random() * RETRY_BASE_MS), signal);
+      return attempt(request, signal);
+    }
+  }
+
+  async function attempt(request: ExchangeRequest, signal?: AbortSignal): Promise<RegistryToken> {
     signal?.throwIfAborted();
-    const url = new URL(`${base}/sts/exchange`);
-    url.searchParams.set('aud', request.registry);
-    url.searchParams.set('identity', request.identity);
+    const params = exchangeParams(request, options);
+    const url = new URL(`${base}/sts/exchange?${params}`);
     const timeout = AbortSignal.timeout(options.timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     try {
       const response = await fetchImpl(url, {
         method: 'POST',
-        headers: { authorization: `Bearer ${request.subjectToken}`, accept: 'application/json' },
-        body: '',
+        headers: {
+          authorization: `Bearer ${request.subjectToken}`,
+          accept: 'application/json',
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: params.toString(),
         // A redirect would carry the Bearer token to wherever it points; an STS has no reason to redirect.
         redirect: 'manual',
         signal: combined,
@@ -52,6 +83,35 @@ export function createChainguardExchanger(options: ChainguardExchangerOptions): 
   }
 
   return { name: 'chainguard', audience: options.audience, exchange };
+}
+
+/**
+ * The request fields, in the proto's names (oidc.platform.proto ExchangeRequest): `aud` (the registry),
+ * `identity`, `cap` and `scopes` repeated. The deprecated single `scope` is not sent: `scopes` is its
+ * successor and servers that know neither ignore both.
+ */
+export function exchangeParams(request: ExchangeRequest, options: Pick<ChainguardExchangerOptions, 'capabilities' | 'scopes'>): URLSearchParams {
+  const params = new URLSearchParams();
+  params.append('aud', request.registry);
+  params.append('identity', request.identity);
+  for (const cap of options.capabilities?.[request.access ?? 'pull'] ?? []) params.append('cap', cap);
+  for (const scope of options.scopes ?? []) params.append('scopes', scope);
+  return params;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 async function readBody(response: Response): Promise<string> {
@@ -98,26 +158,7 @@ export function parseRetryAfterMs(value: string | null, now: Date): number | und
 /** The single classifier for an STS answer: a RegistryToken from a good 200, a coded RegcredError otherwise. */
 export function classifyStsResponse(status: number, body: string, headers: Headers, now: Date): RegistryToken {
   if (status !== 200) throw statusError(status, body, headers, now);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    throw new RegcredError('StsBadResponse', `STS answered 200 with non-JSON: ${bodyExcerpt(body)}`, { status });
-  }
-  const token = (parsed as { token?: unknown } | null)?.token;
-  if (typeof token !== 'string' || token === '') {
-    throw new RegcredError('StsBadResponse', `STS answered 200 without a string "token": ${bodyExcerpt(body)}`, {
-      status,
-    });
-  }
-  let times;
-  try {
-    times = readJwtTimes(token);
-  } catch (error) {
-    const reason = error instanceof RegcredError ? error.message : 'registry token is not a JWT';
-    throw new RegcredError('RegistryTokenInvalid', `STS answered 200 but ${reason}`, { status });
-  }
-  return { token, ...times };
+  return parseTokenResponse(body, status);
 }
 
 function statusError(status: number, body: string, headers: Headers, now: Date): RegcredError {

@@ -4,6 +4,7 @@
 /** A registry token and the instants read from it (never verified by us: the registry does that). */
 export interface RegistryToken {
   token: string;
+  /** When the token stops working: its JWT `exp`, or what the peer said (the earlier), for opaque tokens only the latter. */
   expiresAt: Date;
   issuedAt?: Date;
   notBefore?: Date;
@@ -16,6 +17,8 @@ export interface ExchangeRequest {
   registry: string;
   /** The caller's own credential (a ServiceAccount JWT); secret, never logged. */
   subjectToken: string;
+  /** What the token is for (pull secret or push secret); protocols with capabilities ask accordingly. Default pull. */
+  access?: 'pull' | 'push';
 }
 
 export interface Exchanger {

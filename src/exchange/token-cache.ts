@@ -32,6 +32,8 @@ export interface TokenCacheGetRequest extends TokenRequestKey {
   subjectToken: () => Promise<string>;
   /** Stops this caller's wait only; a shared exchange keeps going for the others. */
   signal?: AbortSignal;
+  /** Passed to the exchanger (capabilities); one identity is never both pull and push (identity policy). */
+  access?: 'pull' | 'push';
 }
 
 export interface TokenCache {
@@ -83,7 +85,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
     const { identity, registry } = request;
     const flight = (async () => {
       const subjectToken = await request.subjectToken();
-      const token = await exchanger.exchange({ identity, registry, subjectToken });
+      const token = await exchanger.exchange({ identity, registry, subjectToken, ...(request.access ? { access: request.access } : {}) });
       store(key, token);
       options.onStored?.(key, token);
       return token;

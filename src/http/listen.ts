@@ -1,4 +1,4 @@
-// Starting an HTTP server as a promise of the bound port (port 0 picks a free one).
+// Starting an HTTP server as a promise of the bound port (port 0 picks a free one), and stopping it gracefully.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -10,5 +10,21 @@ export function listen(server: Server, port: number, host: string): Promise<numb
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });
+  });
+}
+
+/**
+ * Stops accepting, lets requests in flight finish for up to `graceMs`, then closes what is left;
+ * idle keep-alive connections are closed at once.
+ */
+export function closeGracefully(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
   });
 }

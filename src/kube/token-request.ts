@@ -2,6 +2,8 @@
 // presents to the token exchange. The RBAC grant names that one ServiceAccount in resourceNames.
 import type { AuthenticationV1TokenRequest } from '@kubernetes/client-node';
 import { RegcredError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { readJwtId } from '../token/jwt-times.ts';
 import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
 
@@ -23,17 +25,28 @@ export interface TokenRequestOptions {
 
 export type TokenRequester = (options: TokenRequestOptions) => Promise<IssuedToken>;
 
+export interface TokenRequesterOptions {
+  /** The ServiceAccount is a workload's (see below). */
+  workload?: boolean;
+  /** Bind the token to this Secret (same namespace as the ServiceAccount): deleting it revokes the token. */
+  boundTo?: { name: string; uid: string };
+  /** Logs each minted token's `jti` (never the token), to match apiserver audit logs and TokenReviews. */
+  logger?: Logger;
+}
+
 /**
  * `workload`: the ServiceAccount is a workload's, not the controller's own. A 403 then means the opt-in
  * RBAC (manifests/components/workload-identity) is missing: TokenRequestForbidden, permanent, reported on
  * the Secret, rather than a controller-wide hiccup retried every few seconds.
  */
-export function createTokenRequester(api: KubeApi, serviceAccount: ServiceAccountRef, options: { workload?: boolean } = {}): TokenRequester {
+export function createTokenRequester(api: KubeApi, serviceAccount: ServiceAccountRef, options: TokenRequesterOptions = {}): TokenRequester {
+  const { boundTo } = options;
+  const boundObjectRef = boundTo ? { boundObjectRef: { kind: 'Secret', apiVersion: 'v1', name: boundTo.name, uid: boundTo.uid } } : {};
   return async ({ audience, expirationSeconds }) => {
     let result: AuthenticationV1TokenRequest;
     try {
       result = await api.request('POST', `/api/v1/namespaces/${encodeURIComponent(serviceAccount.namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount.name)}/token`, {
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds } },
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds, ...boundObjectRef } },
       });
     } catch (err) {
       // A failed TokenRequest is a controller-wide problem (RBAC, apiserver), not one of the Secret being
@@ -57,6 +70,16 @@ export function createTokenRequester(api: KubeApi, serviceAccount: ServiceAccoun
     if (!token || Number.isNaN(expiresAt.getTime())) {
       throw new RegcredError('TokenRequestFailed', 'TokenRequest answered without a token or expiry');
     }
+    options.logger?.info(
+      {
+        serviceAccount: `${serviceAccount.namespace}/${serviceAccount.name}`,
+        audience,
+        jti: readJwtId(token),
+        expiresAt: expiresAt.toISOString(),
+        boundTo: boundTo ? `Secret ${serviceAccount.namespace}/${boundTo.name}` : false,
+      },
+      'service account token minted',
+    );
     return { token, expiresAt };
   };
 }

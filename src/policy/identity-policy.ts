@@ -3,7 +3,9 @@
 import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { RegcredError } from '../errors.ts';
-import { matchesLabelSelector, validateLabelSelector, type LabelSelector } from './label-selector.ts';
+import type { LabelSelector } from './label-selector.ts';
+import { scopeAllowsNamespace, validateNamespaceScope } from './namespace-match.ts';
+import { validatePassthroughRule, type PassthroughRule } from './passthrough-policy.ts';
 
 /** What a Secret uses an identity for: a pull secret or a push secret. */
 export type Use = 'pull' | 'push';
@@ -20,6 +22,8 @@ export interface PolicyRule {
 
 export interface IdentityPolicy {
   rules: readonly PolicyRule[];
+  /** Which namespaces may get a pass-through token of which audience; empty: pass-through nowhere. */
+  passthrough: readonly PassthroughRule[];
   /** sha256 of the file text: a reload of identical content changes nothing. */
   fingerprint: string;
 }
@@ -33,24 +37,6 @@ export interface AccessRequest {
 }
 
 export type AccessDecision = { allowed: true } | { allowed: false; error: RegcredError };
-
-const MAX_GLOB_LENGTH = 253;
-
-/** Namespace globs: names have no separators, so `*` is any run of characters. Anchored, no backtracking blow-up. */
-function compileNamespaceGlob(pattern: string): RegExp {
-  const source = pattern.replace(/[.+^${}()|[\]\\/-]/g, '\\$&').replace(/\*+/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${source}$`);
-}
-
-const compiledGlobs = new WeakMap<PolicyRule, RegExp[]>();
-function globsOf(rule: PolicyRule): RegExp[] {
-  let globs = compiledGlobs.get(rule);
-  if (!globs) {
-    globs = (rule.namespaces ?? []).map(compileNamespaceGlob);
-    compiledGlobs.set(rule, globs);
-  }
-  return globs;
-}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -75,21 +61,9 @@ function validateRule(raw: unknown, path: string, problems: string[]): PolicyRul
       uses = [...new Set(raw.uses as Use[])];
     }
   }
-  let namespaces: string[] | undefined;
-  if (raw.namespaces !== undefined) {
-    if (!Array.isArray(raw.namespaces) || !raw.namespaces.every((n) => typeof n === 'string' && n !== '' && n.length <= MAX_GLOB_LENGTH)) {
-      problems.push(`${path}.namespaces: a list of namespace names or globs`);
-    } else {
-      namespaces = raw.namespaces as string[];
-    }
-  }
-  const selector = raw.namespaceSelector === undefined ? undefined : validateLabelSelector(raw.namespaceSelector, `${path}.namespaceSelector`, problems);
-  if (raw.namespaces === undefined && raw.namespaceSelector === undefined) {
-    // An entry with neither would allow every namespace: say `namespaces: ["*"]` if that is meant.
-    problems.push(`${path}: set namespaces, namespaceSelector or both (namespaces: ["*"] allows all)`);
-  }
+  const scope = validateNamespaceScope(raw, path, problems);
   if (problems.length > before) return undefined;
-  return { uid: uid as string, uses, ...(namespaces ? { namespaces } : {}), ...(selector ? { namespaceSelector: selector } : {}) };
+  return { uid: uid as string, uses, ...scope };
 }
 
 /**
@@ -105,8 +79,16 @@ export function parseIdentityPolicy(text: string): IdentityPolicy {
   }
   const problems: string[] = [];
   if (!isPlainObject(raw)) throw new RegcredError('ConfigInvalid', 'identity policy: must be a mapping with an `identities` list');
-  for (const key of Object.keys(raw)) if (key !== 'identities') problems.push(`${key}: unknown field`);
+  for (const key of Object.keys(raw)) if (key !== 'identities' && key !== 'passthrough') problems.push(`${key}: unknown field`);
   if (!Array.isArray(raw.identities)) problems.push('identities: required, a list');
+  if (raw.passthrough !== undefined && !Array.isArray(raw.passthrough)) problems.push('passthrough: a list');
+  const passthrough = (Array.isArray(raw.passthrough) ? raw.passthrough : [])
+    .map((entry, i) => {
+      if (isPlainObject(entry)) return validatePassthroughRule(entry, `passthrough[${i}]`, problems);
+      problems.push(`passthrough[${i}]: must be a mapping`);
+      return undefined;
+    })
+    .filter((rule): rule is PassthroughRule => rule !== undefined);
   const rules = (Array.isArray(raw.identities) ? raw.identities : [])
     .map((entry, i) => validateRule(entry, `identities[${i}]`, problems))
     .filter((rule): rule is PolicyRule => rule !== undefined);
@@ -120,17 +102,11 @@ export function parseIdentityPolicy(text: string): IdentityPolicy {
     if (uses.size > 1) problems.push(`identity ${uid}: allowed both pull and push; use separate identities for pulling and pushing`);
   }
   if (problems.length > 0) throw new RegcredError('ConfigInvalid', `identity policy: ${problems.join('; ')}`);
-  return { rules, fingerprint: createHash('sha256').update(text).digest('hex') };
+  return { rules, passthrough, fingerprint: createHash('sha256').update(text).digest('hex') };
 }
 
 function ruleAllowsNamespace(rule: PolicyRule, request: AccessRequest): boolean {
-  if (rule.namespaces !== undefined && !globsOf(rule).some((glob) => glob.test(request.namespace))) return false;
-  if (rule.namespaceSelector !== undefined) {
-    // Unknown labels match no selector: an unknown namespace must not be given the benefit of the doubt.
-    if (request.namespaceLabels === undefined) return false;
-    if (!matchesLabelSelector(rule.namespaceSelector, request.namespaceLabels)) return false;
-  }
-  return true;
+  return scopeAllowsNamespace(rule, request.namespace, request.namespaceLabels);
 }
 
 /**

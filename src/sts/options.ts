@@ -50,7 +50,7 @@ export function stsHelp(): string {
   return renderHelp(USAGE, STS_OPTIONS, STS_ENV_PREFIX);
 }
 
-function parseAddress(flag: string, raw: string): Address {
+export function parseAddress(flag: string, raw: string): Address {
   const match = /^(.*):(\d{1,5})$/.exec(raw.trim());
   const port = match ? Number(match[2]) : NaN;
   if (!match || port > 65535) throw new OptionsError(`${flag}: expected host:port, got "${raw}"`);

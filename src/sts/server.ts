@@ -10,7 +10,7 @@ import { realmFor, sendError, sendJson, statusOf } from './http-io.ts';
 import { countRefusal, type Endpoint, type StsMetrics } from './metrics.ts';
 import type { StsRuntime } from './runtime.ts';
 import { handleToken } from './token-handler.ts';
-import { listen } from '../http/listen.ts';
+import { closeGracefully, listen } from '../http/listen.ts';
 
 export interface StsServerOptions {
   /** The active runtime; read once per request. */
@@ -108,16 +108,6 @@ export function createStsServer(options: StsServerOptions): StsServer {
   return {
     server,
     listen: (port, host = '0.0.0.0') => listen(server, port, host),
-    close(graceMs = 10_000) {
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        timer.unref();
-        server.close(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
-    },
+    close: (graceMs = 10_000) => closeGracefully(server, graceMs),
   };
 }

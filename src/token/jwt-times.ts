@@ -5,8 +5,12 @@ import { RegcredError } from '../errors.ts';
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
-/** The claims of a compact JWS (`header.payload.signature`); throws on any other shape. */
-function decodeClaims(token: string): Record<string, unknown> {
+/**
+ * The claims of a compact JWS (`header.payload.signature`), NOT verified; throws a plain Error that
+ * never quotes the token on any other shape. The credential provider reads a ServiceAccount token's
+ * `sub` and `aud` with it, only to choose and explain: the STS verifies.
+ */
+export function decodeClaims(token: string): Record<string, unknown> {
   const parts = token.split('.');
   if (parts.length !== 3 || !parts.every((part) => BASE64URL.test(part))) throw new Error('not a compact JWS');
   const claims: unknown = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
@@ -45,4 +49,14 @@ export function readJwtTimes(token: string): JwtTimes {
   const notBefore = instant(claims.nbf);
   if (notBefore) times.notBefore = notBefore;
   return times;
+}
+
+/** The `jti` claim of a compact JWT (for logs: it identifies a token without revealing it); undefined if none. */
+export function readJwtId(token: string): string | undefined {
+  try {
+    const jti = decodeClaims(token).jti;
+    return typeof jti === 'string' && jti.length <= 128 ? jti : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -6,6 +6,8 @@ import { createServiceAccountTokenSource, type IssuedServiceAccountToken, type S
 export interface WorkloadServiceAccount {
   namespace: string;
   name: string;
+  /** The Secret the token is bound to (TokenRequest boundObjectRef); each bound Secret has its own token. */
+  boundTo?: { name: string; uid: string };
 }
 
 export type RequestWorkloadToken = (
@@ -30,8 +32,9 @@ export interface WorkloadTokenSources {
 export function createWorkloadTokenSources(options: WorkloadTokenSourcesOptions): WorkloadTokenSources {
   const maxEntries = options.maxEntries ?? 5_000;
   const sources = new Map<string, ServiceAccountTokenSource>();
+  const keyOf = (sa: WorkloadServiceAccount): string => `${sa.namespace}/${sa.name}${sa.boundTo ? `#${sa.boundTo.uid}` : ''}`;
   const sourceFor = (sa: WorkloadServiceAccount): ServiceAccountTokenSource => {
-    const key = `${sa.namespace}/${sa.name}`;
+    const key = keyOf(sa);
     let source = sources.get(key);
     if (source) {
       sources.delete(key); // re-insert: Map order is least recently used first
@@ -52,6 +55,6 @@ export function createWorkloadTokenSources(options: WorkloadTokenSourcesOptions)
   };
   return {
     get: (sa, audience) => sourceFor(sa).get(audience),
-    invalidate: (sa, audience) => sources.get(`${sa.namespace}/${sa.name}`)?.invalidate(audience),
+    invalidate: (sa, audience) => sources.get(keyOf(sa))?.invalidate(audience),
   };
 }

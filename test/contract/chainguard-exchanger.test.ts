@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { createChainguardExchanger } from '../../src/exchange/chainguard.ts';
 import { RegcredError } from '../../src/errors.ts';
+import { readJwtTimes } from '../../src/token/jwt-times.ts';
 import { freePort } from '../support/ports.ts';
 import { startTestSts, type TestSts } from '../support/test-sts.ts';
 import { runExchangerContract } from './exchanger-contract.ts';
@@ -34,7 +35,7 @@ interface Fixture {
   wrongAudienceToken: string;
 }
 
-async function startFixture(): Promise<Fixture> {
+async function startFixture(accepts: 'query' | 'body' | 'either' = 'either'): Promise<Fixture> {
   const cluster = await generateKeyPair('ES256', { extractable: true });
   const stranger = await generateKeyPair('ES256');
   const jwks = { keys: [{ ...(await exportJWK(cluster.publicKey)), kid: 'cluster', alg: 'ES256' }] };
@@ -44,6 +45,7 @@ async function startFixture(): Promise<Fixture> {
     expectedIssuer: CLUSTER_ISSUER,
     tokenLifetimeSeconds: 600,
     identities: [IDENTITY],
+    accepts,
   });
   return {
     sts,
@@ -53,22 +55,26 @@ async function startFixture(): Promise<Fixture> {
   };
 }
 
-runExchangerContract('chainguard', async () => {
-  const f = await startFixture();
-  const deadPort = await freePort();
-  return {
-    createExchanger: ({ timeoutMs }) => createChainguardExchanger({ issuerUrl: f.sts.url, audience: AUDIENCE, timeoutMs }),
-    createUnreachableExchanger: ({ timeoutMs }) =>
-      createChainguardExchanger({ issuerUrl: `http://127.0.0.1:${deadPort}`, audience: AUDIENCE, timeoutMs }),
-    subjectToken: f.subjectToken,
-    rejectedSubjectToken: f.rejectedSubjectToken,
-    identity: IDENTITY,
-    registry: REGISTRY,
-    setFault: (fault) => f.sts.setFault(fault),
-    exchangeCalls: () => f.sts.calls.exchange,
-    stop: () => f.sts.stop(),
-  };
-});
+// Both request forms, each against a server that reads only that form: the exchanger sends both, so
+// a pull-secret-updater era issuer (query) and a 2026 one (form body) each find what they need.
+for (const accepts of ['query', 'body'] as const) {
+  runExchangerContract(`chainguard, server reading the ${accepts === 'query' ? 'query string' : 'form-encoded body'}`, async () => {
+    const f = await startFixture(accepts);
+    const deadPort = await freePort();
+    return {
+      createExchanger: ({ timeoutMs }) => createChainguardExchanger({ issuerUrl: f.sts.url, audience: AUDIENCE, timeoutMs }),
+      createUnreachableExchanger: ({ timeoutMs }) =>
+        createChainguardExchanger({ issuerUrl: `http://127.0.0.1:${deadPort}`, audience: AUDIENCE, timeoutMs }),
+      subjectToken: f.subjectToken,
+      rejectedSubjectToken: f.rejectedSubjectToken,
+      identity: IDENTITY,
+      registry: REGISTRY,
+      setFault: (fault) => f.sts.setFault(fault),
+      exchangeCalls: () => f.sts.calls.exchange,
+      stop: () => f.sts.stop(),
+    };
+  });
+}
 
 describe('Chainguard exchanger, protocol details', () => {
   let f: Fixture;
@@ -86,6 +92,93 @@ describe('Chainguard exchanger, protocol details', () => {
     const claims = JSON.parse(Buffer.from(token.token.split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>;
     assert.equal(claims.sub, IDENTITY, 'registry token sub');
     assert.equal(claims.aud, REGISTRY, 'registry token aud');
+  });
+
+  it('sends aud and identity in the query and as a form body, with no cap or scopes by default', async () => {
+    const exchanger = createChainguardExchanger({ issuerUrl: f.sts.url, audience: AUDIENCE, timeoutMs: 10_000 });
+    await exchanger.exchange({ identity: IDENTITY, registry: REGISTRY, subjectToken: f.subjectToken });
+    const seen = f.sts.calls.last!;
+    assert.equal(seen.contentType, 'application/x-www-form-urlencoded');
+    for (const [where, params] of [['query', seen.query], ['body', seen.form]] as const) {
+      assert.deepEqual(params.getAll('aud'), [REGISTRY], `${where}: aud`);
+      assert.deepEqual(params.getAll('identity'), [IDENTITY], `${where}: identity`);
+      assert.deepEqual(params.getAll('cap'), [], `${where}: no cap by default`);
+      assert.deepEqual(params.getAll('scopes'), [], `${where}: no scopes by default`);
+    }
+  });
+
+  it('asks for the configured capabilities by use (pull / push) and for the configured scopes', async () => {
+    const exchanger = createChainguardExchanger({
+      issuerUrl: f.sts.url,
+      audience: AUDIENCE,
+      timeoutMs: 10_000,
+      capabilities: { pull: ['registry.pull'], push: ['registry.pull', 'registry.push'] },
+      scopes: ['group-a', 'group-a/team'],
+    });
+    await exchanger.exchange({ identity: IDENTITY, registry: REGISTRY, subjectToken: f.subjectToken });
+    assert.deepEqual(f.sts.calls.last!.form.getAll('cap'), ['registry.pull']);
+    assert.deepEqual(f.sts.calls.last!.form.getAll('scopes'), ['group-a', 'group-a/team']);
+    await exchanger.exchange({ identity: IDENTITY, registry: REGISTRY, subjectToken: f.subjectToken, access: 'push' });
+    assert.deepEqual(f.sts.calls.last!.form.getAll('cap'), ['registry.pull', 'registry.push']);
+    assert.deepEqual(f.sts.calls.last!.query.getAll('cap'), ['registry.pull', 'registry.push'], 'the query carries the same fields');
+  });
+
+  it('uses expiry when it is earlier than the JWT exp, the exp when expiry says the same, and drops refresh_token', async () => {
+    const exchanger = createChainguardExchanger({ issuerUrl: f.sts.url, audience: AUDIENCE, timeoutMs: 10_000 });
+    const request = { identity: IDENTITY, registry: REGISTRY, subjectToken: f.subjectToken };
+    try {
+      f.sts.setExpiryAnswer({ earlierBySeconds: 120 });
+      const earlier = await exchanger.exchange(request);
+      const exp = (JSON.parse(Buffer.from(earlier.token.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp;
+      assert.equal(earlier.expiresAt.getTime(), (exp - 120) * 1000, 'expiresAt should be the earlier expiry');
+      assert.ok(!('refresh_token' in earlier) && !('refreshToken' in earlier), 'the refresh token is not kept');
+      f.sts.setExpiryAnswer('same');
+      const same = await exchanger.exchange(request);
+      assert.equal(same.expiresAt.getTime(), readJwtTimes(same.token).expiresAt.getTime());
+    } finally {
+      f.sts.setExpiryAnswer('none');
+    }
+  });
+
+  it('accepts a token that is not a JWT when the answer carries expiry', async () => {
+    const exchanger = createChainguardExchanger({ issuerUrl: f.sts.url, audience: AUDIENCE, timeoutMs: 10_000 });
+    try {
+      f.sts.setExpiryAnswer('opaque');
+      const before = Date.now();
+      const token = await exchanger.exchange({ identity: IDENTITY, registry: REGISTRY, subjectToken: f.subjectToken });
+      assert.match(token.token, /^opaque\./);
+      const lifetimeMs = token.expiresAt.getTime() - before;
+      assert.ok(lifetimeMs > 590_000 && lifetimeMs <= 601_000, `expected about 600 s from expiry, got ${lifetimeMs} ms`);
+      assert.equal(token.issuedAt, undefined);
+    } finally {
+      f.sts.setExpiryAnswer('none');
+    }
+  });
+
+  for (const fault of ['502-once', '503-once'] as const) {
+    it(`retries a ${fault.slice(0, 3)} once, quickly, and succeeds`, async () => {
+      const exchanger = createChainguardExchanger({ issuerUrl: f.sts.url, audience: AUDIENCE, timeoutMs: 10_000, random: () => 0.5 });
+      f.sts.setFault(fault);
+      const before = f.sts.calls.exchange;
+      const token = await exchanger.exchange({ identity: IDENTITY, registry: REGISTRY, subjectToken: f.subjectToken });
+      assert.equal(f.sts.calls.exchange - before, 2, 'expected the failed request and one retry');
+      assert.ok(readJwtTimes(token.token).expiresAt.getTime() > Date.now());
+    });
+  }
+
+  it('retries a lasting 503 only once, then reports StsServerError; a 500 is not retried', async () => {
+    const exchanger = createChainguardExchanger({ issuerUrl: f.sts.url, audience: AUDIENCE, timeoutMs: 10_000 });
+    const request = { identity: IDENTITY, registry: REGISTRY, subjectToken: f.subjectToken };
+    try {
+      for (const [fault, calls] of [[503, 2], [500, 1]] as const) {
+        f.sts.setFault(fault);
+        const before = f.sts.calls.exchange;
+        await assert.rejects(exchanger.exchange(request), (e: unknown) => e instanceof RegcredError && e.code === 'StsServerError' && e.status === fault);
+        assert.equal(f.sts.calls.exchange - before, calls, `${fault}: requests sent`);
+      }
+    } finally {
+      f.sts.setFault(undefined);
+    }
   });
 
   it('reports StsUnauthorized when the subject token has another audience', async () => {

@@ -78,6 +78,9 @@ describe('controller: per-workload identity', () => {
     assert.equal(sts.calls.bySubject.get(`system:serviceaccount:${nsA}:builder`), 1);
     assert.equal(sts.calls.bySubject.get(`system:serviceaccount:${identity.namespace}:${SA_NAME}`), undefined, "the controller's own token was not used");
     assert.equal(secret.metadata?.annotations?.['kube-regcred.io/token-for'], `identity=wl/builder,registry=${REGISTRY},service-account=builder`);
+    // The workload's token was bound to the Secret it serves (TokenRequest boundObjectRef).
+    const bound = (sts.calls.lastCallerClaims?.['kubernetes.io'] as { secret?: { name?: string; uid?: string } } | undefined)?.secret;
+    assert.deepEqual(bound, { name: 'pull-secret', uid: secret.metadata?.uid }, 'the subject token names its Secret');
     await controller.stop();
     stopAtEnd.pop();
   });

@@ -40,11 +40,11 @@ describe('manifests', () => {
   before(async () => {
     cp = await useControlPlane();
     // A dry run creates nothing, so the namespaces the objects live in must exist already.
-    for (const ns of ['kube-regcred', 'team-a', 'team-b']) await ensureNamespace(cp, ns);
+    for (const ns of ['kube-regcred', 'team-a', 'team-b', 'pull-secret-updater']) await ensureNamespace(cp, ns);
   });
 
   it('ships the overlays the README documents', () => {
-    for (const expected of ['default', 'ha', 'namespaced', 'sts', 'attach-to']) {
+    for (const expected of ['default', 'ha', 'namespaced', 'proxy', 'sts', 'chainguard-compat', 'attach-to']) {
       assert.ok(overlays.includes(expected), `manifests/overlays/${expected} is missing (have: ${overlays.join(', ')})`);
     }
   });
@@ -62,14 +62,17 @@ describe('manifests', () => {
     });
 
     it(`${overlay}: never grants secret writes without resourceNames, nor tokens of another ServiceAccount`, async () => {
-      for (const object of await build(overlay)) {
+      const objects = await build(overlay);
+      // Its own ServiceAccount: kube-regcred, or pull-secret-updater's `controller` in chainguard-compat.
+      const own = (objects.find((o) => o.kind === 'Deployment')?.spec as { template?: { spec?: { serviceAccountName?: string } } } | undefined)?.template?.spec?.serviceAccountName;
+      for (const object of objects) {
         for (const rule of object.rules ?? []) {
           const writes = (rule.verbs ?? []).some((verb) => ['update', 'patch', 'create', 'delete', '*'].includes(verb));
           if ((rule.resources ?? []).includes('secrets') && writes) {
             assert.ok(rule.resourceNames?.length, `${object.kind} ${object.metadata.name} writes secrets without resourceNames`);
           }
           if ((rule.resources ?? []).includes('serviceaccounts/token')) {
-            assert.deepEqual(rule.resourceNames, ['kube-regcred'], `${object.kind} ${object.metadata.name} may mint other tokens`);
+            assert.deepEqual(rule.resourceNames, [own ?? 'kube-regcred'], `${object.kind} ${object.metadata.name} may mint other tokens`);
           }
           const verbs = rule.verbs ?? [];
           if ((rule.resources ?? []).includes('leases')) {

@@ -1,6 +1,6 @@
 // The whole product on loopback, as it runs in a cluster: the shipped manifests applied to the test bed,
 // `kube-regcred sts` and `kube-regcred controller` as real CLI processes, a Distribution registry whose
-// token realm is the sts, and the controller acting with a token of the ServiceAccount the manifests
+// token realm is the sts (or one without auth behind `kube-regcred proxy`), and the controller acting with a token of the ServiceAccount the manifests
 // create (so their RBAC, not an admin's, is what it has). Used by the full-chain e2e and `npm run demo`.
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,11 +39,25 @@ export interface FullChainOptions {
   identityPolicy?: Record<string, unknown>;
   /** More controller flags, e.g. `--explain-pull-backoff`. */
   controllerArgs?: string[];
+  /**
+   * A registry WITHOUT auth behind `kube-regcred proxy` (a CLI process) instead of one with token
+   * auth: `registry` is then the proxy's address, which every client (and the controller) uses.
+   */
+  behindProxy?: boolean;
+  /** More controller flags that name the registry's host (e.g. --passthrough-registries). */
+  controllerArgsFor?: (registryHost: string) => string[];
+  /** More audiences the sts accepts from the cluster issuer (pass-through: the registry's audience). */
+  extraIssuerAudiences?: string[];
+  /** More sts identities (same shape as the config's `identities` entries). */
+  extraIdentities?: Array<Record<string, unknown>>;
 }
 
 export interface FullChain {
   dir: string;
+  /** Where clients push and pull: the registry, or with `behindProxy` the proxy in front of it. */
   registry: RegistryProcess;
+  /** With `behindProxy`: the registry behind the proxy, its ops URL and its log. */
+  proxied?: { upstream: RegistryProcess; proxyOpsUrl: string; proxyLog: string };
   stsUrl: string;
   controllerOpsUrl: string;
   stsLog: string;
@@ -118,8 +132,18 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
     const ca = createCertificateAuthority(mkdtempSync(join(dir, 'pki-')), 'kube-regcred sts signing CA');
     const signer = issueCertificate(ca, { commonName: 'kube-regcred-sts' });
     const tokenIssuer = 'kube-regcred-sts';
-    const registry = await startRegistry({ realm: `${stsUrl}/token`, service: 'registry.kube-regcred.test', issuer: tokenIssuer, rootCertBundlePath: ca.certFile });
-    stopping.push(() => registry.stop());
+    let registry: RegistryProcess;
+    let upstream: RegistryProcess | undefined;
+    if (options.behindProxy) {
+      // The proxy's port comes first too: the sts configuration names it as the registry host.
+      upstream = await startRegistry({ auth: 'none' });
+      stopping.push(() => upstream!.stop());
+      const host = `127.0.0.1:${await freePort()}`;
+      registry = { ...upstream, host, url: `http://${host}` };
+    } else {
+      registry = await startRegistry({ realm: `${stsUrl}/token`, service: 'registry.kube-regcred.test', issuer: tokenIssuer, rootCertBundlePath: ca.certFile });
+      stopping.push(() => registry.stop());
+    }
 
     const identities = { pull: 'demo-pull', push: 'demo-publish' };
     const configFile = join(dir, 'sts.yaml');
@@ -131,7 +155,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       exchangeAudiences: [registry.host],
       lifetimes: { exchange: options.exchangeLifetime, registry: options.registryLifetime },
       signing: { keyFile: signer.keyFile, certificateFile: signer.certFile, headerStyle: 'x5c' },
-      issuers: [{ name: 'cluster', issuer: cp.issuer, audiences: [STS_AUDIENCE], caFile: cp.caFile }],
+      issuers: [{ name: 'cluster', issuer: cp.issuer, audiences: [STS_AUDIENCE, ...(options.extraIssuerAudiences ?? [])], caFile: cp.caFile }],
       identities: [
         ...(withPull
           ? [{ uid: identities.pull, issuer: 'cluster', subject: CONTROLLER_SUBJECT, grants: [{ repository: 'demo/**', actions: ['pull'] }] }]
@@ -142,6 +166,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
           subject: `system:serviceaccount:${PUBLISHER.namespace}:${PUBLISHER.name}`,
           grants: [{ repository: 'demo/**', actions: ['pull', 'push'] }],
         },
+        ...(options.extraIdentities ?? []),
       ],
     });
     // Replaced atomically, as a ConfigMap update is, so the sts never reads half a file.
@@ -163,6 +188,32 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       startTimeoutMs: 30_000,
     });
     stopping.push(() => sts.stop());
+
+    let proxied: FullChain['proxied'];
+    if (upstream) {
+      const proxyOps = await freePort();
+      const proxyLog = join(dir, 'proxy.log');
+      const proxy = await startComponent({
+        name: 'kube-regcred proxy',
+        command: node,
+        args: [
+          CLI, 'proxy',
+          '--upstream', upstream.url,
+          '--realm', `${stsUrl}/token`,
+          '--service', 'registry.kube-regcred.test',
+          '--token-issuer', tokenIssuer,
+          '--token-jwks-url', `${stsUrl}/.well-known/jwks.json`,
+          '--listen-address', registry.host,
+          '--ops-address', `127.0.0.1:${proxyOps}`,
+          '--log-level', options.logLevel ?? 'info',
+        ],
+        logFile: proxyLog,
+        ready: async () => (await fetch(`http://127.0.0.1:${proxyOps}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 200,
+        startTimeoutMs: 30_000,
+      });
+      stopping.push(() => proxy.stop());
+      proxied = { upstream, proxyOpsUrl: `http://127.0.0.1:${proxyOps}`, proxyLog };
+    }
 
     // In a cluster the controller reads its projected token; here the same ServiceAccount's token
     // goes into a kubeconfig. Its permissions are exactly what manifests/base grants.
@@ -190,6 +241,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
       ...(options.namespaces.length > 0 ? ['--namespaces', options.namespaces.join(',')] : []),
       ...policyArgs,
       ...(options.controllerArgs ?? []),
+      ...(options.controllerArgsFor?.(registry.host) ?? []),
     ];
     let controller: Component | undefined = await startComponent({
       name: 'kube-regcred controller',
@@ -219,6 +271,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
     return {
       dir,
       registry,
+      ...(proxied ? { proxied } : {}),
       publisherToken,
       stsUrl,
       controllerOpsUrl,

@@ -1,4 +1,5 @@
-// A real Distribution registry (Debian's docker-registry 2.8) with token authentication on loopback.
+// A real Distribution registry (Debian's docker-registry 2.8) on loopback, with token authentication
+// or, to sit behind `kube-regcred proxy`, with none at all.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { freePort } from './ports.ts';
 import { startComponent } from './process.ts';
 
-export interface RegistryOptions {
+export interface TokenAuthRegistryOptions {
   /** Token endpoint the registry sends clients to (the Bearer challenge's realm). */
   realm: string;
   /** `service` in the challenge; the `aud` a token must carry. */
@@ -16,6 +17,20 @@ export interface RegistryOptions {
   /** PEM bundle of certificates whose keys may sign tokens (x5c chains end here, jwk/kid keys are here). */
   rootCertBundlePath: string;
 }
+
+/** No authentication: anyone who reaches the port may push and pull (so only the proxy may reach it). */
+export interface NoAuthRegistryOptions {
+  auth: 'none';
+}
+
+/** Basic auth from an htpasswd file (bcrypt entries, the only kind Distribution reads): a static credential. */
+export interface HtpasswdRegistryOptions {
+  auth: 'htpasswd';
+  /** The file's content, `user:$2b$...` lines. */
+  htpasswd: string;
+}
+
+export type RegistryOptions = TokenAuthRegistryOptions | NoAuthRegistryOptions | HtpasswdRegistryOptions;
 
 export interface RegistryProcess {
   /** `127.0.0.1:PORT`, the registry host in image references and in auths. */
@@ -39,16 +54,23 @@ export async function startRegistry(options: RegistryOptions): Promise<RegistryP
       log: { level: 'info', formatter: 'text', fields: { service: 'registry' } },
       storage: { filesystem: { rootdirectory: join(dir, 'data') }, delete: { enabled: true } },
       http: { addr: host, secret: randomBytes(16).toString('hex') },
-      auth: {
-        token: {
-          realm: options.realm,
-          service: options.service,
-          issuer: options.issuer,
-          rootcertbundle: options.rootCertBundlePath,
-        },
-      },
+      ...('auth' in options
+        ? options.auth === 'htpasswd'
+          ? { auth: { htpasswd: { realm: 'kube-regcred-test', path: join(dir, 'htpasswd') } } }
+          : {}
+        : {
+            auth: {
+              token: {
+                realm: options.realm,
+                service: options.service,
+                issuer: options.issuer,
+                rootcertbundle: options.rootCertBundlePath,
+              },
+            },
+          }),
     }),
   );
+  if ('auth' in options && options.auth === 'htpasswd') writeFileSync(join(dir, 'htpasswd'), options.htpasswd);
   const logFile = join(dir, 'registry.log');
   const component = await startComponent({
     name: 'registry',
@@ -56,7 +78,7 @@ export async function startRegistry(options: RegistryOptions): Promise<RegistryP
     args: ['serve', configFile],
     logFile,
     env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' },
-    ready: async () => (await fetch(`http://${host}/v2/`, { signal: AbortSignal.timeout(1000) })).status === 401,
+    ready: async () => (await fetch(`http://${host}/v2/`, { signal: AbortSignal.timeout(1000) })).status === ('auth' in options && options.auth === 'none' ? 200 : 401),
     startTimeoutMs: 20_000,
   });
   return {

@@ -30,7 +30,10 @@ export type StsFault =
   | 'non-json' // 200 with an HTML page
   | 'no-token' // 200 JSON without `token`
   | 'not-a-jwt' // 200 {"token": "<opaque string>"}
-  | 'unknown-identity'; // 403, as for an identity the STS does not know
+  | 'unknown-identity' // 403, as for an identity the STS does not know
+  | '502-once' // one 502 (a gateway's hiccup), then normal answers
+  | '503-once' // one 503, then normal answers
+  | 503; // 503 every time
 
 export interface TestStsOptions {
   /** Verify callers against this JWKS URL (e.g. `${cp.issuer}/openid/v1/jwks`)... */
@@ -46,6 +49,26 @@ export interface TestStsOptions {
   tokenLifetimeSeconds: number;
   /** Known identity UIDs; any identity when absent. */
   identities?: string[];
+  /**
+   * Where the request fields are read from: `query` (pull-secret-updater era servers), `body` (the
+   * form-encoded body chainguard-dev/sdk sends since 2026), or `either` (default; the body wins).
+   */
+  accepts?: 'query' | 'body' | 'either';
+}
+
+/** How a 200 carries the token's expiry (the proto's optional RawToken.expiry). */
+export type ExpiryAnswer =
+  | 'none' // {"token": jwt}
+  | 'same' // expiry = the JWT's exp
+  | { earlierBySeconds: number } // expiry before the JWT's exp
+  | 'opaque'; // a non-JWT token, expiry = now + lifetime
+
+export interface ExchangeSeen {
+  /** Where aud/identity were found: `body` when the form body had them, else `query`. */
+  from: 'query' | 'body';
+  contentType: string | undefined;
+  query: URLSearchParams;
+  form: URLSearchParams;
 }
 
 export interface TestStsCalls {
@@ -56,6 +79,10 @@ export interface TestStsCalls {
   byIdentity: Map<string, number>;
   /** `sub` of verified callers. */
   bySubject: Map<string, number>;
+  /** The last exchange request's fields, as received. */
+  last?: ExchangeSeen;
+  /** Claims of the last verified caller token. */
+  lastCallerClaims?: Record<string, unknown>;
 }
 
 export interface TestSts {
@@ -69,6 +96,9 @@ export interface TestSts {
   setTokenLifetime(seconds: number): void;
   /** Issue tokens without `iat` (some STSs do): their lifetime is then unknown to the controller. */
   setIssuedAtClaim(present: boolean): void;
+  setExpiryAnswer(answer: ExpiryAnswer): void;
+  /** A registry token as an exchange would issue it, without a request (not counted in calls). */
+  issueFor(identity: string, registry: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -81,6 +111,7 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
   const publicJwks: JSONWebKeySet = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] };
   const calls: TestStsCalls = { exchange: 0, issued: 0, byIdentity: new Map(), bySubject: new Map() };
   let fault: StsFault | undefined;
+  let expiryAnswer: ExpiryAnswer = 'none';
   let lifetimeSeconds = options.tokenLifetimeSeconds;
   let withIssuedAt = true;
   let issuer = '';
@@ -102,11 +133,23 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
 
   async function exchange(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     calls.exchange += 1;
-    const identity = url.searchParams.get('identity') ?? '';
-    const registry = url.searchParams.get('aud') ?? '';
+    const contentType = req.headers['content-type'];
+    const raw = await readAll(req);
+    const form = /^application\/x-www-form-urlencoded\b/i.test(contentType ?? '') ? new URLSearchParams(raw) : new URLSearchParams();
+    const accepts = options.accepts ?? 'either';
+    const fromBody = accepts !== 'query' && form.has('aud');
+    const fields = fromBody ? form : accepts === 'body' ? new URLSearchParams() : url.searchParams;
+    calls.last = { from: fromBody ? 'body' : 'query', contentType, query: url.searchParams, form };
+    const identity = fields.get('identity') ?? '';
+    const registry = fields.get('aud') ?? '';
     calls.byIdentity.set(identity, (calls.byIdentity.get(identity) ?? 0) + 1);
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
     const current = fault;
+    if (current === '502-once' || current === '503-once') {
+      fault = undefined;
+      return send(res, current === '502-once' ? 502 : 503, 'text/html', '<html>bad gateway</html>');
+    }
+    if (current === 503) return send(res, 503, 'text/plain', 'unavailable');
 
     if (current === 'timeout') {
       held.add(res);
@@ -123,7 +166,9 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
     if (current === 'unknown-identity') return sendJson(res, 403, { code: 'permission_denied', message: 'unknown identity' });
 
     if (req.method !== 'POST') return sendJson(res, 405, { message: 'use POST' });
-    if (!identity || !registry) return sendJson(res, 400, { message: 'aud and identity are required' });
+    // The wording Chainguard's issuer uses when the fields are not where it looks.
+    if (!registry) return sendJson(res, 400, { code: 3, message: 'Audience must be specified' });
+    if (!identity) return sendJson(res, 400, { message: 'identity is required' });
     let subject: string;
     try {
       const { payload } = await jwtVerify(bearer, verifyKey, {
@@ -131,6 +176,7 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
         ...(options.expectedIssuer ? { issuer: options.expectedIssuer } : {}),
       });
       subject = payload.sub ?? '';
+      calls.lastCallerClaims = payload as Record<string, unknown>;
     } catch (error) {
       return sendJson(res, 401, { code: 'unauthenticated', message: `token rejected: ${(error as Error).name}` });
     }
@@ -144,15 +190,30 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
     if (current === 'no-token') return sendJson(res, 200, { access_token: token });
     if (current === 'not-a-jwt') return sendJson(res, 200, { token: randomBytes(48).toString('base64url') });
     calls.issued += 1;
-    return sendJson(res, 200, { token });
+    return sendJson(res, 200, withExpiry(token));
+  }
+
+  function withExpiry(token: string): Record<string, string> {
+    const exp = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')).exp as number;
+    const answer = expiryAnswer;
+    if (answer === 'none') return { token };
+    // The refresh token is there to prove clients drop it; nothing in the tests ever uses it.
+    const refresh_token = randomBytes(24).toString('base64url');
+    if (answer === 'same') return { token, refresh_token, expiry: new Date(exp * 1000).toISOString() };
+    if (answer === 'opaque') {
+      return { token: `opaque.${randomBytes(24).toString('base64url')}`, refresh_token, expiry: new Date(exp * 1000).toISOString() };
+    }
+    return { token, refresh_token, expiry: new Date((exp - answer.earlierBySeconds) * 1000).toISOString() };
   }
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    req.resume(); // the protocol has an empty body; drain whatever comes
     if (url.pathname === '/sts/exchange') {
       exchange(req, res, url).catch((error: unknown) => send(res, 500, 'text/plain', `test sts: ${String(error)}`));
-    } else if (url.pathname === '/.well-known/jwks.json') {
+      return;
+    }
+    req.resume(); // no other path has a body worth reading
+    if (url.pathname === '/.well-known/jwks.json') {
       sendJson(res, 200, publicJwks);
     } else {
       sendJson(res, 404, { message: 'not found' });
@@ -179,6 +240,10 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
     setIssuedAtClaim: (present) => {
       withIssuedAt = present;
     },
+    setExpiryAnswer: (answer) => {
+      expiryAnswer = answer;
+    },
+    issueFor: (identity, registry) => issue(identity, registry),
     stop: () =>
       new Promise<void>((resolve) => {
         for (const res of held) res.destroy();
@@ -199,6 +264,20 @@ function callerKeys(options: TestStsOptions): JWTVerifyGetKey {
     });
   }
   return createRemoteJWKSet(url);
+}
+
+/** The request body, bounded (a form of a few fields); more is cut off, which the fields check then refuses. */
+function readAll(req: IncomingMessage, maxBytes = 16_384): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {

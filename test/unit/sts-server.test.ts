@@ -46,7 +46,9 @@ async function exchangeToken(jwt: string, identity = 'builder', aud = SERVICE): 
   const res = await fetch(`${base}/sts/exchange?aud=${aud}&identity=${identity}`, { method: 'POST', headers: { authorization: `Bearer ${jwt}` } });
   assert.equal(res.status, 200, `exchange: expected 200, got ${res.status} ${await res.clone().text()}`);
   const body = (await res.json()) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(body), ['token'], 'the Chainguard protocol answers exactly {"token": ...}');
+  assert.deepEqual(Object.keys(body), ['token', 'expiry'], 'the Chainguard protocol answers {"token", "expiry"} (RawToken)');
+  const exp = decodePart(body.token as string, 1).exp as number;
+  assert.equal(body.expiry, new Date(exp * 1000).toISOString(), 'expiry is the token exp in RFC 3339');
   return body.token as string;
 }
 
@@ -116,6 +118,26 @@ describe('/sts/exchange', () => {
       assert.equal(res.status, 400, `${query}: expected 400, got ${res.status}`);
     }
     assert.equal((await fetch(`${base}/sts/exchange?aud=${SERVICE}&identity=builder`)).status, 405);
+  });
+
+  const formExchange = (jwt: string, query: string, form: string, contentType = 'application/x-www-form-urlencoded') =>
+    fetch(`${base}/sts/exchange${query}`, { method: 'POST', headers: { authorization: `Bearer ${jwt}`, 'content-type': contentType }, body: form });
+
+  test('reads aud and identity from a form-encoded body (chainguard-dev/sdk), alone or agreeing with the query', async () => {
+    const jwt = await a.sign(BUILDER);
+    for (const query of ['', `?aud=${SERVICE}&identity=builder`]) {
+      const res = await formExchange(jwt, query, `aud=${SERVICE}&identity=builder&cap=registry.pull&scopes=x`);
+      assert.equal(res.status, 200, `query "${query}": ${await res.clone().text()}`);
+      assert.equal(decodePart(((await res.json()) as { token: string }).token, 1).sub, 'builder');
+    }
+  });
+
+  test('refuses a body and a query that disagree, and ignores a body that is not a form', async () => {
+    const jwt = await a.sign(BUILDER);
+    const differ = await formExchange(jwt, `?aud=${SERVICE}&identity=reader`, `aud=${SERVICE}&identity=builder`);
+    assert.equal(differ.status, 400, 'identity differs between query and body');
+    const json = await formExchange(jwt, '', `aud=${SERVICE}&identity=builder`, 'application/json');
+    assert.equal(json.status, 400, 'fields in a non-form body are not read');
   });
 });
 
