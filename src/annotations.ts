@@ -152,13 +152,14 @@ export function parseAttachTo(value: string | undefined): string[] {
   if (value === undefined) return [];
   const names = value.split(',').map((n) => n.trim()).filter((n) => n !== '');
   if (names.length === 0) throw new RegcredError('ServiceAccountInvalid', `${ANNOTATIONS.attachTo} lists no ServiceAccount`);
-  return [...new Set(names.map(parseServiceAccountName))];
+  return [...new Set(names.map((name) => parseServiceAccountName(name, ANNOTATIONS.attachTo)))];
 }
 
-/** Throws ServiceAccountInvalid unless `value` is a valid ServiceAccount name. */
-export function parseServiceAccountName(value: string): string {
+/** Throws ServiceAccountInvalid unless `value` is a valid ServiceAccount name; `annotation` names where it came from. */
+export function parseServiceAccountName(value: string, annotation: string = ANNOTATIONS.serviceAccount): string {
   if (value.length === 0 || value.length > 253 || !SERVICE_ACCOUNT_PATTERN.test(value)) {
-    throw new RegcredError('ServiceAccountInvalid', `${ANNOTATIONS.serviceAccount} is not a ServiceAccount name (DNS-1123 subdomain)`);
+    const what = annotation === ANNOTATIONS.attachTo ? 'lists a name that is not a ServiceAccount name' : 'is not a ServiceAccount name';
+    throw new RegcredError('ServiceAccountInvalid', `${annotation} ${what} (DNS-1123 subdomain)`);
   }
   return value;
 }
@@ -167,7 +168,9 @@ export function parseServiceAccountName(value: string): string {
 export function parseAccess(value: string | undefined): Access {
   if (value === undefined || value === 'pull') return 'pull';
   if (value === 'push') return 'push';
-  throw new RegcredError('AccessInvalid', `${ANNOTATIONS.access} must be pull or push`);
+  // A short word is shown (`PUSH`: a case typo is the usual mistake); anything else is not echoed.
+  const shown = /^[A-Za-z-]{1,16}$/.test(value) ? ` (got ${value})` : '';
+  throw new RegcredError('AccessInvalid', `${ANNOTATIONS.access} must be pull or push, in lower case${shown}`);
 }
 
 /**

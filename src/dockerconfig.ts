@@ -29,6 +29,11 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  */
 export function parseDockerConfig(raw: string | undefined): DockerConfig {
   if (raw === undefined || raw.trim() === '') return {};
+  // Checked before parsing: a deeply nested document parses, but every later walk over it (serializing
+  // it back) recurses and overflows the stack, an "internal" failure that would be retried forever.
+  if (nestingDepth(raw) > MAX_DOCKER_CONFIG_DEPTH) {
+    throw new RegcredError('DockerConfigInvalid', `.dockerconfigjson is nested deeper than ${MAX_DOCKER_CONFIG_DEPTH} levels`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
@@ -41,6 +46,61 @@ export function parseDockerConfig(raw: string | undefined): DockerConfig {
     throw new RegcredError('DockerConfigInvalid', '.dockerconfigjson "auths" is not an object');
   }
   return parsed as DockerConfig;
+}
+
+/**
+ * The largest Docker config document (decoded bytes) the controller reads. A pull secret holds a few
+ * KiB (one entry per registry); anything larger is refused, and its data is not even kept in memory, so
+ * no tenant can grow the controller's memory with large Secrets.
+ */
+export const MAX_DOCKER_CONFIG_BYTES = 64 * 1024;
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The Docker config document from the Secret's base64 data value. Throws DockerConfigInvalid when the
+ * bytes are not UTF-8: decoding them leniently would turn them into U+FFFD and the next write would
+ * silently change other registries' entries.
+ */
+export function decodeDockerConfig(base64: string): string {
+  try {
+    return UTF8.decode(Buffer.from(base64, 'base64'));
+  } catch {
+    throw new RegcredError('DockerConfigInvalid', '.dockerconfigjson is not valid UTF-8: it is left as it is');
+  }
+}
+
+/** The error for a Docker config too large to be read (the informer dropped its data). */
+export function dockerConfigTooLarge(bytes: number): RegcredError {
+  return new RegcredError('DockerConfigTooLarge', `.dockerconfigjson is ${bytes} bytes, more than the ${MAX_DOCKER_CONFIG_BYTES} bytes the controller reads`);
+}
+
+/** Real Docker configs nest 3-4 levels (auths → registry → entry); far more is hostile or broken. */
+export const MAX_DOCKER_CONFIG_DEPTH = 32;
+
+/**
+ * The deepest `{`/`[` nesting of a JSON text (outside strings), stopping early once past the limit.
+ * A scan rather than a recursive walk, so it cannot itself overflow the stack.
+ */
+export function nestingDepth(text: string, stopAbove = MAX_DOCKER_CONFIG_DEPTH): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      if (depth > deepest) {
+        deepest = depth;
+        if (deepest > stopAbove) return deepest;
+      }
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return deepest;
 }
 
 /** `user:password` in base64, the `auth` field skopeo and containers/image read. */

@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   RegistryInvalid: 'permanent',
   RegistryNotConfigured: 'permanent',
   DockerConfigInvalid: 'permanent',
+  DockerConfigTooLarge: 'permanent',
   AccessInvalid: 'permanent',
   NamespaceNotAllowed: 'permanent',
   ServiceAccountInvalid: 'permanent',
@@ -29,6 +30,8 @@ export const ERROR_CODES = {
   KubeInvalid: 'permanent',
   TokenRequestFailed: 'transient',
   TokenRequestForbidden: 'permanent',
+  /** This replica cannot prove it still leads (leader election): it must not write; not reported. */
+  NotLeader: 'transient',
   // Token service (server side).
   CredentialMissing: 'permanent',
   CredentialInvalid: 'permanent',

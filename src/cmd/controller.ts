@@ -17,11 +17,12 @@ import { createKubeApi } from '../kube/api-client.ts';
 import { loadKubeConnection } from '../kube/kube-connection.ts';
 import { createLeaderElector, type LeaderElector } from '../kube/lease.ts';
 import { createNamespaceInformer, type NamespaceInformer } from '../kube/namespace-informer.ts';
-import { combineSecretInformers, createSecretInformer, type SecretInformerOptions } from '../kube/secret-informer.ts';
-import { ANNOTATIONS, isManaged } from '../annotations.ts';
-import { DOCKER_CONFIG_JSON_TYPE, PUSH_SECRET_TYPE } from '../controller/decide.ts';
+import type { SecretInformer } from '../kube/secret-informer.ts';
+import { createControllerSecretInformer } from './controller-secrets.ts';
+import { ANNOTATIONS } from '../annotations.ts';
 import { createSecretWriter } from '../kube/secret-writer.ts';
 import { createServiceAccountAttacher } from '../kube/service-accounts.ts';
+import { createServiceAccountWatch, type ServiceAccountPullSecrets } from '../kube/service-account-watch.ts';
 import { createPullBackoffPodWatcher, type PullBackoffPodWatcher } from '../kube/pull-backoff-pods.ts';
 import { createPullBackoffExplainer } from '../controller/pull-backoff.ts';
 import { createTokenRequester } from '../kube/token-request.ts';
@@ -34,6 +35,7 @@ import { countExchanges, createController, createSecretGauges, type Controller }
 import { createControllerMetrics } from '../controller/metrics.ts';
 import { controllerHelp, parseControllerSettings, type ControllerSettings } from '../controller/options.ts';
 import { createReconciler } from '../controller/reconcile.ts';
+import { guardAttacher, guardEvents, guardExchanger, guardWriter } from '../controller/leader-guard.ts';
 
 export const COMPONENT = 'kube-regcred-controller';
 
@@ -49,6 +51,8 @@ export interface ControllerProcessIo {
 
 export interface RunningController {
   readonly controller: Controller;
+  /** The Secret cache (read-only): what the controller keeps in memory. */
+  readonly secrets: SecretInformer;
   readonly elector: LeaderElector | undefined;
   readonly registry: Registry;
   readonly opsPort: number;
@@ -84,31 +88,14 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   const { defaultRegistry, registries, passthroughRegistries, refresh } = settings;
   const decideSettings = { defaultRegistry, registries, passthroughRegistries, refresh };
 
-  const watchSecrets = (extra: Pick<SecretInformerOptions, 'fieldSelector' | 'keep' | 'kind'>) =>
-    createSecretInformer({
-      api,
-      namespaces: settings.namespaces,
-      logger,
-      random,
-      onError: (error) => metrics.errors.inc({ code: error.code }),
-      ...extra,
-    });
-  // Every dockerconfigjson Secret of the cluster comes through this watch; only the opted-in ones are
-  // cached, so memory tracks the Secrets we manage, not the size of the cluster.
-  const pullSecrets = () =>
-    watchSecrets({ fieldSelector: `type=${DOCKER_CONFIG_JSON_TYPE}`, keep: (secret) => isManaged(secret.metadata?.annotations), kind: 'pull' });
-  // Push secrets are Opaque, so their watch sees every Opaque Secret: it runs only with an identity
-  // policy (without one push is refused anyway), and keeps only Secrets annotated access=push in memory.
-  const informer = settings.identityPolicyPath === undefined
-    ? pullSecrets()
-    : combineSecretInformers([
-        pullSecrets(),
-        watchSecrets({
-          fieldSelector: `type=${PUSH_SECRET_TYPE}`,
-          keep: (secret) => secret.metadata?.annotations?.[ANNOTATIONS.access] === 'push',
-          kind: 'push',
-        }),
-      ]);
+  const informer = createControllerSecretInformer({
+    api,
+    namespaces: settings.namespaces,
+    withPushSecrets: settings.identityPolicyPath !== undefined,
+    logger,
+    random,
+    onError: (error) => metrics.errors.inc({ code: error.code }),
+  });
   const gauges = createSecretGauges(informer, decideSettings, clock);
   const metrics = createControllerMetrics({
     registry,
@@ -139,12 +126,19 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     logger.warn('no identity policy (--identity-policy): every namespace may use every identity to pull; push secrets are not served');
   }
 
-  const exchanger = countExchanges(
-    createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock, random,
-      capabilities: settings.capabilities, scopes: settings.scopes }),
-    metrics,
+  let elector: LeaderElector | undefined;
+  const isLeader = () => (elector ? elector.isLeader() : true);
+  const exchanger = guardExchanger(
+    countExchanges(
+      createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock, random,
+        capabilities: settings.capabilities, scopes: settings.scopes }),
+      metrics,
+    ),
+    isLeader,
   );
-  const tokenCache = createTokenCache({ exchanger, clock, refresh: settings.refresh });
+  let controller: Controller | undefined;
+  // A token that ends an outage wakes every Secret that failed waiting for it (controller/token-waiters.ts).
+  const tokenCache = createTokenCache({ exchanger, clock, refresh: settings.refresh, onStored: (key) => controller?.tokenArrived(key) });
   const serviceAccount = { namespace, name: settings.serviceAccountName };
   const ownTokenRequester = createTokenRequester(api, serviceAccount, { logger });
   const serviceAccountTokens = createServiceAccountTokenSource({
@@ -167,9 +161,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   const ownSubject = `system:serviceaccount:${namespace}:${settings.serviceAccountName}`;
   const passthrough = createPassthroughWiring({ api, clock, logger, metrics, settings, ownRequester: ownTokenRequester, ownSubject });
 
-  let controller: Controller | undefined;
   const le = settings.leaderElection;
-  const elector = le.enabled
+  elector = le.enabled
     ? createLeaderElector({
         api,
         namespace,
@@ -186,8 +179,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       })
     : undefined;
 
-  const events = createEventRecorder({ api, clock, logger, component: COMPONENT, instance: identity });
-  const isLeader = () => (elector ? elector.isLeader() : true);
+  // Every side effect re-checks leadership right before it is sent (controller/leader-guard.ts).
+  const events = guardEvents(createEventRecorder({ api, clock, logger, component: COMPONENT, instance: identity }), isLeader);
   const podWatcher: PullBackoffPodWatcher | undefined = settings.explainPullBackoff
     ? createPullBackoffPodWatcher({
         api,
@@ -200,7 +193,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     : undefined;
   const reconciler = createReconciler({
     getSecret: (ns, name) => informer.get(ns, name),
-    writer: createSecretWriter({ api, fieldManager: COMPONENT }),
+    writer: guardWriter(createSecretWriter({ api, fieldManager: COMPONENT }), isLeader),
     events,
     tokenCache,
     serviceAccountTokens,
@@ -209,7 +202,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     ...(workloadTokens ? { workloadTokens } : {}),
     bindWorkloadTokens: settings.bindWorkloadTokens,
     passthrough,
-    attacher: createServiceAccountAttacher({ api, fieldManager: COMPONENT }),
+    attacher: guardAttacher(createServiceAccountAttacher({ api, fieldManager: COMPONENT }), isLeader),
     attachRetryMs: settings.attachRetryMs,
     settings: decideSettings,
     ...(policySource ? { policy: policySource.current } : {}),
@@ -232,6 +225,14 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     ...(namespaceInformer ? { namespaceInformer } : {}),
   });
   const running = controller;
+  // attach-to: ServiceAccounts are watched once a Secret uses the annotation, so an imagePullSecrets
+  // entry removed by hand comes back at once (needs list/watch on serviceaccounts).
+  const onError = (error: RegcredError) => metrics.errors.inc({ code: error.code });
+  const onChange = (sa: ServiceAccountPullSecrets) => running.serviceAccountChanged(sa);
+  const serviceAccounts = createServiceAccountWatch({ api, namespaces: settings.namespaces, logger, random, onChange, onError });
+  informer.on((type, secret) => {
+    if (type !== 'deleted' && secret.annotations[ANNOTATIONS.attachTo] !== undefined) void serviceAccounts.start();
+  });
 
   const ops: OpsServer = createOpsServer({ registry, logger, isReady: () => running.readiness() });
   const opsPort = await ops.listen(settings.ops.port, settings.ops.host);
@@ -260,6 +261,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   let stopping: Promise<void> | undefined;
   return {
     controller: running,
+    secrets: informer,
     elector,
     registry,
     opsPort,
@@ -272,6 +274,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
         policySource?.close();
         await podWatcher?.stop();
         await running.stop();
+        await serviceAccounts.stop();
         await elector?.stop();
         await ops.close();
         api.close();

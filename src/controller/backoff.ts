@@ -40,6 +40,17 @@ export function capDelay(delayMs: number, now: Date, usefulUntil?: Date): number
   return Math.min(delayMs, Math.max(remainingMs, MIN_CAPPED_DELAY_MS));
 }
 
+/**
+ * How long before a token's `exp` the last retry is aimed: a retry landing at the very instant the token
+ * dies would write a replacement only after Pods have already failed to pull.
+ */
+export const EXPIRY_SAFETY_MS = 3_000;
+
+/** The `usefulUntil` for an old token expiring at `expiresAt`: a few seconds before it. */
+export function lastUsefulInstant(expiresAt: Date): Date {
+  return new Date(expiresAt.getTime() - EXPIRY_SAFETY_MS);
+}
+
 export interface RetryDelayInput {
   attempt: number;
   policy: BackoffPolicy;

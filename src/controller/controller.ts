@@ -2,7 +2,7 @@
 // reconcile → requeue at the instant the outcome names. Readiness: informer synced and, with leader
 // election, the leader known.
 import { createHash } from 'node:crypto';
-import { ANNOTATIONS, isManaged, parseTarget } from '../annotations.ts';
+import { ANNOTATIONS, isManaged, parseAttachTo, parseTarget } from '../annotations.ts';
 import type { Clock, Random } from '../clock.ts';
 import { parseDockerConfig, readRegistryToken } from '../dockerconfig.ts';
 import type { Exchanger } from '../exchange/exchanger.ts';
@@ -14,6 +14,7 @@ import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
 import type { DecideSettings } from './decide.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { createWorkQueue, type WorkQueue } from './queue.ts';
+import { createTokenWaiters } from './token-waiters.ts';
 import { configKeyOf, type Outcome, type Reconciler } from './reconcile.ts';
 
 export interface ControllerDeps {
@@ -40,6 +41,10 @@ export interface Controller {
   resync(): void;
   /** Enqueue the managed Secrets of one namespace (its labels changed). */
   resyncNamespace(namespace: string): void;
+  /** An exchange stored a token for `tokenKey`: Secrets whose exchange for it failed are reconciled now. */
+  tokenArrived(tokenKey: string): void;
+  /** A ServiceAccount changed: Secrets that attach to it but are no longer listed are reconciled now. */
+  serviceAccountChanged(serviceAccount: { namespace: string; name: string; pullSecrets: readonly string[] }): void;
   readiness(): { ready: boolean; reason?: string };
   /** For tests and shutdown: resolves when no reconcile runs or waits. */
   idle(): Promise<void>;
@@ -60,7 +65,17 @@ export function inputFingerprint(secret: SecretObject): string {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const data = Object.entries(secret.data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const labels = Object.entries(secret.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return createHash('sha256').update(JSON.stringify([secret.type, labels, annotations, data])).digest('hex');
+  const dropped = [secret.droppedDataBytes ?? null, secret.foreignAnnotationsDigest ?? null];
+  return createHash('sha256').update(JSON.stringify([secret.type, labels, annotations, data, dropped])).digest('hex');
+}
+
+/** The ServiceAccounts a Secret's attach-to names; none when it names none or the list is invalid. */
+function attachTargets(secret: SecretObject): string[] {
+  try {
+    return parseAttachTo(secret.annotations[ANNOTATIONS.attachTo]);
+  } catch {
+    return [];
+  }
 }
 
 export function keyOf(secret: { namespace: string; name: string }): string {
@@ -70,9 +85,12 @@ export function keyOf(secret: { namespace: string; name: string }): string {
 export function createController(deps: ControllerDeps): Controller {
   const { informer, reconciler, clock, random, logger } = deps;
   const fingerprints = new Map<string, string>();
+  const waiters = createTokenWaiters();
 
   const schedule = (key: string, outcome: Outcome) => {
     const now = clock.now();
+    if (outcome.kind === 'transient' && outcome.waitingFor !== undefined) waiters.wait(key, outcome.waitingFor);
+    else waiters.forget(key);
     switch (outcome.kind) {
       case 'ignore':
         queue.forget(key);
@@ -116,6 +134,7 @@ export function createController(deps: ControllerDeps): Controller {
     const key = keyOf(secret);
     if (type === 'deleted') {
       fingerprints.delete(key);
+      waiters.forget(key);
       queue.forget(key);
       reconciler.forget(key);
       return;
@@ -161,6 +180,18 @@ export function createController(deps: ControllerDeps): Controller {
       }
     },
     resyncNamespace,
+    tokenArrived(tokenKey) {
+      const keys = waiters.release(tokenKey);
+      if (keys.length > 0) logger.info({ secrets: keys.length }, 'token arrived: reconciling the Secrets waiting for it');
+      // add() replaces each key's backoff timer; the attempt count stays until the reconcile succeeds.
+      for (const key of keys) queue.add(key);
+    },
+    serviceAccountChanged(sa) {
+      for (const secret of informer.list()) {
+        if (secret.namespace !== sa.namespace || sa.pullSecrets.includes(secret.name) || !isManaged(secret.annotations)) continue;
+        if (attachTargets(secret).includes(sa.name)) queue.add(keyOf(secret));
+      }
+    },
     readiness() {
       if (namespaces && !namespaces.hasSynced()) return { ready: false, reason: 'namespace cache not synced' };
       if (!informer.hasSynced()) return { ready: false, reason: 'secret cache not synced' };

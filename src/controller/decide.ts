@@ -25,6 +25,8 @@ export interface SecretView {
    * of a push secret; undefined when the key is absent.
    */
   dockerConfigJson: string | undefined;
+  /** Why the Docker config cannot be read at all (too large, not UTF-8); decide() rejects with it. */
+  dockerConfigRejected?: RegcredError;
   resourceVersion?: string;
   /** Labels of the Secret's namespace (Namespace informer); undefined when unknown. */
   namespaceLabels?: Readonly<Record<string, string>> | undefined;
@@ -76,6 +78,10 @@ export function decide(secret: SecretView, now: Date, cached: RegistryToken | un
   let config: DockerConfig;
   try {
     target = parseTarget(secret.annotations, settings);
+    if (target.access === 'pull' && secret.type === PUSH_SECRET_TYPE) {
+      // Reached only with an access annotation (isCandidateType): a value other than push is a mistake.
+      throw new RegcredError('AccessInvalid', `${ANNOTATIONS.access}: an ${PUSH_SECRET_TYPE} Secret is served only as a push secret (access: push)`);
+    }
     if (target.access === 'push' && secret.type !== PUSH_SECRET_TYPE) {
       // Push rights in a type kubelet and ServiceAccounts consume would hand them to every Pod using it.
       throw new RegcredError('AccessInvalid', `a push secret must be of type ${PUSH_SECRET_TYPE} (key config.json), never ${secret.type}`);
@@ -88,6 +94,7 @@ export function decide(secret: SecretView, now: Date, cached: RegistryToken | un
     if (target.access === 'push' && attachTo.length > 0) {
       throw new RegcredError('AccessInvalid', `${ANNOTATIONS.attachTo}: a push secret is never attached to a ServiceAccount`);
     }
+    if (secret.dockerConfigRejected) throw secret.dockerConfigRejected;
     config = parseDockerConfig(secret.dockerConfigJson);
   } catch (error) {
     return { kind: 'reject', error: toRegcredError(error) };
@@ -148,10 +155,13 @@ export function decide(secret: SecretView, now: Date, cached: RegistryToken | un
   return { kind: 'refresh', target, reason, ...expiry };
 }
 
-/** Pull secrets are dockerconfigjson; push secrets Opaque with the access annotation. Others are not ours. */
+/**
+ * Pull secrets are dockerconfigjson; push secrets Opaque with the access annotation. An Opaque Secret
+ * with any access value is ours to judge, so a typo (`PUSH`) is reported rather than silently ignored.
+ */
 function isCandidateType(secret: SecretView): boolean {
   if (secret.type === DOCKER_CONFIG_JSON_TYPE) return true;
-  return secret.type === PUSH_SECRET_TYPE && secret.annotations[ANNOTATIONS.access] === 'push';
+  return secret.type === PUSH_SECRET_TYPE && secret.annotations[ANNOTATIONS.access] !== undefined;
 }
 
 function isFresh(token: RegistryToken, now: Date, policy: RefreshPolicy): boolean {

@@ -99,8 +99,9 @@ export const CONTROLLER_OPTIONS = {
   },
   exchangeTimeout: {
     type: 'duration',
-    default: '10s',
-    description: 'Time limit for one token exchange with the STS.',
+    // A healthy STS answers in well under a second; 5 s leaves dozens of attempts inside the 5 min margin.
+    default: '5s',
+    description: 'Time limit for one token exchange with the STS. Keep it far below --refresh-min-margin: every timed-out attempt uses up margin.',
   },
   concurrency: {
     type: 'integer',

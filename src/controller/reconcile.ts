@@ -3,10 +3,10 @@
 // do next; it never mutates informer objects (it builds new bodies from frozen copies).
 import { ANNOTATIONS, formatLastError, formatStatus, parseTarget, registryOfTokenFor, type Target } from '../annotations.ts';
 import type { Clock } from '../clock.ts';
-import { hasOwnRegistryEntry, parseDockerConfig, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
+import { decodeDockerConfig, dockerConfigTooLarge, hasOwnRegistryEntry, parseDockerConfig, readRegistryToken, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
 import { RegcredError, toRegcredError, type ErrorCode } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
-import type { TokenCache } from '../exchange/token-cache.ts';
+import { tokenKeyOf, type TokenCache } from '../exchange/token-cache.ts';
 import { EVENT_REASONS, type EventReason, type EventRecorder } from '../kube/events.ts';
 import type { SecretObject } from '../kube/secret-informer.ts';
 import type { ServiceAccountAttacher } from '../kube/service-accounts.ts';
@@ -19,6 +19,7 @@ import { createAttachStep } from './attach.ts';
 import type { PassthroughCredentials } from './passthrough-credentials.ts';
 import { decide, PUSH_SECRET_TYPE, type DecideSettings, type SecretView } from './decide.ts';
 import type { ControllerMetrics, ReconcileOutcome } from './metrics.ts';
+import { lastUsefulInstant } from './backoff.ts';
 import { refreshAt } from './refresh-time.ts';
 
 /** What the queue does with the key after a reconcile. */
@@ -27,8 +28,12 @@ export type Outcome =
   | { kind: 'ignore' }
   /** Healthy: look again at `at` (the token's refresh instant); resets the backoff. */
   | { kind: 'ok'; at: Date }
-  /** Transient failure: retry with backoff, never later than `usefulUntil` (the old token's exp). */
-  | { kind: 'transient'; error: RegcredError; usefulUntil?: Date }
+  /**
+   * Transient failure: retry with backoff, never later than `usefulUntil` (the old token's exp).
+   * `waitingFor`: the token key (token-cache.ts tokenKeyOf) whose exchange failed; the Secret is also
+   * retried as soon as any exchange for that key succeeds.
+   */
+  | { kind: 'transient'; error: RegcredError; usefulUntil?: Date; waitingFor?: string }
   /** Permanent failure: wait for the Secret to change. */
   | { kind: 'permanent'; error: RegcredError }
   /** The write is outside the RBAC grant: wait for a change, or retry after a long delay. */
@@ -84,13 +89,24 @@ export function configKeyOf(secret: { type?: string | undefined }): string {
 
 export function toSecretView(secret: SecretObject, namespaceLabels?: Readonly<Record<string, string>>): SecretView {
   const raw = secret.data[configKeyOf(secret)];
+  let dockerConfigJson: string | undefined;
+  let rejected: RegcredError | undefined;
+  if (secret.droppedDataBytes !== undefined) rejected = dockerConfigTooLarge(secret.droppedDataBytes);
+  else if (raw !== undefined) {
+    try {
+      dockerConfigJson = decodeDockerConfig(raw);
+    } catch (err) {
+      rejected = toRegcredError(err);
+    }
+  }
   const view: SecretView = {
     namespace: secret.namespace,
     name: secret.name,
     type: secret.type ?? '',
     annotations: { ...secret.annotations },
-    dockerConfigJson: raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8'),
+    dockerConfigJson,
   };
+  if (rejected !== undefined) view.dockerConfigRejected = rejected;
   if (secret.resourceVersion !== undefined) view.resourceVersion = secret.resourceVersion;
   if (namespaceLabels !== undefined) view.namespaceLabels = namespaceLabels;
   return view;
@@ -103,6 +119,7 @@ export function eventReasonFor(code: ErrorCode): EventReason {
     case 'RegistryInvalid':
     case 'RegistryNotConfigured':
     case 'DockerConfigInvalid':
+    case 'DockerConfigTooLarge':
     case 'AccessInvalid':
     case 'ServiceAccountInvalid':
       return EVENT_REASONS.InvalidSecret;
@@ -317,13 +334,18 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             if (workload === undefined) deps.serviceAccountTokens.invalidate(deps.audience);
             else deps.workloadTokens?.invalidate(workload, deps.audience);
           }
-          return fail(key, secret, error, log, startedMs, action.currentExpiresAt);
+          const waitingFor = tokenKeyOf({ identity: action.target.identity, registry: action.target.registry, subject: subjectOf(namespace, action.target) });
+          return fail(key, secret, error, log, startedMs, action.currentExpiresAt, waitingFor);
         }
         // Leadership can be lost while the exchange ran; a follower must not write.
         if (!deps.isLeader()) {
           observe('ignored', startedMs);
           return { kind: 'ignore' };
         }
+        // The cache handed back the very token the Secret holds (it is due by its own claims, but the
+        // cache counts its life from its arrival): writing it again would change nothing.
+        // (A retargeted Secret is written anyway: its token-for annotation must catch up.)
+        if (action.reason !== 'retargeted' && holdsToken(view, action.target.registry, token.token)) return dueOnArrival(token, log);
         const hadError = reported.has(key) || secret.annotations[ANNOTATIONS.lastError] !== undefined;
         try {
           await writeToken(secret, view, action.target, token, hadError);
@@ -334,9 +356,23 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         log.info({ reason: action.reason, registry: action.target.registry, expiresAt: token.expiresAt.toISOString() }, 'registry token written');
         const attached = await attach.run(key, secret, log);
         observe('written', startedMs);
-        return { kind: 'ok', at: attach.nextLook(refreshAt(token.token, token, settings.refresh), attached) };
+        const due = refreshAt(token.token, token, settings.refresh);
+        if (due.getTime() <= clock.now().getTime()) return dueOnArrival(token, log);
+        return { kind: 'ok', at: attach.nextLook(due, attached) };
       }
     }
+  }
+
+  /**
+   * A token already due when written (no iat/nbf and a life shorter than the refresh margin): "look
+   * again at its refresh instant" would be now, forever. The Secret holds a good token, so nothing is
+   * reported on it; the next exchange waits for the backoff (at most until shortly before exp).
+   */
+  function dueOnArrival(token: RegistryToken, log: Logger): Outcome {
+    const error = new RegcredError('RegistryTokenInvalid', 'the registry token is due for refresh on arrival (no iat/nbf claim, lifetime under the refresh margin): next exchange after backoff');
+    metrics.errors.inc({ code: error.code });
+    log.warn({ code: error.code, expiresAt: token.expiresAt.toISOString() }, 'registry token due on arrival');
+    return { kind: 'transient', error, usefulUntil: lastUsefulInstant(token.expiresAt) };
   }
 
   /** The token-cache subject: the workload's ServiceAccount, or the controller's own. */
@@ -344,12 +380,26 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     return target.serviceAccount === undefined ? deps.subject : `system:serviceaccount:${namespace}:${target.serviceAccount}`;
   }
 
-  async function fail(key: string, secret: SecretObject, error: RegcredError, log: Logger, startedMs: number, usefulUntil: Date | undefined): Promise<Outcome> {
+  async function fail(
+    key: string,
+    secret: SecretObject,
+    error: RegcredError,
+    log: Logger,
+    startedMs: number,
+    usefulUntil: Date | undefined,
+    waitingFor?: string,
+  ): Promise<Outcome> {
+    // Leadership was lost during the reconcile: nothing to report (a follower reports nothing), no timer.
+    if (error.code === 'NotLeader') {
+      log.info('leadership lost during the reconcile; nothing written');
+      observe('ignored', startedMs);
+      return { kind: 'ignore' };
+    }
     await reportFailure(key, secret, error, log);
     observe('failed', startedMs);
     if (error.code === 'KubeForbidden' || error.code === 'TokenRequestForbidden') return { kind: 'forbidden', error };
     if (!error.transient) return { kind: 'permanent', error };
-    return usefulUntil ? { kind: 'transient', error, usefulUntil } : { kind: 'transient', error };
+    return { kind: 'transient', error, ...(usefulUntil ? { usefulUntil: lastUsefulInstant(usefulUntil) } : {}), ...(waitingFor !== undefined ? { waitingFor } : {}) };
   }
 
   return {
@@ -359,6 +409,15 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       attach.forget(key);
     },
   };
+}
+
+/** True when the Secret's Docker config already holds `token` for `registry`. */
+function holdsToken(view: SecretView, registry: string, token: string): boolean {
+  try {
+    return readRegistryToken(parseDockerConfig(view.dockerConfigJson), registry) === token;
+  } catch {
+    return false;
+  }
 }
 
 /** The target decide() will find, to peek into the exchange cache; undefined when decide() will reject. */

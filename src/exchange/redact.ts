@@ -3,29 +3,38 @@
 
 const REDACTED = '[redacted]';
 
+/** Names of fields that hold credentials, in JSON bodies, forms and headers. */
+const CREDENTIAL_KEYS = 'token|access_token|id_token|refresh_token|identitytoken|registrytoken|password|passwd|auth|secret|client_secret|assertion';
+
 /**
- * The patterns, most specific first. Over-redaction is the accepted failure mode: losing a long
- * identifier from an error excerpt costs a little debugging, leaking a credential costs an incident.
+ * Only what has the shape of a credential: a Bearer/Basic value, the value of a credential-named field,
+ * a JWT, or a base64 run. Identifiers people need to read (a 40-hex Chainguard identity UID, namespace
+ * and Secret names, words like "API") must survive, or Events and last-error stop being useful.
  */
-const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
+const PATTERNS: ReadonlyArray<readonly [RegExp, string | ((match: string) => string)]> = [
   // `Authorization: Bearer x`, `Basic x`: whatever follows the scheme is a credential.
   [/\b(Bearer|Basic)(\s+)[^\s"',;]+/gi, `$1$2${REDACTED}`],
-  // JSON or form values of credential-named keys: "token": "x", password=x, "auth":"x".
-  [
-    /("?\b(?:token|access_token|id_token|refresh_token|identitytoken|registrytoken|password|passwd|auth|secret|client_secret|assertion)\b"?\s*[:=]\s*"?)[^"\s,}&]+/gi,
-    `$1${REDACTED}`,
-  ],
+  // JSON: "token": "x" (the quoted key makes it unambiguous).
+  [new RegExp(`("(?:${CREDENTIAL_KEYS})"\\s*:\\s*")[^"]*`, 'gi'), `$1${REDACTED}`],
+  // Forms, queries and headers: password=x, token: x. The key must start a word that is not part of a
+  // name: `pull-secret: API server unreachable` is a Secret name and a message, not a credential.
+  [new RegExp(`(?<![\\w./-])((?:${CREDENTIAL_KEYS})\\s*[:=]\\s*)(?!\\[redacted\\])[^"\\s,}&]+`, 'gi'), `$1${REDACTED}`],
   // A JWT (or a JWT header alone): base64url of `{"` is `eyJ`.
-  [/eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}/g, REDACTED],
-  // Any long base64 / base64url / hex run: keys, opaque tokens, `auth` values. 32 characters is shorter
-  // than any credential we know of and longer than ordinary words.
-  [/[A-Za-z0-9+/_-]{32,}={0,2}/g, REDACTED],
+  [/eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){0,2}/g, REDACTED],
+  // A base64 / base64url run of 32+ characters that mixes upper case, lower case and digits (or ends
+  // in padding): random key material always does; hex UIDs, names and words never do.
+  [/[A-Za-z0-9+/_-]{32,}={0,2}/g, (match) => (isBase64Credential(match) ? REDACTED : match)],
 ];
+
+function isBase64Credential(run: string): boolean {
+  if (run.endsWith('=')) return true;
+  return /[A-Z]/.test(run) && /[a-z]/.test(run) && /[0-9]/.test(run);
+}
 
 /** `text` with every credential-looking part replaced by `[redacted]`. */
 export function redactSecrets(text: string): string {
   let out = text;
-  for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement);
+  for (const [pattern, replacement] of PATTERNS) out = out.replace(pattern, replacement as (match: string) => string);
   return out;
 }
 

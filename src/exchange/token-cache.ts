@@ -11,6 +11,13 @@ export interface TokenCacheOptions {
   refresh: RefreshPolicy;
   /** Entries kept at most; expired ones go first, then the least recently stored. Default 10 000. */
   maxEntries?: number;
+  /** Called after an exchange stored a new token (e.g. to wake Secrets waiting for it); must not throw. */
+  onStored?: (key: string, token: RegistryToken) => void;
+}
+
+/** The cache's key for (identity, registry, subject): also what onStored reports. */
+export function tokenKeyOf(key: TokenRequestKey): string {
+  return JSON.stringify([key.identity, key.registry, key.subject]);
 }
 
 export interface TokenRequestKey {
@@ -50,8 +57,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
   const entries = new Map<string, Entry>();
   const inFlight = new Map<string, Promise<RegistryToken>>();
 
-  const keyOf = (identity: string, registry: string, subject: string): string =>
-    JSON.stringify([identity, registry, subject]);
+  const keyOf = (identity: string, registry: string, subject: string): string => tokenKeyOf({ identity, registry, subject });
 
   function fresh(key: string): RegistryToken | undefined {
     const entry = entries.get(key);
@@ -62,7 +68,10 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
 
   function store(key: string, token: RegistryToken): void {
     entries.delete(key); // re-insert so Map order is "least recently stored first"
-    entries.set(key, { token, dueAt: refreshAt(token.token, token, refresh).getTime() });
+    // A token without iat/nbf has no known lifetime; counting it from its arrival keeps a short-lived one
+    // from being due the moment it is stored (which would make every get() exchange again).
+    const times = token.issuedAt !== undefined || token.notBefore !== undefined ? token : { ...token, issuedAt: clock.now() };
+    entries.set(key, { token, dueAt: refreshAt(token.token, times, refresh).getTime() });
     if (entries.size <= maxEntries) return;
     const nowMs = clock.now().getTime();
     for (const [k, e] of entries) if (e.token.expiresAt.getTime() <= nowMs) entries.delete(k);
@@ -78,6 +87,7 @@ export function createTokenCache(options: TokenCacheOptions): TokenCache {
       const subjectToken = await request.subjectToken();
       const token = await exchanger.exchange({ identity, registry, subjectToken, ...(request.access ? { access: request.access } : {}) });
       store(key, token);
+      options.onStored?.(key, token);
       return token;
     })().finally(() => inFlight.delete(key)); // failures are not cached: the next get() tries again
     inFlight.set(key, flight);

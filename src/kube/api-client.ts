@@ -5,9 +5,11 @@
 //
 // Requests share one keep-alive pool; watches get their own, so a long-lived watch never holds a socket
 // that a write is queued behind. Answers other than 2xx become KubeApiError, which keeps the status, the
-// Status `reason` and Retry-After, and never any other byte of the body (it can echo what was sent).
+// Status `reason` and Retry-After, and for 400/422 the causes without their quoted values (statusCauses),
+// never any other byte of the body (it can echo what was sent).
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { statusCauses } from './status-causes.ts';
 import type { KubeConnection } from './kube-connection.ts';
 
 export const MERGE_PATCH = 'application/merge-patch+json';
@@ -21,7 +23,16 @@ export interface RequestOptions {
   body?: unknown;
   /** Default `application/json`; patches name their strategy. */
   contentType?: string;
+  /** This request's time limit instead of the client's (Lease calls must end within the renew deadline). */
+  timeoutMs?: number;
+  /** Abort with ResponseTooLargeError once the answer passes this many characters (list pages). */
+  maxResponseChars?: number;
+  /** Told the answer's size in characters once it is complete (to size the next list page). */
+  onResponseChars?: (chars: number) => void;
 }
+
+/** An answer larger than the caller's maxResponseChars: cut off, nothing of it kept. */
+export class ResponseTooLargeError extends Error { override readonly name = 'ResponseTooLargeError'; }
 
 /** One line of a watch stream. */
 export interface WatchEvent {
@@ -39,6 +50,8 @@ export interface KubeApi {
   watch(path: string, query: Query, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void>;
   /** Closes idle pooled connections; in-flight requests finish. */
   close(): void;
+  /** The API server's URL, for logs (no credentials: a kubeconfig server field carries none). */
+  readonly server: string;
 }
 
 export interface KubeApiOptions {
@@ -57,14 +70,18 @@ export class KubeApiError extends Error {
   readonly status: number;
   readonly reason: string | undefined;
   readonly retryAfterMs: number | undefined;
-  constructor(status: number, reason: string | undefined, retryAfterMs?: number) {
-    super(`HTTP ${status}${reason ? ` ${reason}` : ''}`);
+  /** For 400/422: why, from the Status causes (statusCauses), free of values. */
+  readonly detail: string | undefined;
+  constructor(status: number, reason: string | undefined, retryAfterMs?: number, detail?: string) {
+    super(`HTTP ${status}${reason ? ` ${reason}` : ''}${detail ? `: ${detail}` : ''}`);
     this.name = 'KubeApiError';
     this.status = status;
     this.reason = reason;
     this.retryAfterMs = retryAfterMs;
+    this.detail = detail;
   }
 }
+
 
 /**
  * Our own credentials could not be produced (an exec plugin failed, a token file became unreadable).
@@ -97,12 +114,15 @@ function retryAfterMs(header: string | string[] | undefined): number | undefined
 /** The error for a non-2xx answer: `body` is read for its Status reason only. */
 export function kubeApiError(status: number, retryAfter: string | string[] | undefined, body: string): KubeApiError {
   let reason: string | undefined;
+  let detail: string | undefined;
   try {
-    reason = statusReason(JSON.parse(body));
+    const parsed: unknown = JSON.parse(body);
+    reason = statusReason(parsed);
+    if (status === 400 || status === 422) detail = statusCauses(parsed);
   } catch {
     reason = undefined;
   }
-  return new KubeApiError(status, reason, retryAfterMs(retryAfter));
+  return new KubeApiError(status, reason, retryAfterMs(retryAfter), detail);
 }
 
 function errorFromResponse(res: IncomingMessage, body: string): KubeApiError {
@@ -175,8 +195,9 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
     async request<T>(method: string, path: string, requestOptions: RequestOptions = {}): Promise<T> {
       const body = requestOptions.body === undefined ? undefined : JSON.stringify(requestOptions.body);
       const req = await open(method, withQuery(path, requestOptions.query), requests, body, requestOptions.contentType ?? 'application/json');
+      const limitMs = requestOptions.timeoutMs ?? timeoutMs;
       return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => req.destroy(new TimeoutError(`no complete answer within ${timeoutMs} ms`)), timeoutMs);
+        const timer = setTimeout(() => req.destroy(new TimeoutError(`no complete answer within ${limitMs} ms`)), limitMs);
         req.on('error', (err) => {
           clearTimeout(timer);
           reject(err);
@@ -185,7 +206,16 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
           // Decoded as it arrives: no second copy of a large list page in a concatenated Buffer.
           res.setEncoding('utf8');
           let text = '';
-          res.on('data', (chunk: string) => (text += chunk));
+          const maxChars = requestOptions.maxResponseChars;
+          res.on('data', (chunk: string) => {
+            text += chunk;
+            if (maxChars !== undefined && text.length > maxChars) {
+              clearTimeout(timer);
+              text = '';
+              req.destroy();
+              reject(new ResponseTooLargeError(`answer larger than ${maxChars} characters`));
+            }
+          });
           res.on('error', (err) => {
             clearTimeout(timer);
             reject(err);
@@ -195,6 +225,7 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
             const status = res.statusCode ?? 0;
             noteStatus(status);
             if (status < 200 || status > 299) return reject(errorFromResponse(res, text));
+            requestOptions.onResponseChars?.(text.length);
             try {
               resolve((text === '' ? undefined : JSON.parse(text)) as T);
             } catch {
@@ -263,6 +294,7 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
       });
     },
 
+    server: `${server.protocol}//${server.host}${prefix}`,
     close() {
       requests.destroy();
       watches.destroy();

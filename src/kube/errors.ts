@@ -28,6 +28,13 @@ function networkCode(err: unknown): string | undefined {
   return undefined;
 }
 
+/** The code, with what kind of failure it is when the code alone does not say (TLS, timeout). */
+export function describeNetworkCode(code: string): string {
+  if (code === 'TimeoutError') return 'timeout';
+  if (/CERT|TLS|SSL|SIGNATURE|HANDSHAKE/.test(code)) return `TLS: ${code}`;
+  return code;
+}
+
 /**
  * Turns whatever an API call threw into a RegcredError. `action` names the call for people,
  * e.g. `patch Secret ns/name`; it must not hold secret material.
@@ -43,7 +50,7 @@ export function classifyKubeError(err: unknown, action: string): RegcredError {
   // Transient: a plugin or a rotated token file may well work on the next attempt.
   if (err instanceof KubeCredentialsError) return new RegcredError('KubeUnavailable', `${action}: ${err.message}`);
   const net = networkCode(err);
-  return new RegcredError('KubeUnavailable', `${action}: API server unreachable${net ? ` (${net})` : ''}`);
+  return new RegcredError('KubeUnavailable', `${action}: API server unreachable${net ? ` (${describeNetworkCode(net)})` : ''}`);
 }
 
 /** True for the 409 that optimistic concurrency produces. */

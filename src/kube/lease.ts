@@ -1,8 +1,14 @@
 // Lease-based leader election on coordination.k8s.io/v1, built like client-go's leaderelection: a
 // candidate takes the Lease when its holder has not renewed it for leaseDuration (measured on OUR clock
 // from when we last saw it change, so clock skew between replicas does not matter), the leader renews
-// every retryPeriod and steps down if it cannot renew within renewDeadline, and a clean shutdown releases
-// the Lease so a follower takes over at once. MicroTime fields travel as strings and are kept so.
+// every retryPeriod, and a clean shutdown releases the Lease so a follower takes over at once.
+// MicroTime fields travel as strings and are kept so.
+//
+// Safety rests on one rule, checked on this replica's own clock and without the apiserver: a leader
+// counts as leading only until renewDeadline after it SENT its last successful renewal (the server
+// wrote it later, and a follower saw it later still, so the follower's leaseDuration ends after our
+// renewDeadline). isLeader() applies the rule on every call and a timer steps down at the deadline,
+// so a replica cut off from the apiserver stops acting before anyone else may start.
 import type { V1Lease } from '@kubernetes/client-node';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -52,6 +58,8 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   const renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
   const retryPeriodMs = options.retryPeriodMs ?? 2_000;
   const leaseDurationSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1000));
+  // A hung request must not hold the loop past the deadline (the client's own limit is 30 s).
+  const requestTimeoutMs = Math.max(1_000, Math.min(renewDeadlineMs, retryPeriodMs * 2));
 
   let running = false;
   let leading = false;
@@ -59,11 +67,32 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   let holder: string | undefined;
   let observedRecord: string | undefined;
   let observedAtMs = 0;
+  /** When the last successful acquire/renew request was sent (our clock). */
   let lastRenewMs = 0;
   let timer: NodeJS.Timeout | undefined;
+  let deadlineTimer: NodeJS.Timeout | undefined;
   let inFlight: Promise<void> | undefined;
 
   const nowMs = () => clock.now().getTime();
+
+  /** True while the last renewal is recent enough to prove leadership (the rule above). */
+  const withinDeadline = () => nowMs() < lastRenewMs + renewDeadlineMs;
+
+  /** A renewal sent at `sentMs` succeeded: lead until renewDeadline after it, unless renewed again. */
+  const renewed = (sentMs: number) => {
+    lastRenewMs = sentMs;
+    clearTimeout(deadlineTimer);
+    const remainingMs = lastRenewMs + renewDeadlineMs - nowMs();
+    if (remainingMs <= 0) return setLeading(false);
+    deadlineTimer = setTimeout(() => {
+      if (leading && !withinDeadline()) {
+        logger.warn({ lease: `${namespace}/${name}`, renewDeadlineMs }, 'lease not renewed within the renew deadline');
+        setLeading(false);
+      }
+    }, remainingMs + 1);
+    deadlineTimer.unref();
+    setLeading(true);
+  };
 
   const setLeading = (value: boolean) => {
     if (value === leading) return;
@@ -103,19 +132,20 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   const tryAcquireOrRenew = async (): Promise<void> => {
     let lease: V1Lease | undefined;
     try {
-      lease = await api.request<V1Lease>('GET', leasePath);
+      lease = await api.request<V1Lease>('GET', leasePath, { timeoutMs: requestTimeoutMs });
     } catch (err) {
       const error = classifyKubeError(err, `read Lease ${namespace}/${name}`);
       if (error.code !== 'KubeNotFound') throw error;
     }
     if (lease === undefined) {
       try {
+        const sentMs = nowMs();
         const created = await api.request<V1Lease>('POST', leasesPath, {
           body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: desiredSpec(undefined) },
+          timeoutMs: requestTimeoutMs,
         });
         observe(created);
-        lastRenewMs = nowMs();
-        setLeading(true);
+        renewed(sentMs);
       } catch (err) {
         throw classifyKubeError(err, `create Lease ${namespace}/${name}`);
       }
@@ -131,13 +161,14 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       return;
     }
     try {
+      const sentMs = nowMs();
       const updated = await api.request<V1Lease>('PUT', leasePath, {
         // metadata carries the resourceVersion we read: a concurrent candidate makes this a 409.
         body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec: desiredSpec(lease) },
+        timeoutMs: requestTimeoutMs,
       });
       observe(updated);
-      lastRenewMs = nowMs();
-      setLeading(true);
+      renewed(sentMs);
     } catch (err) {
       throw classifyKubeError(err, `update Lease ${namespace}/${name}`);
     }
@@ -149,7 +180,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     } catch (err) {
       const code = (err as { code?: string }).code;
       logger.warn({ lease: `${namespace}/${name}`, code }, leading ? 'lease renewal failed' : 'lease acquisition failed');
-      if (leading && nowMs() - lastRenewMs >= renewDeadlineMs) setLeading(false);
+      if (leading && !withinDeadline()) setLeading(false);
     }
   };
 
@@ -176,6 +207,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       running = false;
       clearTimeout(timer);
       await inFlight;
+      clearTimeout(deadlineTimer);
       if (!leading) return;
       // Step down first so nothing writes while the Lease is being released.
       setLeading(false);
@@ -203,7 +235,8 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
         logger.warn({ lease: `${namespace}/${name}`, code: error.code }, 'lease release failed');
       }
     },
-    isLeader: () => leading,
+    // Checked on every call, not only by the timer: a write decided an instant after the deadline is refused too.
+    isLeader: () => leading && withinDeadline(),
     leader: () => holder,
     leaderKnown: () => known,
   };

@@ -12,7 +12,7 @@
 import type { Random } from '../clock.ts';
 import type { RegcredError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { KubeApiError, type KubeApi, type WatchEvent } from './api-client.ts';
+import { KubeApiError, ResponseTooLargeError, type KubeApi, type WatchEvent } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
 
 export type CacheEventType = 'added' | 'updated' | 'deleted';
@@ -32,8 +32,14 @@ export interface ListWatchOptions<T> {
   /** Collection path, e.g. `/api/v1/secrets` or `/api/v1/namespaces/x/secrets`. */
   path: string;
   fieldSelector?: string;
-  /** Objects per list page; default 500 (client-go's pager default). */
+  /** Objects per list page at most; default 500 (client-go's pager default). */
   pageSize?: number;
+  /**
+   * Characters one list page may hold; default 16 Mi. A page of large objects (a tenant's 1 MiB
+   * Secrets) is cut off at this size and asked for again with fewer objects, and the next pages are
+   * sized from the objects seen, so no single answer can take a large share of the memory limit.
+   */
+  maxPageChars?: number;
   /** What the cache keeps of a raw object; undefined: not kept. Must not hold on to `raw`'s large fields. */
   transform: (raw: unknown) => T | undefined;
   /**
@@ -82,6 +88,13 @@ function keyOfRaw(raw: RawObject): string | undefined {
   return name ? objectKey(raw.metadata?.namespace, name) : undefined;
 }
 
+/** Objects for the next page: what fills about a quarter of maxPageChars at the last page's average size. */
+export function nextPageLimit(chars: number, items: number, pageSize: number, maxPageChars: number): number {
+  if (items === 0 || chars === 0) return pageSize;
+  const perItem = chars / items;
+  return Math.max(1, Math.min(pageSize, Math.floor(maxPageChars / 4 / perItem)));
+}
+
 /** client-go's watch timeout: random between 5 and 10 minutes, so many watchers do not reconnect at once. */
 function watchTimeoutSeconds(random: Random): number {
   return Math.floor(300 + random() * 300);
@@ -90,6 +103,7 @@ function watchTimeoutSeconds(random: Random): number {
 export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache<T> {
   const { api, path, logger, random, transform } = options;
   const pageSize = options.pageSize ?? 500;
+  const maxPageChars = options.maxPageChars ?? 16 * 1024 * 1024;
   const baseMs = options.restartBaseMs ?? 1000;
   const maxMs = options.restartMaxMs ?? 60_000;
   const store = new Map<string, T>();
@@ -130,18 +144,28 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
     const seen = new Set<string>();
     let continueToken: string | undefined;
     let listedVersion: string | undefined;
-    do {
+    let limit = pageSize;
+    for (;;) {
       let page: RawList;
+      let chars = 0;
       try {
         page = await api.request<RawList>('GET', path, {
-          query: { limit: pageSize, continue: continueToken, fieldSelector: options.fieldSelector },
+          query: { limit, continue: continueToken, fieldSelector: options.fieldSelector },
+          maxResponseChars: maxPageChars,
+          onResponseChars: (n) => (chars = n),
         });
       } catch (err) {
         // An expired continue token: the snapshot is gone, start over (client-go falls back the same way).
         if (err instanceof KubeApiError && err.status === 410) throw new Expired();
+        // Too large: the same page again with fewer objects (a continue token can be reused).
+        if (err instanceof ResponseTooLargeError && limit > 1) {
+          limit = Math.max(1, Math.floor(limit / 8));
+          continue;
+        }
         throw err;
       }
       if (signal.aborted) return;
+      limit = nextPageLimit(chars, page.items?.length ?? 0, pageSize, maxPageChars);
       for (const item of page.items ?? []) {
         const key = apply(item);
         if (key !== undefined) seen.add(key);
@@ -149,7 +173,8 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
       continueToken = page.metadata?.continue || undefined;
       // Every page of one list is served from the first page's snapshot: any page's version will do.
       listedVersion = page.metadata?.resourceVersion ?? listedVersion;
-    } while (continueToken !== undefined);
+      if (continueToken === undefined) break;
+    }
     for (const [key, object] of store) {
       if (seen.has(key)) continue;
       store.delete(key);
@@ -243,7 +268,12 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
         options.onError?.(error);
         const delay = Math.min(maxMs, baseMs * 2 ** failures) * (0.5 + random() / 2);
         failures++;
-        logger.warn({ cache: options.description, code: error.code, status: error.status, restartInMs: Math.round(delay) }, 'list/watch failed; restarting');
+        // The server and the cause (ECONNREFUSED, TLS: ..., timeout, HTTP 403 Forbidden): what an operator
+        // needs to tell a wrong address from a firewall from RBAC. classifyKubeError's message holds no body.
+        logger.warn(
+          { cache: options.description, server: api.server, code: error.code, status: error.status, error: error.message, restartInMs: Math.round(delay) },
+          'list/watch failed; restarting',
+        );
         await sleep(delay, signal);
       }
     }

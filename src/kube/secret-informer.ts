@@ -2,6 +2,7 @@
 // cluster-wide, or one per configured namespace). Whether a Secret is cached is decided as it arrives
 // (`keep`): the watch sees every Secret of its type in the cluster, the cache holds only those the
 // controller acts on, so memory follows the managed Secrets, not the size of the cluster.
+import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import type { Random } from '../clock.ts';
@@ -21,8 +22,33 @@ export interface SecretObject {
   readonly type: string | undefined;
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
-  /** base64 values, as the API returns them. */
+  /** base64 values, as the API returns them; with `dataKey` set, only that key (and only when small enough). */
   readonly data: Readonly<Record<string, string>>;
+  /** Set when the data key was larger than the cap and not kept: its decoded size in bytes. */
+  readonly droppedDataBytes?: number;
+  /**
+   * Digest of the annotations that are not kube-regcred's (with `dataKey` set they are not kept: an
+   * apply's last-applied-configuration alone can hold a copy of the whole Secret). Lets a change to
+   * them still count as a change.
+   */
+  readonly foreignAnnotationsDigest?: string;
+}
+
+/** What the cache keeps of each Secret: bounded, whatever a tenant puts into it. */
+export interface SecretLimits {
+  /** The one data key that is kept (`.dockerconfigjson`, `config.json`); the others are dropped. */
+  dataKey: string;
+  /** Decoded bytes above which the data key is dropped too (and `droppedDataBytes` set). */
+  maxDataBytes: number;
+}
+
+/** Annotations kube-regcred reads or writes: kept as they are; every other one only as a digest. */
+const OWN_ANNOTATION = /^(?:kube-regcred\.io\/|pull-secret-updater\.chainguard\.dev\/)/;
+
+/** Decoded size of a base64 value, without decoding it. */
+function base64Bytes(value: string): number {
+  const padding = value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0;
+  return Math.floor((value.length * 3) / 4) - padding;
 }
 
 export type SecretEventType = 'added' | 'updated' | 'deleted';
@@ -59,20 +85,45 @@ export interface SecretInformerOptions {
   keep?: (secret: V1Secret) => boolean;
   /** Name for logs, e.g. `pull` or `push`. */
   kind?: string;
+  /** Bounds what is kept per Secret (see SecretLimits); absent: whole copies (tests). */
+  limits?: SecretLimits;
 }
 
-export function toSecretObject(secret: V1Secret): SecretObject {
+/** A frozen copy; with `limits`, bounded (one data key, capped; foreign annotations as a digest). */
+export function toSecretObject(secret: V1Secret, limits?: SecretLimits): SecretObject {
   const meta = secret.metadata ?? {};
-  return Object.freeze({
+  const base = {
     namespace: meta.namespace ?? '',
     name: meta.name ?? '',
     uid: meta.uid,
     resourceVersion: meta.resourceVersion,
     type: secret.type,
     labels: Object.freeze({ ...(meta.labels ?? {}) }),
-    annotations: Object.freeze({ ...(meta.annotations ?? {}) }),
-    data: Object.freeze({ ...(secret.data ?? {}) }),
+  };
+  if (limits === undefined) {
+    return Object.freeze({ ...base, annotations: Object.freeze({ ...(meta.annotations ?? {}) }), data: Object.freeze({ ...(secret.data ?? {}) }) });
+  }
+  const own: Record<string, string> = {};
+  const foreign: Array<[string, string]> = [];
+  for (const [key, value] of Object.entries(meta.annotations ?? {})) {
+    if (OWN_ANNOTATION.test(key)) own[key] = value;
+    else foreign.push([key, value]);
+  }
+  const value = secret.data?.[limits.dataKey];
+  const bytes = value === undefined ? 0 : base64Bytes(value);
+  const oversized = value !== undefined && bytes > limits.maxDataBytes;
+  return Object.freeze({
+    ...base,
+    annotations: Object.freeze(own),
+    data: Object.freeze(value === undefined || oversized ? {} : { [limits.dataKey]: value }),
+    ...(oversized ? { droppedDataBytes: bytes } : {}),
+    ...(foreign.length > 0 ? { foreignAnnotationsDigest: digestOf(foreign) } : {}),
   });
+}
+
+function digestOf(entries: Array<[string, string]>): string {
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash('sha256').update(JSON.stringify(entries)).digest('base64url').slice(0, 22);
 }
 
 export function createSecretInformer(options: SecretInformerOptions): SecretInformer {
@@ -82,7 +133,7 @@ export function createSecretInformer(options: SecretInformerOptions): SecretInfo
   const transform = (raw: unknown): SecretObject | undefined => {
     const secret = raw as V1Secret;
     if (options.keep !== undefined && !options.keep(secret)) return undefined;
-    return toSecretObject(secret);
+    return toSecretObject(secret, options.limits);
   };
 
   const makeScope = (namespace: string | undefined): ListWatchCache<SecretObject> =>

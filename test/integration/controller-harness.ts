@@ -75,6 +75,7 @@ export async function createControllerIdentity(
     body: {
       metadata: { name: 'kube-regcred' },
       rules: [
+        // Like manifests/base/role.yaml, which names the default Lease: tests use their own Lease names.
         { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
         { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: [SA_NAME] },
       ],

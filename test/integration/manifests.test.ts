@@ -44,7 +44,7 @@ describe('manifests', () => {
   });
 
   it('ships the overlays the README documents', () => {
-    for (const expected of ['default', 'ha', 'ha-sts', 'namespaced', 'proxy', 'sts', 'chainguard-compat']) {
+    for (const expected of ['default', 'ha', 'ha-sts', 'namespaced', 'proxy', 'sts', 'chainguard-compat', 'attach-to']) {
       assert.ok(overlays.includes(expected), `manifests/overlays/${expected} is missing (have: ${overlays.join(', ')})`);
     }
   });
@@ -73,6 +73,23 @@ describe('manifests', () => {
           }
           if ((rule.resources ?? []).includes('serviceaccounts/token')) {
             assert.deepEqual(rule.resourceNames, [own ?? 'kube-regcred'], `${object.kind} ${object.metadata.name} may mint other tokens`);
+          }
+          const verbs = rule.verbs ?? [];
+          if ((rule.resources ?? []).includes('leases')) {
+            // create cannot be limited by name; everything else touches the controller's own Lease only.
+            if (verbs.some((verb) => verb !== 'create')) {
+              assert.deepEqual(rule.resourceNames, ['kube-regcred-controller'], `${object.kind} ${object.metadata.name} may touch other Leases`);
+            } else {
+              assert.equal(rule.resourceNames, undefined, 'a create rule with resourceNames never matches');
+            }
+          }
+          if ((rule.resources ?? []).includes('serviceaccounts')) {
+            const extra = verbs.filter((verb) => !['get', 'list', 'watch', 'patch'].includes(verb));
+            assert.deepEqual(extra, [], `${object.kind} ${object.metadata.name} may do more to ServiceAccounts than read and patch them`);
+          }
+          if ((rule.resources ?? []).includes('pods')) {
+            const extra = verbs.filter((verb) => !['list', 'watch'].includes(verb));
+            assert.deepEqual(extra, [], `${object.kind} ${object.metadata.name} may do more to Pods than watch them`);
           }
         }
       }
@@ -128,6 +145,16 @@ describe('manifests', () => {
       assert.ok(affinity, `${name} has no pod anti-affinity`);
       assert.ok(objects.some((o) => o.kind === 'PodDisruptionBudget' && o.metadata.name === name), `${name} has no PodDisruptionBudget`);
     }
+  });
+
+  it('attach-to: ServiceAccounts read and patch, Pods list/watch, and the ImagePullBackOff explanation on', async () => {
+    const objects = await build('attach-to');
+    const rules = objects.filter((o) => o.kind === 'ClusterRole').flatMap((o) => o.rules ?? []);
+    assert.ok(rules.some((r) => r.resources?.includes('serviceaccounts') && r.verbs?.includes('patch')), 'no patch on serviceaccounts');
+    assert.ok(rules.some((r) => r.resources?.includes('pods') && r.verbs?.includes('watch')), 'no watch on pods');
+    const deployment = objects.find((o) => o.kind === 'Deployment')!;
+    const env = (deployment.spec as any).template.spec.containers[0].env as { name: string; value?: string }[];
+    assert.equal(env.find((e) => e.name === 'KUBE_REGCRED_EXPLAIN_PULL_BACKOFF')?.value, 'true');
   });
 
   it('namespaced: no cluster-wide role, a Role in each listed namespace, and the flag naming them', async () => {

@@ -94,6 +94,8 @@ export interface TestSts {
   calls: TestStsCalls;
   setFault(fault: StsFault | undefined): void;
   setTokenLifetime(seconds: number): void;
+  /** Issue tokens without `iat` (some STSs do): their lifetime is then unknown to the controller. */
+  setIssuedAtClaim(present: boolean): void;
   setExpiryAnswer(answer: ExpiryAnswer): void;
   /** A registry token as an exchange would issue it, without a request (not counted in calls). */
   issueFor(identity: string, registry: string): Promise<string>;
@@ -111,17 +113,19 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
   let fault: StsFault | undefined;
   let expiryAnswer: ExpiryAnswer = 'none';
   let lifetimeSeconds = options.tokenLifetimeSeconds;
+  let withIssuedAt = true;
   let issuer = '';
   const held = new Set<ServerResponse>();
 
   async function issue(identity: string, registry: string): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({})
+    const jwt = new SignJWT({})
       .setProtectedHeader({ alg: 'ES256', kid, typ: 'JWT' })
       .setIssuer(issuer)
       .setSubject(identity)
-      .setAudience(registry)
-      .setIssuedAt(now)
+      .setAudience(registry);
+    if (withIssuedAt) jwt.setIssuedAt(now);
+    return jwt
       .setExpirationTime(now + lifetimeSeconds)
       .setJti(randomUUID())
       .sign(privateKey);
@@ -232,6 +236,9 @@ export async function startTestSts(options: TestStsOptions): Promise<TestSts> {
     },
     setTokenLifetime: (seconds) => {
       lifetimeSeconds = seconds;
+    },
+    setIssuedAtClaim: (present) => {
+      withIssuedAt = present;
     },
     setExpiryAnswer: (answer) => {
       expiryAnswer = answer;

@@ -30,11 +30,38 @@ describe('classifyKubeError', () => {
       assert.equal(error.code, code);
       assert.equal(error.transient, transient);
       assert.equal(error.status, status);
-      assert.equal(error.message, `patch Secret ns/name: HTTP ${status} ${reason}`);
+      // 400/422 say why (the Status message, redacted); the others only the status and reason.
+      const why = status === 400 || status === 422 ? ': leaked [redacted]' : '';
+      assert.equal(error.message, `patch Secret ns/name: HTTP ${status} ${reason}${why}`);
       assert.equal(error.cause, undefined, 'the API error must not be kept as cause');
       assert.ok(!JSON.stringify({ m: error.message, s: error.stack }).includes(SECRET));
     });
   }
+
+  it('says why a 422 refused a Secret, from the Status causes, without the refused values', () => {
+    // What kube-apiserver 1.34 answers for a Secret over 1 MiB, and for a bad data key.
+    const tooLarge = {
+      kind: 'Status', status: 'Failure', reason: 'Invalid', code: 422,
+      message: 'Secret "pull-secret" is invalid: data: Too long: may not be more than 1048576 bytes',
+      details: { name: 'pull-secret', kind: 'secrets', causes: [{ reason: 'FieldValueTooLong', message: 'Too long: may not be more than 1048576 bytes', field: 'data' }] },
+    };
+    const error = classifyKubeError(kubeApiError(422, undefined, JSON.stringify(tooLarge)), 'patch Secret ns/pull-secret');
+    assert.equal(error.message, 'patch Secret ns/pull-secret: HTTP 422 Invalid: data: FieldValueTooLong (Too long: may not be more than 1048576 bytes)');
+    const badValue = {
+      kind: 'Status', reason: 'Invalid', code: 422, message: `Secret "x" is invalid: data[.dockerconfigjson]: Invalid value: "${SECRET}": bad`,
+      details: { causes: [{ reason: 'FieldValueInvalid', message: `Invalid value: "${SECRET}": must be valid JSON`, field: 'data[.dockerconfigjson]' }] },
+    };
+    const invalid = classifyKubeError(kubeApiError(422, undefined, JSON.stringify(badValue)), 'x');
+    assert.equal(invalid.message, 'x: HTTP 422 Invalid: data[.dockerconfigjson]: FieldValueInvalid (Invalid value: "…": must be valid JSON)');
+    assert.ok(!invalid.message.includes(SECRET));
+  });
+
+  it('names the kind of network failure: refused, TLS, timeout', () => {
+    const tls = classifyKubeError(Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'list Secrets');
+    assert.equal(tls.message, 'list Secrets: API server unreachable (TLS: DEPTH_ZERO_SELF_SIGNED_CERT)');
+    const timeout = classifyKubeError(Object.assign(new Error('no complete answer within 30000 ms'), { name: 'TimeoutError' }), 'list Secrets');
+    assert.equal(timeout.message, 'list Secrets: API server unreachable (timeout)');
+  });
 
   it('keeps Retry-After in milliseconds', () => {
     const error = classifyKubeError(apiAnswer(429, 'TooManyRequests', { 'retry-after': '3' }), 'x');

@@ -12,6 +12,7 @@ function apiAnswering(answer: () => Promise<unknown>): KubeApi & { calls: unknow
   const calls: unknown[] = [];
   return {
     calls,
+    server: 'https://127.0.0.1:6443',
     request: async <T>(method: string, path: string, options?: { body?: unknown }) => {
       calls.push({ method, path, body: options?.body });
       return (await answer()) as T;

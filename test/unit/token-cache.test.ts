@@ -8,7 +8,7 @@ import { RegcredError } from '../../src/errors.ts';
 import type { ExchangeRequest, Exchanger, RegistryToken } from '../../src/exchange/exchanger.ts';
 import { createTokenCache } from '../../src/exchange/token-cache.ts';
 import { readJwtTimes } from '../../src/token/jwt-times.ts';
-import { tokenFor } from '../support/unsigned-jwt.ts';
+import { tokenFor, unsignedJwt } from '../support/unsigned-jwt.ts';
 
 const T0 = new Date('2026-11-23T09:00:00Z');
 
@@ -107,6 +107,29 @@ describe('token cache', () => {
     const second = await cache.get({ ...key, subjectToken });
     assert.notEqual(second.token, first.token, 'expected a new token at the refresh instant');
     assert.equal(fake.requests.length, 2);
+  });
+
+  it('counts the life of a token without iat/nbf from its arrival, so a short one is not due at once', async () => {
+    const clock = manualClock();
+    const noIat: Exchanger = {
+      name: 'fake',
+      audience: 'fake.test',
+      async exchange() {
+        const exp = Math.floor(clock.now().getTime() / 1000) + 120;
+        const token = unsignedJwt({ exp, jti: String(Math.random()) });
+        return { token, ...readJwtTimes(token) };
+      },
+    };
+    const cache = createTokenCache({ exchanger: noIat, clock, refresh: DEFAULT_REFRESH_POLICY });
+    const subjectToken = async () => 'sa-jwt';
+    const first = await cache.get({ ...key, subjectToken });
+    // By its own claims it is due already (exp - 5 min is in the past)...
+    assert.ok(refreshAt(first.token, first, DEFAULT_REFRESH_POLICY).getTime() <= clock.now().getTime());
+    // ...but the cache keeps it like a 2-minute token issued on arrival (due 54-60 s later).
+    clock.advance(30_000);
+    assert.equal((await cache.get({ ...key, subjectToken })).token, first.token);
+    clock.advance(35_000);
+    assert.notEqual((await cache.get({ ...key, subjectToken })).token, first.token, 'refreshed before it expires');
   });
 
   it('does not cache failures: every waiter sees the error, the next get exchanges again', async () => {
