@@ -12,6 +12,7 @@ import { startFullChain, type FullChain } from '../support/full-chain.ts';
 import { nodeSkipReason, startNode, type TestNode } from '../support/node.ts';
 import { createPod, podEvents, restartContainer, waitForPod } from '../support/pods.ts';
 import { logTail } from '../support/process.ts';
+import { grantRole } from '../support/rbac.ts';
 import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -284,13 +285,11 @@ describe('pods on a real node pull with the pull secrets kube-regcred keeps fres
 async function grantAttachRbac(cp: ControlPlane, namespace: string): Promise<void> {
   const rbac = cp.kubeConfig('admin').makeApiClient(RbacAuthorizationV1Api);
   const subjects = [{ kind: 'ServiceAccount', name: 'kube-regcred', namespace: 'kube-regcred' }];
-  await rbac.createNamespacedRole({
+  await grantRole(cp, {
     namespace,
-    body: { metadata: { name: 'kube-regcred-attach' }, rules: [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'patch'], resourceNames: ['app'] }] },
-  });
-  await rbac.createNamespacedRoleBinding({
-    namespace,
-    body: { metadata: { name: 'kube-regcred-attach' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kube-regcred-attach' }, subjects },
+    name: 'kube-regcred-attach',
+    rules: [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'patch'], resourceNames: ['app'] }],
+    serviceAccount: { namespace: 'kube-regcred', name: 'kube-regcred' },
   });
   const name = `kube-regcred-explain-${namespace}`;
   await rbac.createClusterRole({ body: { metadata: { name }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }] } });

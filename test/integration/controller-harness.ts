@@ -6,6 +6,7 @@ import { Writable } from 'node:stream';
 import { ApiException, AuthorizationV1Api, CoreV1Api, RbacAuthorizationV1Api, type CoreV1Event, type V1Secret } from '@kubernetes/client-node';
 import type { DestinationStream } from 'pino';
 import type { ControlPlane } from '../support/testbed.ts';
+import { grantRole } from '../support/rbac.ts';
 import { waitFor } from '../support/wait.ts';
 import { startTestSts, type TestSts } from '../support/test-sts.ts';
 import { startControllerProcess, type RunningController } from '../../src/cmd/controller.ts';
@@ -254,19 +255,11 @@ export function expMs(token: string): number {
  */
 export async function grantSecretName(cp: ControlPlane, identity: ControllerIdentity, namespace: string, name: string): Promise<void> {
   const kc = cp.kubeConfig('admin');
-  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-  const role = `kube-regcred-${name}`;
-  await rbac.createNamespacedRole({
+  await grantRole(cp, {
     namespace,
-    body: { metadata: { name: role }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['update', 'patch'], resourceNames: [name] }] },
-  });
-  await rbac.createNamespacedRoleBinding({
-    namespace,
-    body: {
-      metadata: { name: role },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role },
-      subjects: [{ kind: 'ServiceAccount', name: SA_NAME, namespace: identity.namespace }],
-    },
+    name: `kube-regcred-${name}`,
+    rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['update', 'patch'], resourceNames: [name] }],
+    serviceAccount: { namespace: identity.namespace, name: SA_NAME },
   });
   const authz = kc.makeApiClient(AuthorizationV1Api);
   await waitFor(async () => {

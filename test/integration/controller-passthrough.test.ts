@@ -9,12 +9,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AuthenticationV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1Secret } from '@kubernetes/client-node';
+import { AuthenticationV1Api, CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import { importPKCS8, SignJWT } from 'jose';
 import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import { CONTROLLER_SUBJECT, startFullChain, type FullChain } from '../support/full-chain.ts';
 import { waitFor } from '../support/wait.ts';
 import { logTail } from '../support/process.ts';
+import { grantRole } from '../support/rbac.ts';
 import { nodeSkipReason, startNode } from '../support/node.ts';
 import { createPod, waitForPod } from '../support/pods.ts';
 
@@ -59,18 +60,11 @@ describe('controller: pass-through tokens against kube-regcred sts /token', () =
     for (const name of [ns, workloadNs, refusedNs]) await core.createNamespace({ body: { metadata: { name } } });
     await core.createNamespacedServiceAccount({ namespace: workloadNs, body: { metadata: { name: APP } } });
     // What the workload-identity component grants, narrowed to one namespace and one ServiceAccount.
-    const rbac = cp.kubeConfig('admin').makeApiClient(RbacAuthorizationV1Api);
-    await rbac.createNamespacedRole({
+    await grantRole(cp, {
       namespace: workloadNs,
-      body: { metadata: { name: 'kube-regcred-tokens' }, rules: [{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: [APP] }] },
-    });
-    await rbac.createNamespacedRoleBinding({
-      namespace: workloadNs,
-      body: {
-        metadata: { name: 'kube-regcred-tokens' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kube-regcred-tokens' },
-        subjects: [{ kind: 'ServiceAccount', name: 'kube-regcred', namespace: 'kube-regcred' }],
-      },
+      name: 'kube-regcred-tokens',
+      rules: [{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: [APP] }],
+      serviceAccount: { namespace: 'kube-regcred', name: 'kube-regcred' },
     });
     dir = mkdtempSync(join(tmpdir(), 'controller-passthrough-'));
     chain = await startFullChain(cp, {

@@ -8,10 +8,11 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CoreV1Api, RbacAuthorizationV1Api, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import type { ControlPlane } from './control-plane.ts';
 import { createCertificateAuthority, issueCertificate } from './pki.ts';
+import { grantRole } from './rbac.ts';
 import { freePort } from './ports.ts';
 import { startComponent, type Component } from './process.ts';
 import { startRegistry, type RegistryProcess } from './registry.ts';
@@ -88,19 +89,11 @@ async function applyManifests(cp: ControlPlane): Promise<void> {
  * grant beyond the shipped RBAC is get/update of that one Lease, as the shipped Role has for its own.
  */
 async function grantOwnLease(cp: ControlPlane, leaseName: string): Promise<void> {
-  const rbac = cp.kubeConfig('admin').makeApiClient(RbacAuthorizationV1Api);
-  const namespace = 'kube-regcred';
-  await rbac.createNamespacedRole({
-    namespace,
-    body: { metadata: { name: leaseName }, rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [leaseName] }] },
-  });
-  await rbac.createNamespacedRoleBinding({
-    namespace,
-    body: {
-      metadata: { name: leaseName },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: leaseName },
-      subjects: [{ kind: 'ServiceAccount', name: 'kube-regcred', namespace }],
-    },
+  await grantRole(cp, {
+    namespace: 'kube-regcred',
+    name: leaseName,
+    rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [leaseName] }],
+    serviceAccount: { namespace: 'kube-regcred', name: 'kube-regcred' },
   });
 }
 
