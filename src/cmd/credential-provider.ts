@@ -10,6 +10,7 @@ import { MAX_REQUEST_BYTES } from '../credential-provider/api.ts';
 import { credentialProviderHelp, parseCredentialProviderSettings } from '../credential-provider/options.ts';
 import { toRegcredError } from '../errors.ts';
 import { createChainguardExchanger } from '../exchange/chainguard.ts';
+import { createPassthroughExchanger } from '../exchange/passthrough.ts';
 import { bodyExcerpt } from '../exchange/redact.ts';
 import { leanFetch } from '../http/lean-fetch.ts';
 import { createLogger } from '../log.ts';
@@ -61,7 +62,10 @@ export async function runCredentialProvider(
   // Synchronous writes: a process that lives for one request must not exit with log lines pending.
   const logger = createLogger({ level: settings.logLevel, base: { component: 'credential-provider' }, destination: pino.destination({ dest: 2, sync: true }) });
   // leanFetch, not the global fetch: undici's load is most of a cold call's CPU (bench/credential-provider.ts).
-  const exchanger = createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock, fetch: leanFetch });
+  const exchanger =
+    settings.mode === 'passthrough'
+      ? createPassthroughExchanger()
+      : createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock, fetch: leanFetch });
   try {
     const response = await answerRequest(await readAll(io.stdin), {
       mode: settings.mode,
@@ -69,6 +73,7 @@ export async function runCredentialProvider(
       clock,
       refresh: settings.refresh,
       target: { audience: settings.audience, identityTemplate: settings.identityTemplate },
+      passthroughUsername: settings.passthroughUsername,
       cacheKeyType: settings.cacheKeyType,
       logger,
     });

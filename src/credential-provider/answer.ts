@@ -11,11 +11,11 @@ import { decideProviderTarget, type ProviderTargetSettings } from './decide.ts';
 
 /**
  * How the registry credential is obtained. `exchange`: the Pod's token is traded at the STS for a
- * registry token (kubelet cacheType ServiceAccount). Issue 14 adds `pass-through` (the Pod's token itself
- * as the password, which the kubelet accepts only with cacheType Token) as a second case of answerFor.
+ * registry token (kubelet cacheType ServiceAccount). `passthrough`: the Pod's token itself is the
+ * password, for registries that verify OIDC tokens (the kubelet accepts that only with cacheType Token).
  */
-export type ProviderMode = 'exchange';
-export const PROVIDER_MODES: readonly ProviderMode[] = ['exchange'];
+export type ProviderMode = 'exchange' | 'passthrough';
+export const PROVIDER_MODES: readonly ProviderMode[] = ['exchange', 'passthrough'];
 
 export interface AnswerDeps {
   mode: ProviderMode;
@@ -24,6 +24,8 @@ export interface AnswerDeps {
   /** The controller's refresh policy: the kubelet reuses our answer exactly as long as the controller would. */
   refresh: RefreshPolicy;
   target: ProviderTargetSettings;
+  /** passthrough: the username beside the token (kube-regcred sts: the issuer's name in its config). */
+  passthroughUsername: string;
   cacheKeyType: CacheKeyType;
   logger: Logger;
   signal?: AbortSignal;
@@ -47,16 +49,32 @@ function patternFor(request: CredentialProviderRequest, registry: string, cacheK
 /** The response JSON for the kubelet; rejects with a RegcredError whose message is the reason to show. */
 export async function answerRequest(raw: string, deps: AnswerDeps): Promise<string> {
   const request = decodeRequest(raw);
-  const decision = decideProviderTarget(request, deps.target);
+  const decision = decideProviderTarget(request, deps.target, deps.mode);
   if (decision.kind === 'reject') {
     deps.logger.warn({ code: decision.error.code, serviceAccount: decision.serviceAccount }, 'request refused');
     throw decision.error;
   }
-  const { identity, registry, serviceAccount, identityFrom } = decision;
-  const log = deps.logger.child({ serviceAccount: `${serviceAccount.namespace}/${serviceAccount.name}`, registry, identity, identityFrom });
+  const { registry, serviceAccount } = decision;
+  const who = `${serviceAccount.namespace}/${serviceAccount.name}`;
   let answer: CredentialAnswer;
-  switch (deps.mode) {
+  switch (decision.kind) {
+    case 'passthrough': {
+      // The pass-through exchanger reads the token's lifetime; it is the same one the controller uses.
+      const token = await deps.exchanger.exchange({ identity: '', registry, subjectToken: decision.subjectToken }, deps.signal);
+      const seconds = cacheDurationSeconds(token, deps.clock.now(), deps.refresh);
+      deps.logger.info({ serviceAccount: who, registry, exchanger: deps.exchanger.name, expiresAt: token.expiresAt.toISOString(), cacheDurationSeconds: seconds }, 'ServiceAccount token passed through');
+      answer = {
+        cacheKeyType: deps.cacheKeyType,
+        cacheDurationSeconds: seconds,
+        pattern: patternFor(request, registry, deps.cacheKeyType),
+        username: deps.passthroughUsername,
+        password: token.token,
+      };
+      break;
+    }
     case 'exchange': {
+      const { identity, identityFrom } = decision;
+      const log = deps.logger.child({ serviceAccount: who, registry, identity, identityFrom });
       const token = await deps.exchanger.exchange({ identity, registry, subjectToken: decision.subjectToken }, deps.signal);
       if (token.token === decision.subjectToken) {
         // The kubelet silently drops such an answer unless cacheType is Token (the pass-through mode's case).

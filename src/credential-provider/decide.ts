@@ -22,6 +22,7 @@ export interface ServiceAccountRef {
 
 export type ProviderDecision =
   | { kind: 'exchange'; identity: string; registry: string; serviceAccount: ServiceAccountRef; subjectToken: string; identityFrom: 'annotation' | 'template' }
+  | { kind: 'passthrough'; registry: string; serviceAccount: ServiceAccountRef; subjectToken: string }
   | { kind: 'reject'; error: RegcredError; serviceAccount?: ServiceAccountRef };
 
 const SUBJECT_PREFIX = 'system:serviceaccount:';
@@ -74,7 +75,11 @@ function fillTemplate(template: string, serviceAccount: ServiceAccountRef): stri
   return template.replaceAll('{namespace}', serviceAccount.namespace).replaceAll('{serviceAccount}', serviceAccount.name);
 }
 
-export function decideProviderTarget(request: CredentialProviderRequest, settings: ProviderTargetSettings): ProviderDecision {
+/**
+ * `passthrough`: the Pod's own token is the registry credential (the registry verifies it), so no
+ * identity is chosen: only the token's subject and audience are checked, as for an exchange.
+ */
+export function decideProviderTarget(request: CredentialProviderRequest, settings: ProviderTargetSettings, mode: 'exchange' | 'passthrough' = 'exchange'): ProviderDecision {
   let serviceAccount: ServiceAccountRef | undefined;
   try {
     const subjectToken = request.serviceAccountToken;
@@ -90,6 +95,7 @@ export function decideProviderTarget(request: CredentialProviderRequest, setting
       throw new RegcredError('RequestInvalid', `the ServiceAccount token lacks audience ${settings.audience} (the provider config must set tokenAttributes.serviceAccountTokenAudience to it)`);
     }
     const registry = registryOfImage(request.image);
+    if (mode === 'passthrough') return { kind: 'passthrough', registry, serviceAccount, subjectToken };
     const who = `${serviceAccount.namespace}/${serviceAccount.name}`;
     const fromAnnotation = annotatedIdentity(request.serviceAccountAnnotations ?? {}, registry);
     if (fromAnnotation !== undefined) {

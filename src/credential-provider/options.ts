@@ -27,7 +27,12 @@ export const CREDENTIAL_PROVIDER_OPTIONS = {
     type: 'string',
     default: 'exchange',
     choices: PROVIDER_MODES,
-    description: 'How credentials are made: exchange = the Pod token is traded at the STS for a registry token.',
+    description: 'How credentials are made: exchange = the Pod token is traded at the STS for a registry token; passthrough = the Pod token itself is the password, for registries that verify OIDC tokens (the provider config then needs tokenAttributes.cacheType Token).',
+  },
+  passthroughUsername: {
+    type: 'string',
+    default: 'kube-regcred',
+    description: 'With --mode passthrough: the username beside the token (kube-regcred sts /token: the name of the issuer entry that trusts the cluster).',
   },
   cacheKeyType: {
     type: 'string',
@@ -55,6 +60,7 @@ export interface CredentialProviderSettings {
   audience: string;
   identityTemplate: string | undefined;
   mode: ProviderMode;
+  passthroughUsername: string;
   cacheKeyType: CacheKeyType;
   exchangeTimeoutMs: number;
   logLevel: string;
@@ -75,6 +81,7 @@ export function parseCredentialProviderSettings(argv: readonly string[], env: Re
     audience: o.audience,
     identityTemplate: o.identityTemplate,
     mode: o.mode as ProviderMode,
+    passthroughUsername: o.passthroughUsername,
     cacheKeyType: o.cacheKeyType as CacheKeyType,
     exchangeTimeoutMs: o.exchangeTimeout,
     logLevel: o.logLevel,

@@ -33,6 +33,7 @@ let dir: string;
 let node: TestNode | undefined;
 let registry: RegistryProcess;
 let chainguardRegistry: RegistryProcess;
+let passthroughRegistry: RegistryProcess;
 let bed: ProviderBed;
 let testSts: TestSts;
 let providerPath: string;
@@ -61,6 +62,8 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
     const binDir = dirname(built.path);
     // A second provider name for the Chainguard-protocol STS: the kubelet runs <bin dir>/<name>.
     symlinkSync(EXECUTABLE_NAME, join(binDir, `${EXECUTABLE_NAME}-chainguard`));
+    // And a third for pass-through: the Pod's own token goes to the registry's /token as the password.
+    symlinkSync(EXECUTABLE_NAME, join(binDir, `${EXECUTABLE_NAME}-passthrough`));
 
     // The node grant users apply (docs/credential-provider.md), as shipped, and the same for the
     // Chainguard-protocol audience, changed as the docs say (the audience is the resource name).
@@ -73,14 +76,14 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
 
     bed = await startProviderBed(cp, dir, {
       audience: AUDIENCE,
-      registryCount: 2,
+      registryCount: 3,
       identities: [
         { uid: `ns/${NS.allowed}`, issuer: 'cluster', subjectPattern: `system:serviceaccount:${NS.allowed}:*`, grants: [{ repository: 'apps/**', actions: ['pull'] }] },
         { uid: 'special', issuer: 'cluster', subject: `system:serviceaccount:${NS.refused}:special`, grants: [{ repository: 'apps/**', actions: ['pull'] }] },
         { uid: 'publisher', issuer: 'cluster', subject: `system:serviceaccount:${NS.allowed}:publisher`, grants: [{ repository: 'apps/**', actions: ['pull', 'push'] }] },
       ],
     });
-    [registry, chainguardRegistry] = bed.registries as [RegistryProcess, RegistryProcess];
+    [registry, chainguardRegistry, passthroughRegistry] = bed.registries as [RegistryProcess, RegistryProcess, RegistryProcess];
     const stsUrl = bed.stsUrl;
 
     testSts = await startTestSts({ jwksUrl: `${cp.issuer}/openid/v1/jwks`, caPem: cp.caPem, expectedAudience: CHAINGUARD_AUDIENCE, expectedIssuer: cp.issuer, tokenLifetimeSeconds: 3600, identities: [CHAINGUARD_IDENTITY] });
@@ -97,7 +100,7 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
     const publisherToken = (await core.createNamespacedServiceAccountToken({ name: 'publisher', namespace: NS.allowed, body: { spec: { audiences: [AUDIENCE], expirationSeconds: 600 } } })).status!.token!;
     const pushArgs = ['credential-provider', '--issuer-url', stsUrl, '--audience', AUDIENCE];
     const image = buildRunnableImage(mkdtempSync(join(dir, 'image-')));
-    for (const target of [registry, chainguardRegistry]) {
+    for (const target of [registry, chainguardRegistry, passthroughRegistry]) {
       const issued = await runProvider(providerPath, pushArgs, providerRequest(`${target.host}/apps/web`, publisherToken, { 'kube-regcred.io/identity': 'publisher' }));
       assert.equal(issued.code, 0, issued.stderr);
       await bed.pushWith(issued.stdout, target.host, image, 'apps/web:v1');
@@ -110,7 +113,7 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
       optionalServiceAccountAnnotationKeys: ['kube-regcred.io/identity', 'kube-regcred.io/registry'],
     });
     node = await startNode(cp, {
-      registries: [registry.host, chainguardRegistry.host],
+      registries: [registry.host, chainguardRegistry.host, passthroughRegistry.host],
       credentialProvider: {
         binDir,
         config: {
@@ -132,6 +135,16 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
               defaultCacheDuration: '1m',
               env: [{ name: 'KUBE_REGCRED_ISSUER_URL', value: testSts.url }, { name: 'KUBE_REGCRED_AUDIENCE', value: CHAINGUARD_AUDIENCE }],
               tokenAttributes: tokenAttributes(CHAINGUARD_AUDIENCE),
+            },
+            {
+              name: `${EXECUTABLE_NAME}-passthrough`,
+              apiVersion: 'credentialprovider.kubelet.k8s.io/v1',
+              matchImages: [passthroughRegistry.host],
+              defaultCacheDuration: '1m',
+              // The sts's issuer entry for the cluster is named `cluster`: the Basic username of a raw OIDC JWT.
+              args: ['--mode', 'passthrough', '--audience', AUDIENCE, '--passthrough-username', 'cluster'],
+              // The kubelet takes its own token back as a password only when it caches per token.
+              tokenAttributes: { ...tokenAttributes(AUDIENCE), cacheType: 'Token' },
             },
           ],
         },
@@ -198,6 +211,20 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
     // The test STS's tokens are not signed by a key this Distribution registry trusts (it has no /token
     // of its own), so the pull itself ends at the registry: the exchange is what this case proves.
     await deletePod(cp, NS.chainguard, 'web');
+  });
+
+  test('pass-through: the Pod token itself is the password; the sts maps it to the identity of its subject, and a refused namespace gets 401', async () => {
+    const identity = `ns/${NS.allowed}`;
+    const exchangesBefore = await exchanges(identity);
+    await createPod(cp, node!, { namespace: NS.allowed, name: 'passthrough', image: `${passthroughRegistry.host}/apps/web:v1`, serviceAccountName: 'app', imagePullPolicy: 'Always' });
+    const pod = await waitForPod(cp, NS.allowed, 'passthrough', 'Running', 60_000);
+    assert.equal(pod.phase, 'Running', JSON.stringify(pod.events));
+    assert.equal(await exchanges(identity), exchangesBefore, 'no /sts/exchange: the registry took the ServiceAccount token on /token');
+    await createPod(cp, node!, { namespace: NS.refused, name: 'passthrough', image: `${passthroughRegistry.host}/apps/web:v1`, serviceAccountName: 'app', imagePullPolicy: 'Always' });
+    const refused = await waitForPod(cp, NS.refused, 'passthrough', 'PullFailed', 60_000);
+    assert.ok(refused.events.some((e) => /401|nauthorized/.test(e.message)), JSON.stringify(refused.events));
+    await deletePod(cp, NS.allowed, 'passthrough');
+    await deletePod(cp, NS.refused, 'passthrough');
   });
 
   test('sts down: the kubelet logs our reason and the Pod fails; once the sts is back the next pull works', async () => {

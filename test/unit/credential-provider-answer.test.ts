@@ -4,6 +4,7 @@ import { answerRequest, cacheDurationSeconds, type AnswerDeps } from '../../src/
 import { DEFAULT_REFRESH_POLICY, refreshAt } from '../../src/controller/refresh-time.ts';
 import { RegcredError, isRegcredError } from '../../src/errors.ts';
 import type { ExchangeRequest, Exchanger, RegistryToken } from '../../src/exchange/exchanger.ts';
+import { createPassthroughExchanger } from '../../src/exchange/passthrough.ts';
 import { createLogger } from '../../src/log.ts';
 import { readJwtTimes } from '../../src/token/jwt-times.ts';
 import { tokenFor, unsignedJwt } from '../support/unsigned-jwt.ts';
@@ -39,6 +40,7 @@ function deps(exchanger: Exchanger, extra: Partial<AnswerDeps> = {}): AnswerDeps
     clock: { now: () => T0 },
     refresh: DEFAULT_REFRESH_POLICY,
     target: { audience: AUD, identityTemplate: 'ns/{namespace}' },
+    passthroughUsername: 'cluster',
     cacheKeyType: 'Registry',
     logger: createLogger({ level: 'silent' }),
     ...extra,
@@ -94,5 +96,29 @@ describe('answerRequest', () => {
     await assert.rejects(answerRequest(request(), deps(exchanger, { target: { audience: AUD } })), (e: unknown) => isRegcredError(e) && e.code === 'IdentityInvalid');
     await assert.rejects(answerRequest('{}', deps(exchanger)), (e: unknown) => isRegcredError(e) && e.code === 'RequestInvalid');
     assert.equal(exchanger.calls.length, 0);
+  });
+});
+
+describe('pass-through mode', () => {
+  const T_SA = unsignedJwt({ sub: 'system:serviceaccount:team-a:app', aud: [AUD], iat: T0.getTime() / 1000, exp: T0.getTime() / 1000 + 3600 });
+  const passthroughRequest = (token: string) =>
+    JSON.stringify({ apiVersion: 'credentialprovider.kubelet.k8s.io/v1', kind: 'CredentialProviderRequest', image: 'registry.example:5000/apps/web', serviceAccountToken: token });
+
+  it("answers the Pod's own token as the password, with the configured username and no exchange", async () => {
+    const response = JSON.parse(await answerRequest(passthroughRequest(T_SA), deps(createPassthroughExchanger(), { mode: 'passthrough', target: { audience: AUD } })));
+    assert.deepEqual(Object.keys(response.auth), ['registry.example:5000']);
+    assert.equal(response.auth['registry.example:5000'].username, 'cluster');
+    assert.ok(response.auth['registry.example:5000'].password === T_SA, 'the password is the ServiceAccount token');
+  });
+
+  it("caches no longer than the controller's rule allows for the token's own lifetime", async () => {
+    const response = JSON.parse(await answerRequest(passthroughRequest(T_SA), deps(createPassthroughExchanger(), { mode: 'passthrough', target: { audience: AUD } })));
+    const seconds = Number(String(response.cacheDuration).replace(/s$/, ''));
+    assert.ok(seconds > 0 && seconds <= 2400, `cacheDuration ${response.cacheDuration}`);
+  });
+
+  it('still refuses a token without the audience, whatever the mode', async () => {
+    const wrong = unsignedJwt({ sub: 'system:serviceaccount:team-a:app', aud: ['other'], exp: 2_000_000_000 });
+    await assert.rejects(answerRequest(passthroughRequest(wrong), deps(createPassthroughExchanger(), { mode: 'passthrough' })), (err) => isRegcredError(err) && err.code === 'RequestInvalid');
   });
 });

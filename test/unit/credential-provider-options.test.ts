@@ -11,6 +11,7 @@ describe('credential-provider options', () => {
       audience: 'issuer.enforce.dev',
       identityTemplate: undefined,
       mode: 'exchange',
+      passthroughUsername: 'kube-regcred',
       cacheKeyType: 'Registry',
       exchangeTimeoutMs: 10_000,
       logLevel: 'info',
