@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ControlPlane } from '../test/support/control-plane.ts';
 import type { TestSts } from '../test/support/test-sts.ts';
 import { ANNOTATIONS } from '../src/annotations.ts';
-import { DEFAULT_REFRESH_POLICY, refreshAt } from '../src/controller/refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY, refreshAt } from '../src/token/refresh-time.ts';
 import { readJwtTimes } from '../src/token/jwt-times.ts';
 import { startControllerProcess, type ControllerProcess, type HeapStats, type ProcessMemory } from './controller-process.ts';
 import { MERGE_PATCH, type KubeHttp } from './kube-http.ts';

@@ -8,7 +8,7 @@ import { evaluateAccess, type IdentityPolicy } from '../policy/identity-policy.t
 import { evaluatePassthrough } from '../policy/passthrough-policy.ts';
 import type { PassthroughSettings } from '../passthrough-target.ts';
 import { readJwtTimes, type JwtTimes } from '../token/jwt-times.ts';
-import { refreshAt, type RefreshPolicy } from './refresh-time.ts';
+import { refreshAt, type RefreshPolicy } from '../token/refresh-time.ts';
 
 export const DOCKER_CONFIG_JSON_TYPE = 'kubernetes.io/dockerconfigjson';
 /** Push secrets: never a type kubelet or ServiceAccounts consume. */

@@ -3,7 +3,7 @@
 import { OptionsError, parseOptions, renderHelp, type OptionTable, type Options } from '../config.ts';
 import type { PassthroughRegistry } from '../passthrough-target.ts';
 import { parsePassthroughRegistries, registryHost } from './passthrough-options.ts';
-import { DEFAULT_REFRESH_POLICY, validateRefreshPolicy, type RefreshPolicy } from './refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY, validateRefreshPolicy, type RefreshPolicy } from '../token/refresh-time.ts';
 
 export const ENV_PREFIX = 'KUBE_REGCRED_';
 export const USAGE = 'kube-regcred controller [options]';

@@ -20,7 +20,7 @@ import type { PassthroughCredentials } from './passthrough-credentials.ts';
 import { decide, PUSH_SECRET_TYPE, type DecideSettings, type SecretView } from './decide.ts';
 import type { ControllerMetrics, ReconcileOutcome } from './metrics.ts';
 import { lastUsefulInstant } from './backoff.ts';
-import { refreshAt } from './refresh-time.ts';
+import { refreshAt } from '../token/refresh-time.ts';
 
 /** What the queue does with the key after a reconcile. */
 export type Outcome =

@@ -2,7 +2,7 @@
 // Exchanger, and derive how long the kubelet may cache it. I/O only through the injected exchanger.
 import type { Clock } from '../clock.ts';
 import { RegcredError } from '../errors.ts';
-import { refreshAt, type RefreshPolicy } from '../controller/refresh-time.ts';
+import { refreshAt, type RefreshPolicy } from '../token/refresh-time.ts';
 import { TOKEN_USERNAME } from '../dockerconfig.ts';
 import type { Exchanger, RegistryToken } from '../exchange/exchanger.ts';
 import type { Logger } from '../log.ts';

@@ -1,7 +1,7 @@
 // The option table of `kube-regcred credential-provider` (flags, KUBE_REGCRED_* environment variables:
 // the kubelet's provider config passes both as `args` and `env`) and its validation. Pure.
 import { OptionsError, parseOptions, renderHelp, type Options } from '../config.ts';
-import { DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '../controller/refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '../token/refresh-time.ts';
 import { CACHE_KEY_TYPES, type CacheKeyType } from './api.ts';
 import { PROVIDER_MODES, type ProviderMode } from './answer.ts';
 

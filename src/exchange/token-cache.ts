@@ -1,7 +1,7 @@
 // Registry tokens per (identity, registry, subject) for one exchanger: reused until their refresh
 // instant, and single-flight so concurrent reconciles share one exchange and its result.
 import type { Clock } from '../clock.ts';
-import { refreshAt, type RefreshPolicy } from '../controller/refresh-time.ts';
+import { refreshAt, type RefreshPolicy } from '../token/refresh-time.ts';
 import type { Exchanger, RegistryToken } from './exchanger.ts';
 
 export interface TokenCacheOptions {

@@ -16,7 +16,7 @@ import { createSecretWriter } from '../../src/kube/secret-writer.ts';
 import { createTokenRequester } from '../../src/kube/token-request.ts';
 import { createControllerMetrics } from '../../src/controller/metrics.ts';
 import { createReconciler } from '../../src/controller/reconcile.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/controller/refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
 import { createServiceAccountTokenSource } from '../../src/token/service-account-token.ts';
 import { createLogger } from '../../src/log.ts';
 import { systemClock } from '../../src/clock.ts';

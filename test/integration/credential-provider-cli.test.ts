@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { cacheDurationSeconds } from '../../src/credential-provider/answer.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/controller/refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
 import { readJwtTimes } from '../../src/token/jwt-times.ts';
 import { providerRequest, runProvider, shippedProvider, startProviderBed, type ProviderBed } from '../support/credential-provider.ts';
 import { buildTinyImage } from '../support/oci-image.ts';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { answerRequest, cacheDurationSeconds, type AnswerDeps } from '../../src/credential-provider/answer.ts';
-import { DEFAULT_REFRESH_POLICY, refreshAt } from '../../src/controller/refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY, refreshAt } from '../../src/token/refresh-time.ts';
 import { RegcredError, isRegcredError } from '../../src/errors.ts';
 import type { ExchangeRequest, Exchanger, RegistryToken } from '../../src/exchange/exchanger.ts';
 import { createPassthroughExchanger } from '../../src/exchange/passthrough.ts';

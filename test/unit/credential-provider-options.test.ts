@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { OptionsError } from '../../src/config.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/controller/refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
 import { parseCredentialProviderSettings } from '../../src/credential-provider/options.ts';
 
 describe('credential-provider options', () => {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ANNOTATIONS, formatTokenFor } from '../../src/annotations.ts';
 import { decide, type SecretView } from '../../src/controller/decide.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/controller/refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
 import { serializeDockerConfig, withRegistryToken } from '../../src/dockerconfig.ts';
 import { parseIdentityPolicy } from '../../src/policy/identity-policy.ts';
 import { tokenFor } from '../support/unsigned-jwt.ts';

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ANNOTATIONS } from '../../src/annotations.ts';
 import { decide, type Action, type SecretView } from '../../src/controller/decide.ts';
-import { DEFAULT_REFRESH_POLICY, refreshAt } from '../../src/controller/refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY, refreshAt } from '../../src/token/refresh-time.ts';
 import { encodeAuth, serializeDockerConfig, withRegistryToken } from '../../src/dockerconfig.ts';
 import type { RegistryToken } from '../../src/exchange/exchanger.ts';
 import { readJwtTimes } from '../../src/token/jwt-times.ts';

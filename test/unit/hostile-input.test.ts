@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ANNOTATIONS, parseAttachTo } from '../../src/annotations.ts';
 import { decide, type SecretView } from '../../src/controller/decide.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/controller/refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
 import { toSecretView } from '../../src/controller/reconcile.ts';
 import { MAX_DOCKER_CONFIG_BYTES, MAX_DOCKER_CONFIG_DEPTH, decodeDockerConfig, nestingDepth, parseDockerConfig } from '../../src/dockerconfig.ts';
 import { RegcredError } from '../../src/errors.ts';

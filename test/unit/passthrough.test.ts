@@ -6,7 +6,7 @@ import { ANNOTATIONS, formatTokenFor, isManaged, parseTarget } from '../../src/a
 import { decide, type SecretView } from '../../src/controller/decide.ts';
 import { parseControllerSettings } from '../../src/controller/options.ts';
 import { createPassthroughCredentials } from '../../src/controller/passthrough-credentials.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/controller/refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
 import { serializeDockerConfig, withRegistryToken } from '../../src/dockerconfig.ts';
 import { RegcredError } from '../../src/errors.ts';
 import { createPassthroughExchanger } from '../../src/exchange/passthrough.ts';

@@ -6,7 +6,7 @@ import {
   tokenJitter,
   validateRefreshPolicy,
   type RefreshPolicy,
-} from '../../src/controller/refresh-time.ts';
+} from '../../src/token/refresh-time.ts';
 import { readJwtTimes } from '../../src/token/jwt-times.ts';
 import { tokenFor, unsignedJwt } from '../support/unsigned-jwt.ts';
 

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ANNOTATIONS } from '../../src/annotations.ts';
 import { decide } from '../../src/controller/decide.ts';
-import { DEFAULT_REFRESH_POLICY, refreshAt } from '../../src/controller/refresh-time.ts';
+import { DEFAULT_REFRESH_POLICY, refreshAt } from '../../src/token/refresh-time.ts';
 import { serializeDockerConfig, withRegistryToken } from '../../src/dockerconfig.ts';
 import { RegcredError } from '../../src/errors.ts';
 import type { ExchangeRequest, Exchanger, RegistryToken } from '../../src/exchange/exchanger.ts';
