@@ -55,42 +55,26 @@ export async function answerRequest(raw: string, deps: AnswerDeps): Promise<stri
     throw decision.error;
   }
   const { registry, serviceAccount } = decision;
-  const who = `${serviceAccount.namespace}/${serviceAccount.name}`;
-  let answer: CredentialAnswer;
-  switch (decision.kind) {
-    case 'passthrough': {
-      // The pass-through exchanger reads the token's lifetime; it is the same one the controller uses.
-      const token = await deps.exchanger.exchange({ identity: '', registry, subjectToken: decision.subjectToken }, deps.signal);
-      const seconds = cacheDurationSeconds(token, deps.clock.now(), deps.refresh);
-      deps.logger.info({ serviceAccount: who, registry, exchanger: deps.exchanger.name, expiresAt: token.expiresAt.toISOString(), cacheDurationSeconds: seconds }, 'ServiceAccount token passed through');
-      answer = {
-        cacheKeyType: deps.cacheKeyType,
-        cacheDurationSeconds: seconds,
-        pattern: patternFor(request, registry, deps.cacheKeyType),
-        username: deps.passthroughUsername,
-        password: token.token,
-      };
-      break;
-    }
-    case 'exchange': {
-      const { identity, identityFrom } = decision;
-      const log = deps.logger.child({ serviceAccount: who, registry, identity, identityFrom });
-      const token = await deps.exchanger.exchange({ identity, registry, subjectToken: decision.subjectToken }, deps.signal);
-      if (token.token === decision.subjectToken) {
-        // The kubelet silently drops such an answer unless cacheType is Token (the pass-through mode's case).
-        throw new RegcredError('StsBadResponse', 'the STS answered with the ServiceAccount token itself, not a registry token');
-      }
-      const seconds = cacheDurationSeconds(token, deps.clock.now(), deps.refresh);
-      log.info({ exchanger: deps.exchanger.name, expiresAt: token.expiresAt.toISOString(), cacheDurationSeconds: seconds }, 'registry token issued');
-      answer = {
-        cacheKeyType: deps.cacheKeyType,
-        cacheDurationSeconds: seconds,
-        pattern: patternFor(request, registry, deps.cacheKeyType),
-        username: TOKEN_USERNAME,
-        password: token.token,
-      };
-      break;
-    }
+  const passthrough = decision.kind === 'passthrough';
+  const log = deps.logger.child({
+    serviceAccount: `${serviceAccount.namespace}/${serviceAccount.name}`,
+    registry,
+    ...(passthrough ? {} : { identity: decision.identity, identityFrom: decision.identityFrom }),
+  });
+  // Pass-through: the pass-through exchanger only reads the Pod token's lifetime, as for the controller.
+  const token = await deps.exchanger.exchange({ identity: passthrough ? '' : decision.identity, registry, subjectToken: decision.subjectToken }, deps.signal);
+  if (!passthrough && token.token === decision.subjectToken) {
+    // The kubelet silently drops such an answer unless cacheType is Token (the pass-through mode's case).
+    throw new RegcredError('StsBadResponse', 'the STS answered with the ServiceAccount token itself, not a registry token');
   }
+  const seconds = cacheDurationSeconds(token, deps.clock.now(), deps.refresh);
+  log.info({ exchanger: deps.exchanger.name, expiresAt: token.expiresAt.toISOString(), cacheDurationSeconds: seconds }, passthrough ? 'ServiceAccount token passed through' : 'registry token issued');
+  const answer: CredentialAnswer = {
+    cacheKeyType: deps.cacheKeyType,
+    cacheDurationSeconds: seconds,
+    pattern: patternFor(request, registry, deps.cacheKeyType),
+    username: passthrough ? deps.passthroughUsername : TOKEN_USERNAME,
+    password: token.token,
+  };
   return encodeResponse(answer);
 }
