@@ -7,12 +7,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, RbacAuthorizationV1Api, type V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import { startFullChain, type FullChain } from '../support/full-chain.ts';
 import { nodeSkipReason, startNode, type TestNode } from '../support/node.ts';
 import { createPod, podEvents, restartContainer, waitForPod } from '../support/pods.ts';
 import { logTail } from '../support/process.ts';
-import { grantRole } from '../support/rbac.ts';
 import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -89,13 +88,14 @@ describe('pods on a real node pull with the pull secrets kube-regcred keeps fres
       registryLifetime: '10s',
       namespaces: [ns, denied],
       identityPolicy: { identities: [{ uid: 'demo-pull', uses: ['pull'], namespaces: [ns] }] },
+      // attach-to and the ImagePullBackOff explanation, with the RBAC their shipped components grant.
+      overlay: 'attach-to',
       controllerArgs: ['--explain-pull-backoff'],
     });
     assert.equal(chain.identities.pull, 'demo-pull');
     const published = await chain.publish(IMAGE.repository, IMAGE.tag);
     assert.ok(published.ok, `publishing the workload image failed: ${published.stderr}`);
     image = `${chain.registry.host}/${IMAGE.repository}:${IMAGE.tag}`;
-    await grantAttachRbac(cp, ns);
     node = await startNode(cp, {
       registries: [chain.registry.host],
       // KEP-2535: the kubelet re-checks credentials even for images already on the node, and records
@@ -280,20 +280,3 @@ describe('pods on a real node pull with the pull secrets kube-regcred keeps fres
     }
   });
 });
-
-/** attach-to and --explain-pull-backoff, granted as docs/controller.md tells a user to. */
-async function grantAttachRbac(cp: ControlPlane, namespace: string): Promise<void> {
-  const rbac = cp.kubeConfig('admin').makeApiClient(RbacAuthorizationV1Api);
-  const subjects = [{ kind: 'ServiceAccount', name: 'kube-regcred', namespace: 'kube-regcred' }];
-  await grantRole(cp, {
-    namespace,
-    name: 'kube-regcred-attach',
-    rules: [{ apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'patch'], resourceNames: ['app'] }],
-    serviceAccount: { namespace: 'kube-regcred', name: 'kube-regcred' },
-  });
-  const name = `kube-regcred-explain-${namespace}`;
-  await rbac.createClusterRole({ body: { metadata: { name }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }] } });
-  await rbac.createClusterRoleBinding({
-    body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects },
-  });
-}

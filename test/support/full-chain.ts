@@ -41,6 +41,8 @@ export interface FullChainOptions {
   identityPolicy?: Record<string, unknown>;
   /** More controller flags, e.g. `--explain-pull-backoff`. */
   controllerArgs?: string[];
+  /** The manifests/overlays/ entry applied, whose RBAC the controller then has; default `default`. */
+  overlay?: string;
   /**
    * A registry WITHOUT auth behind `kube-regcred proxy` (a CLI process) instead of one with token
    * auth: `registry` is then the proxy's address, which every client (and the controller) uses.
@@ -78,9 +80,9 @@ export interface FullChain {
   stop(): Promise<void>;
 }
 
-async function applyManifests(cp: ControlPlane): Promise<void> {
+async function applyManifests(cp: ControlPlane, overlay: string): Promise<void> {
   const kubeconfig = cp.writeKubeconfig('admin');
-  await run('kubectl', ['--kubeconfig', kubeconfig, 'apply', '--server-side', '--field-manager=kube-regcred-e2e', '-k', join(ROOT, 'manifests', 'overlays', 'default')]);
+  await run('kubectl', ['--kubeconfig', kubeconfig, 'apply', '--server-side', '--field-manager=kube-regcred-e2e', '-k', join(ROOT, 'manifests', 'overlays', overlay)]);
 }
 
 /**
@@ -139,7 +141,7 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
   };
 
   try {
-    await applyManifests(cp);
+    await applyManifests(cp, options.overlay ?? 'default');
     await ensurePublisher(cp);
 
     // The sts port comes first: the registry's realm names it, and the sts config names the registry.
