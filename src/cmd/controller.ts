@@ -3,7 +3,7 @@
 // down gracefully on SIGTERM/SIGINT.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { DestinationStream } from 'pino';
 import { systemClock, systemRandom, type Clock, type Random } from '../clock.ts';
 import { OptionsError } from '../config.ts';
@@ -26,7 +26,8 @@ import { createServiceAccountWatch, type ServiceAccountPullSecrets } from '../ku
 import { createPullBackoffPodWatcher, type PullBackoffPodWatcher } from '../kube/pull-backoff-pods.ts';
 import { createPullBackoffExplainer } from '../controller/pull-backoff.ts';
 import { createTokenRequester } from '../kube/token-request.ts';
-import { createLogger, type Logger } from '../log.ts';
+import type { Logger } from '../log.ts';
+import { createProcessBasics } from './process-basics.ts';
 import { RegcredError } from '../errors.ts';
 import { openPolicySource, type PolicySource } from '../policy/policy-source.ts';
 import { createServiceAccountTokenSource } from '../token/service-account-token.ts';
@@ -76,15 +77,12 @@ function resolveNamespace(settings: ControllerSettings, env: ControllerProcessIo
 export async function startControllerProcess(settings: ControllerSettings, io: ControllerProcessIo): Promise<RunningController> {
   const clock = io.clock ?? systemClock;
   const random = io.random ?? systemRandom;
-  const logger = createLogger({ level: settings.logLevel, base: { component: 'controller' }, ...(io.logDestination ? { destination: io.logDestination } : {}) });
+  const { logger, registry } = createProcessBasics('controller', settings.logLevel, io.logDestination);
   const connection = loadKubeConnection({ kubeconfigPath: settings.kubeconfig, env: io.env });
   const namespace = resolveNamespace(settings, io.env, connection.namespace);
   // Room beyond the workers for the Lease renewal, Events and list pages, so they never queue behind writes.
   const api = createKubeApi({ connection, maxSockets: settings.concurrency + 4, userAgent: COMPONENT });
   const identity = `${io.env['POD_NAME'] ?? io.env['HOSTNAME'] ?? hostname()}_${randomUUID().slice(0, 8)}`;
-  const registry = new Registry();
-  // process_* and nodejs_* (RSS, heap, event-loop lag): what capacity planning and the bench read.
-  collectDefaultMetrics({ register: registry });
   const { defaultRegistry, registries, passthroughRegistries, refresh } = settings;
   const decideSettings = { defaultRegistry, registries, passthroughRegistries, refresh };
 

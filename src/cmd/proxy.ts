@@ -2,12 +2,13 @@
 // trusted keys, upstream agent), starts the registry proxy and the ops server, and shuts down
 // gracefully on SIGTERM/SIGINT.
 import { readFile } from 'node:fs/promises';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { DestinationStream } from 'pino';
 import { systemClock, type Clock } from '../clock.ts';
 import { RegcredError, toRegcredError } from '../errors.ts';
 import { createOpsServer } from '../http/ops-server.ts';
-import { createLogger, type Logger } from '../log.ts';
+import type { Logger } from '../log.ts';
+import { createProcessBasics } from './process-basics.ts';
 import { createProxyMetrics, type ProxyMetrics } from '../proxy/metrics.ts';
 import { parseProxySettings, proxyHelp, type ProxySettings } from '../proxy/options.ts';
 import { createProxyServer } from '../proxy/server.ts';
@@ -67,9 +68,7 @@ async function upstreamAuthorization(settings: ProxySettings): Promise<string | 
 /** Builds and starts everything; the caller owns signals and the exit code. */
 export async function startProxyProcess(settings: ProxySettings, io: ProxyProcessIo = {}): Promise<RunningProxy> {
   const clock = io.clock ?? systemClock;
-  const logger = createLogger({ level: settings.logLevel, base: { component: 'proxy' }, ...(io.logDestination ? { destination: io.logDestination } : {}) });
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  const { logger, registry } = createProcessBasics('proxy', settings.logLevel, io.logDestination);
   const metrics = createProxyMetrics(registry);
   const keys = await trustedKeys(settings);
   const authorization = await upstreamAuthorization(settings);

@@ -1,14 +1,15 @@
 // `kube-regcred sts`: parses options, builds every dependency (logger, metrics registry, clock, issuer
 // key store), loads the configuration, starts the token server and the ops server, follows the
 // configuration file, and shuts down gracefully on SIGTERM/SIGINT.
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { DestinationStream } from 'pino';
 import { systemClock, type Clock } from '../clock.ts';
 import { parseCommandLine, serveUntilStopped } from './command-line.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
 import { createKubeApi, type KubeApi } from '../kube/api-client.ts';
 import { loadKubeConnection } from '../kube/kube-connection.ts';
-import { createLogger, type Logger } from '../log.ts';
+import type { Logger } from '../log.ts';
+import { createProcessBasics } from './process-basics.ts';
 import { createTokenReviewer, type TokenReviewer } from '../sts/token-review.ts';
 import { readTlsPair, watchTlsFiles } from '../sts/tls-files.ts';
 import { watchConfig, type ConfigWatcher } from '../sts/config-watcher.ts';
@@ -47,10 +48,7 @@ export interface RunningSts {
 /** Builds and starts everything; the caller owns signals and the exit code. Throws if the first load fails. */
 export async function startStsProcess(settings: StsSettings, io: StsProcessIo = {}): Promise<RunningSts> {
   const clock = io.clock ?? systemClock;
-  const logger = createLogger({ level: settings.logLevel, base: { component: 'sts' }, ...(io.logDestination ? { destination: io.logDestination } : {}) });
-  const registry = new Registry();
-  // process_* and nodejs_* (RSS, heap, event-loop lag): what capacity planning and the bench read.
-  collectDefaultMetrics({ register: registry });
+  const { logger, registry } = createProcessBasics('sts', settings.logLevel, io.logDestination);
   const metrics = createStsMetrics(registry);
   const keyStore = new IssuerKeyStore({
     ...io.issuerKeys,
