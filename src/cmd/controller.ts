@@ -157,7 +157,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     : undefined;
 
   const ownSubject = `system:serviceaccount:${namespace}:${settings.serviceAccountName}`;
-  const passthrough = createPassthroughWiring({ api, clock, logger, metrics, settings, ownRequester: ownTokenRequester, ownSubject });
+  const passthrough = createPassthroughWiring({ api, clock, logger, metrics, settings, ownRequester: ownTokenRequester, ownSubject, onTokenStored: (key) => controller?.tokenArrived(key) });
 
   const le = settings.leaderElection;
   elector = le.enabled

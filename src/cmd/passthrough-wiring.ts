@@ -1,7 +1,8 @@
 // Builds the pass-through credential source of `kube-regcred controller`: fresh TokenRequests (counted
-// in token_requests_total, jti logged) behind a token cache of their own over the pass-through exchanger.
+// in token_requests_total, jti logged) behind a token cache of their own over the pass-through exchanger,
+// whose stored tokens wake the Secrets waiting for them (as the exchange cache's do).
 import type { Clock } from '../clock.ts';
-import { createPassthroughCredentials, type PassthroughCredentials } from '../controller/passthrough-credentials.ts';
+import { createPassthroughCredentials, PASSTHROUGH_WAIT_PREFIX, type PassthroughCredentials } from '../controller/passthrough-credentials.ts';
 import type { ControllerMetrics } from '../controller/metrics.ts';
 import type { ControllerSettings } from '../controller/options.ts';
 import { createPassthroughExchanger } from '../exchange/passthrough.ts';
@@ -19,6 +20,8 @@ export interface PassthroughWiringDeps {
   /** TokenRequest for the controller's own ServiceAccount (unbound: it serves many namespaces). */
   ownRequester: TokenRequester;
   ownSubject: string;
+  /** A TokenRequest stored a token: the waiter key (PassthroughCredentials.waitKey) of the Secrets it can serve. */
+  onTokenStored?: (waitKey: string) => void;
 }
 
 export function createPassthroughWiring(deps: PassthroughWiringDeps): PassthroughCredentials {
@@ -35,7 +38,13 @@ export function createPassthroughWiring(deps: PassthroughWiringDeps): Passthroug
     }
   };
   return createPassthroughCredentials({
-    cache: createTokenCache({ exchanger: createPassthroughExchanger(), clock: deps.clock, refresh: settings.refresh }),
+    // Like the exchange cache's: a token that ends a TokenRequest outage wakes every Secret that failed waiting for it.
+    cache: createTokenCache({
+      exchanger: createPassthroughExchanger(),
+      clock: deps.clock,
+      refresh: settings.refresh,
+      onStored: (key) => deps.onTokenStored?.(PASSTHROUGH_WAIT_PREFIX + key),
+    }),
     ownSubject: deps.ownSubject,
     requestOwn: (audience) => counted(() => deps.ownRequester({ audience, expirationSeconds })),
     ...(settings.workloadIdentity

@@ -6,7 +6,13 @@
 import type { Target } from '../annotations.ts';
 import { RegcredError } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
-import type { TokenCache } from '../exchange/token-cache.ts';
+import { tokenKeyOf, type TokenCache } from '../exchange/token-cache.ts';
+
+/**
+ * What pass-through keys are prefixed with when they reach the controller's token waiters, which the
+ * exchange cache's keys share: a pass-through token never wakes a Secret waiting on an exchange.
+ */
+export const PASSTHROUGH_WAIT_PREFIX = 'passthrough:';
 
 /** The Secret a token is written into (and, for workload tokens, bound to). */
 export interface SecretRef {
@@ -33,6 +39,11 @@ export interface PassthroughCredentials {
   peek(secret: SecretRef, target: Target): RegistryToken | undefined;
   /** A token not yet due: cached, in flight, or newly minted (one TokenRequest shared by all who wait). */
   get(secret: SecretRef, target: Target): Promise<RegistryToken>;
+  /**
+   * The key a Secret whose get() failed waits on (controller/token-waiters.ts): the cache's onStored,
+   * prefixed with PASSTHROUGH_WAIT_PREFIX, names it when a token for the same audience and subject arrives.
+   */
+  waitKey(secret: SecretRef, target: Target): string;
 }
 
 export function createPassthroughCredentials(options: PassthroughCredentialsOptions): PassthroughCredentials {
@@ -48,6 +59,7 @@ export function createPassthroughCredentials(options: PassthroughCredentialsOpti
   }
 
   return {
+    waitKey: (secret, target) => PASSTHROUGH_WAIT_PREFIX + tokenKeyOf(keyOf(secret, target)),
     peek(secret, target) {
       const key = keyOf(secret, target);
       return options.cache.peek(key.identity, key.registry, key.subject);

@@ -334,7 +334,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             if (workload === undefined) deps.serviceAccountTokens.invalidate(deps.audience);
             else deps.workloadTokens?.invalidate(workload, deps.audience);
           }
-          const waitingFor = tokenKeyOf({ identity: action.target.identity, registry: action.target.registry, subject: subjectOf(namespace, action.target) });
+          const waitingFor = action.target.passthrough
+            ? deps.passthrough?.waitKey(secretRef, action.target)
+            : tokenKeyOf({ identity: action.target.identity, registry: action.target.registry, subject: subjectOf(namespace, action.target) });
           return fail(key, secret, error, log, startedMs, action.currentExpiresAt, waitingFor);
         }
         // Leadership can be lost while the exchange ran; a follower must not write.

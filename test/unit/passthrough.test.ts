@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { ANNOTATIONS, formatTokenFor, isManaged, parseTarget } from '../../src/annotations.ts';
 import { decide, type SecretView } from '../../src/controller/decide.ts';
 import { parseControllerSettings } from '../../src/controller/options.ts';
-import { createPassthroughCredentials } from '../../src/controller/passthrough-credentials.ts';
+import { createPassthroughCredentials, PASSTHROUGH_WAIT_PREFIX } from '../../src/controller/passthrough-credentials.ts';
 import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
 import { serializeDockerConfig, withRegistryToken } from '../../src/dockerconfig.ts';
 import { RegcredError } from '../../src/errors.ts';
@@ -176,5 +176,22 @@ describe('pass-through credentials: one TokenRequest per (audience, subject) per
     await assert.rejects(credentials.get({ namespace: 'apps', name: 'x', uid: undefined }, workloadTarget), (e: unknown) => e instanceof RegcredError && e.code === 'KubeInvalid');
     const off = createPassthroughCredentials({ cache: cache(), ownSubject: 'own', requestOwn: () => Promise.reject(new Error('no')) });
     await assert.rejects(off.get({ namespace: 'apps', name: 'one', uid: 'u1' }, workloadTarget), (e: unknown) => e instanceof RegcredError && e.code === 'ServiceAccountInvalid');
+  });
+  it('names the key a failed Secret waits on as the cache reports a stored token: shared across Secrets of one audience, never an exchange key', async () => {
+    const stored: string[] = [];
+    const credentials = createPassthroughCredentials({
+      cache: createTokenCache({ exchanger: createPassthroughExchanger(), clock, refresh: DEFAULT_REFRESH_POLICY, onStored: (key) => stored.push(PASSTHROUGH_WAIT_PREFIX + key) }),
+      ownSubject: 'own',
+      requestOwn: async (audience) => tokenFor(T0, 3600, { aud: [audience] }),
+      requestWorkload: async (sa, audience) => tokenFor(T0, 3600, { aud: [audience], sub: `system:serviceaccount:${sa.namespace}:${sa.name}` }),
+    });
+    const a = { namespace: 'a', name: 'pull-secret', uid: 'a' };
+    const b = { namespace: 'b', name: 'pull-secret', uid: 'b' };
+    assert.equal(credentials.waitKey(a, target), credentials.waitKey(b, target), 'one key for the controller\'s own token of an audience');
+    await credentials.get(b, target);
+    assert.deepEqual(stored, [credentials.waitKey(a, target)], 'the stored token names the key a waits on');
+    const workloadTarget = { ...target, serviceAccount: 'app' };
+    assert.notEqual(credentials.waitKey(a, workloadTarget), credentials.waitKey(b, workloadTarget), 'bound workload tokens: one key per Secret');
+    assert.ok(credentials.waitKey(a, target).startsWith(PASSTHROUGH_WAIT_PREFIX));
   });
 });
