@@ -118,7 +118,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       if (err instanceof RegcredError) throw new OptionsError(`--identity-policy: ${err.message}`);
       throw err;
     }
-    namespaceInformer = createNamespaceInformer({ api, logger, random, onError: (error) => metrics.errors.inc({ code: error.code }) });
+    // Namespaced: only the served Namespaces are read (no cluster-wide Namespace list/watch in its RBAC).
+    namespaceInformer = createNamespaceInformer({ api, logger, random, names: settings.namespaces, onError: (error) => metrics.errors.inc({ code: error.code }) });
     logger.info({ path: settings.identityPolicyPath, rules: policySource.current().rules.length }, 'identity policy loaded');
   } else {
     logger.warn('no identity policy (--identity-policy): every namespace may use every identity to pull; push secrets are not served');

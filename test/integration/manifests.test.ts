@@ -157,13 +157,21 @@ describe('manifests', () => {
     assert.equal(env.find((e) => e.name === 'KUBE_REGCRED_EXPLAIN_PULL_BACKOFF')?.value, 'true');
   });
 
-  it('namespaced: no cluster-wide role, a Role in each listed namespace, and the flag naming them', async () => {
+  it('namespaced: a Role in each listed namespace, the flag naming them, and cluster-wide only the read of those Namespaces by name', async () => {
     const objects = await build('namespaced');
-    assert.deepEqual(objects.filter((o) => o.kind.startsWith('Cluster')), [], 'namespaced overlay still has cluster-wide RBAC');
     const roleNamespaces = objects.filter((o) => o.kind === 'Role' && o.metadata.namespace !== 'kube-regcred').map((o) => o.metadata.namespace);
     const deployment = objects.find((o) => o.kind === 'Deployment')!;
     const env = (deployment.spec as any).template.spec.containers[0].env as { name: string; value?: string }[];
     const watched = env.find((e) => e.name === 'KUBE_REGCRED_NAMESPACES')?.value?.split(',') ?? [];
     assert.deepEqual(roleNamespaces.sort(), watched.sort(), 'each watched namespace needs its Role, and only those');
+    const clusterRoles = objects.filter((o) => o.kind === 'ClusterRole');
+    assert.deepEqual(clusterRoles.map((o) => o.metadata.name), ['kube-regcred:read-served-namespaces'], 'the only cluster-wide role');
+    assert.deepEqual(
+      clusterRoles[0]!.rules,
+      [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'], resourceNames: [...watched].sort() }],
+      'read-only, and only the watched Namespaces, by name',
+    );
+    const bindings = objects.filter((o) => o.kind === 'ClusterRoleBinding') as Array<KubeObject & { roleRef?: { name?: string } }>;
+    assert.deepEqual(bindings.map((b) => b.roleRef?.name), ['kube-regcred:read-served-namespaces'], 'no other cluster-wide binding');
   });
 });
