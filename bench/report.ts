@@ -141,7 +141,7 @@ function rows(r: BenchResults): Row[] {
   return out;
 }
 
-function cycleDetails(c: CycleResult): string {
+export function cycleDetails(c: CycleResult): string {
   return [
     `${s(c.seconds)}`,
     `exchanges ${c.exchanges} (controller says ${c.controllerExchanges})`,

@@ -1,7 +1,8 @@
 // `npm run bench`: the controller benchmark of issue 6 on its own control plane, then the token-service
 // benchmark (bench/sts-token.ts) when it exists, then the proxy streaming benchmark (bench/proxy-stream.ts)
 // and the credential provider's (bench/credential-provider.ts). `npm run bench -- sts` runs only the
-// token-service benchmark (no control plane, a minute or two). Writes bench/results/controller.md (and .json), prints
+// token-service benchmark (no control plane, a minute or two); `npm run bench -- hostile` only the
+// hostile-tenant one (bench/hostile.ts: 1,000 Secrets of 1 MiB beside the workload, about 10 minutes). Writes bench/results/controller.md (and .json), prints
 // the table, and exits non-zero when a cycle takes more than one exchange per identity or one
 // TokenRequest per audience (2 when the run itself failed).
 //
@@ -276,14 +277,17 @@ async function main(): Promise<number> {
   return results.failures.length > 0 ? 2 : 0;
 }
 
-/** `npm run bench -- sts`: the token-service bench alone, its exit code passed on. */
-async function stsOnly(): Promise<number> {
-  const run = await runChild(nodeBinary, [join(root, 'bench', 'sts-token.ts')], { cwd: root, inheritOutput: true });
+/** `npm run bench -- sts` / `-- hostile`: one other bench alone (bench/sts-token.ts, bench/hostile.ts), its exit code passed on. */
+async function runOnly(file: string): Promise<number> {
+  const run = await runChild(nodeBinary, [join(root, 'bench', file)], { cwd: root, inheritOutput: true });
   return run.code ?? 2;
 }
 
+const ONLY: Readonly<Record<string, string>> = { sts: 'sts-token.ts', hostile: 'hostile.ts' };
+
 if (import.meta.main) {
-  const code = await (process.argv[2] === 'sts' ? stsOnly() : main()).catch((err: unknown) => {
+  const only = ONLY[process.argv[2] ?? ''];
+  const code = await (only !== undefined ? runOnly(only) : main()).catch((err: unknown) => {
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
     return 2;
   });

@@ -103,6 +103,8 @@ export interface ControlPlaneOptions {
    * shared bed does). false: a bed where only authenticated clients may read discovery and the JWKS.
    */
   publicIssuerDiscovery?: boolean;
+  /** etcd's --quota-backend-bytes (etcd's default is 2 GiB; the hostile bench stores more than 1 GiB of Secrets, twice). */
+  etcdQuotaBackendBytes?: number;
 }
 
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<OwnedControlPlane> {
@@ -138,6 +140,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeerPort}`,
           '--initial-cluster', `test-bed=http://127.0.0.1:${etcdPeerPort}`,
           '--log-level', 'warn', '--logger', 'zap',
+          ...(options.etcdQuotaBackendBytes !== undefined ? ['--quota-backend-bytes', String(options.etcdQuotaBackendBytes)] : []),
         ],
         logFile: etcdLog,
         ready: async () => {

@@ -9,14 +9,18 @@ export interface TcpProxy {
   port: number;
   blackhole(): void;
   heal(): void;
+  /** Bytes forwarded so far, client → server (up) and server → client (down), and connections accepted. */
+  counts(): { up: number; down: number; connections: number };
   stop(): Promise<void>;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let dropping = false;
+  const counted = { up: 0, down: 0, connections: 0 };
   const pairs = new Set<{ client: Socket; upstream: Socket; broken: boolean }>();
   const server = createServer((client) => {
     const upstream = connect(target.port, target.host);
+    counted.connections++;
     const pair = { client, upstream, broken: dropping };
     pairs.add(pair);
     const close = () => {
@@ -26,11 +30,17 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     };
     client.on('data', (chunk) => {
       if (dropping) pair.broken = true;
-      else upstream.write(chunk);
+      else {
+        counted.up += chunk.length;
+        upstream.write(chunk);
+      }
     });
     upstream.on('data', (chunk) => {
       if (dropping) pair.broken = true;
-      else client.write(chunk);
+      else {
+        counted.down += chunk.length;
+        client.write(chunk);
+      }
     });
     client.on('error', close).on('close', close);
     upstream.on('error', close).on('close', close);
@@ -51,6 +61,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
         pairs.delete(pair);
       }
     },
+    counts: () => ({ ...counted }),
     stop: () =>
       new Promise<void>((resolve) => {
         for (const pair of pairs) {
