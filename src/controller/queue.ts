@@ -1,7 +1,10 @@
 // The keyed work queue: keys (`namespace/name`), not events. A key waits at most once (de-duplicated),
 // has at most one timer (adding it again replaces the timer, like cert-manager's scheduler), is never
 // processed twice at once (re-added while running → run once more afterwards), and runs with bounded
-// concurrency on p-queue. Per-key attempt counts feed the backoff and reset on success.
+// concurrency on p-queue. Per-key attempt counts feed the backoff and reset on success. A key that
+// falls due by its timer (a token to refresh, a retry) goes ahead of keys added by events, so a flood
+// of new or changed Secrets (a tenant creating a thousand 1 MiB ones, each a slow write to report)
+// never holds back the refreshes that keep the valid ones' tokens alive.
 import PQueue from 'p-queue';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -33,6 +36,9 @@ export interface WorkQueue {
   /** Resolves when nothing waits in the queue or runs (timers are not counted). */
   onIdle(): Promise<void>;
 }
+
+/** p-queue priority of a key that fell due by its timer (higher runs first; events add at 0). */
+const DUE_PRIORITY = 1;
 
 /** setTimeout's ceiling (~24.8 days); longer waits re-arm. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -68,26 +74,26 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     }
   };
 
-  const enqueue = (key: string) => {
+  const enqueue = (key: string, priority = 0) => {
     if (closed || waiting.has(key)) return;
     if (running.has(key)) {
       again.add(key);
       return;
     }
     waiting.add(key);
-    void pqueue.add(() => run(key));
+    void pqueue.add(() => run(key), { priority });
   };
 
   const arm = (key: string, at: Date) => {
     const delayMs = at.getTime() - clock.now().getTime();
     if (delayMs <= 0) {
-      enqueue(key);
+      enqueue(key, DUE_PRIORITY);
       return;
     }
     const timer = setTimeout(() => {
       timers.delete(key);
       if (delayMs > MAX_TIMER_MS) arm(key, at);
-      else enqueue(key);
+      else enqueue(key, DUE_PRIORITY);
     }, Math.min(delayMs, MAX_TIMER_MS));
     // A pending requeue alone must not keep the process alive after shutdown.
     timer.unref();

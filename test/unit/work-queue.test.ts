@@ -37,6 +37,30 @@ describe('work queue', () => {
     assert.deepEqual(seen, ['block', 'a']);
   });
 
+  it('runs a key that fell due by its timer before keys added by events that wait already', async () => {
+    const seen: string[] = [];
+    const gate = deferred();
+    const queue = createWorkQueue({
+      concurrency: 1,
+      clock: systemClock,
+      logger,
+      process: async (key) => {
+        if (key === 'block') await gate.promise;
+        seen.push(key);
+      },
+    });
+    queue.add('block');
+    await waitFor(() => queue.scheduledAt('block') === undefined, { description: 'block running' });
+    for (const key of ['new-1', 'new-2', 'new-3']) queue.add(key);
+    queue.addAt('due-past', new Date(Date.now() - 1000));
+    queue.addAt('due-soon', new Date(Date.now() + 20));
+    await waitFor(() => queue.scheduledAt('due-soon') === undefined, { description: 'due-soon fell due' });
+    queue.add('new-4');
+    gate.release();
+    await queue.onIdle();
+    assert.deepEqual(seen, ['block', 'due-past', 'due-soon', 'new-1', 'new-2', 'new-3', 'new-4']);
+  });
+
   it('never runs one key twice at once, and runs it again when re-added while running', async () => {
     let running = 0;
     let maxRunning = 0;
