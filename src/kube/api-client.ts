@@ -29,6 +29,8 @@ export interface RequestOptions {
   maxResponseChars?: number;
   /** Told the answer's size in characters once it is complete (to size the next list page). */
   onResponseChars?: (chars: number) => void;
+  /** The Accept header instead of `application/json` (secret-writer.ts asks for metadata only). */
+  accept?: string;
 }
 
 /** An answer larger than the caller's maxResponseChars: cut off, nothing of it kept. */
@@ -162,8 +164,8 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
   const watches = makeAgent(Infinity);
   const send = secure ? httpsRequest : httpRequest;
 
-  const open = async (method: string, path: string, agent: HttpAgent, body: string | undefined, contentType: string): Promise<ClientRequest> => {
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': userAgent };
+  const open = async (method: string, path: string, agent: HttpAgent, body: string | undefined, contentType: string, accept = 'application/json'): Promise<ClientRequest> => {
+    const headers: Record<string, string> = { accept, 'user-agent': userAgent };
     let authorization: string | undefined;
     try {
       authorization = await connection.authorization();
@@ -194,7 +196,7 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
   return {
     async request<T>(method: string, path: string, requestOptions: RequestOptions = {}): Promise<T> {
       const body = requestOptions.body === undefined ? undefined : JSON.stringify(requestOptions.body);
-      const req = await open(method, withQuery(path, requestOptions.query), requests, body, requestOptions.contentType ?? 'application/json');
+      const req = await open(method, withQuery(path, requestOptions.query), requests, body, requestOptions.contentType ?? 'application/json', requestOptions.accept);
       const limitMs = requestOptions.timeoutMs ?? timeoutMs;
       return new Promise<T>((resolve, reject) => {
         const timer = setTimeout(() => req.destroy(new TimeoutError(`no complete answer within ${limitMs} ms`)), limitMs);

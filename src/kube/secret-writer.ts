@@ -10,6 +10,12 @@ export const DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
 /** The key of a push secret: the file build tools (kaniko, buildah, skopeo) mount as config.json. */
 export const CONFIG_JSON_KEY = 'config.json';
 
+/**
+ * The answer to a write as PartialObjectMetadata (the apiserver honours it for PATCH too), else the whole
+ * object: a write to a tenant's 1 MiB Secret then answers about 1 KiB, not the 1 MiB again.
+ */
+const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+
 export interface SecretRef {
   namespace: string;
   name: string;
@@ -40,10 +46,12 @@ export interface SecretWriter {
 export function createSecretWriter(options: { api: KubeApi; fieldManager: string }): SecretWriter {
   const patch = async (ref: SecretRef, body: object): Promise<string | undefined> => {
     try {
+      // Only the new resourceVersion is read: the answer is the metadata, not the Secret (its data) again.
       const result = await options.api.request<V1Secret>('PATCH', `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`, {
         query: { fieldManager: options.fieldManager },
         body,
         contentType: MERGE_PATCH,
+        accept: METADATA_ONLY,
       });
       return result.metadata?.resourceVersion;
     } catch (err) {
