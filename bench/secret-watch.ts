@@ -41,6 +41,8 @@ export interface SecretWatch {
   managedWithToken(): number;
   /** The registry tokens the watched Secrets (managed and probes) hold now. */
   tokens(): string[];
+  /** The registry tokens the annotated (managed) Secrets hold now. */
+  managedTokens(): string[];
   /** Resolves with the instant (ms) `probe()` first holds (checked on every event and every 200 ms); rejects after `timeoutMs`. */
   until(description: string, probe: () => boolean, timeoutMs: number): Promise<number>;
   /** Resolves with the instant (ms) the given Secret first holds a token, or rejects after `timeoutMs`. */
@@ -168,6 +170,7 @@ export function createSecretWatch(options: { http: KubeHttp; labelSelector: stri
     managedCount: () => [...entries.values()].filter((e) => e.set === 'managed').length,
     managedWithToken: () => [...entries.values()].filter((e) => e.set === 'managed' && e.token !== undefined).length,
     tokens: () => [...entries.values()].flatMap((e) => (e.token === undefined ? [] : [e.token])),
+    managedTokens: () => [...entries.values()].flatMap((e) => (e.set !== 'managed' || e.token === undefined ? [] : [e.token])),
     until(description, probe, timeoutMs) {
       return new Promise((resolve, reject) => {
         const check = () => {
