@@ -39,6 +39,8 @@ const TOKEN_LIFETIME_SECONDS = 240;
 const LIMIT_MIB = 256;
 
 const began = Date.now();
+/** Per run: a trial beside a full run must not remove the other's compiled controller. */
+const buildDir = `.build-bench-hostile-${process.pid}`;
 const log = (message: string) => process.stdout.write(`[hostile ${((Date.now() - began) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
 
 async function main(): Promise<number> {
@@ -53,7 +55,7 @@ async function main(): Promise<number> {
   let keepLogs = process.env.BENCH_KEEP_LOGS === '1';
   process.once('exit', () => {
     rmSync(privateDir, { recursive: true, force: true });
-    rmSync(join(root, '.build-bench-hostile'), { recursive: true, force: true });
+    rmSync(join(root, buildDir), { recursive: true, force: true });
     if (!keepLogs) rmSync(logDir, { recursive: true, force: true });
   });
   log(`${workload.managed.length} annotated + ${shape.unrelated} unrelated + ${hostileCount} hostile Secrets of ${HOSTILE_BYTES} bytes; logs in ${logDir}`);
@@ -75,7 +77,7 @@ async function main(): Promise<number> {
     // The controller reaches the apiserver through the counting proxy (same certificate: it names 127.0.0.1).
     writeFileSync(identity.kubeconfig, readFileSync(identity.kubeconfig, 'utf8').replaceAll(cp.server, `https://127.0.0.1:${proxy.port}`), { mode: 0o600 });
     const controllerNodeFlags = shippedNodeFlags(root);
-    const controllerScript = buildController(root, nodeBinary, '.build-bench-hostile');
+    const controllerScript = buildController(root, nodeBinary, buildDir);
     const ctx: BenchContext = { root, nodeBinary, cp, admin, sts, watch, workload, identity, concurrency: 4, logDir, controllerNodeFlags, controllerScript, graceMs: 3000, log };
     results.controllerNodeFlags = controllerNodeFlags;
 
