@@ -59,7 +59,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
         Root = ${toml(join(d, 'runc'))}
-  # Pods use the host network: an empty CNI configuration, never read.
+  # Empty unless the node has a pod network (pod-network.ts writes the bridge's configuration here).
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = ${toml(join(d, 'cni', 'bin'))}
     conf_dir = ${toml(join(d, 'cni', 'conf'))}

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, rmdirSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { removePodNetwork } from './pod-network.ts';
 
 export const NODE_DIR_PREFIX = 'kube-regcred-node-';
 
@@ -168,6 +169,8 @@ export async function sweepStaleNodes(): Promise<string[]> {
     if (processStartTime(owner.pid) === owner.pidStart) continue;
     await killNodeProcesses(owner.nsId, owner.name);
     await removeCgroupRoot(owner.name);
+    // Its bridge and nat chain, when it had a pod network (nothing to remove otherwise).
+    await removePodNetwork(owner.name);
     rmSync(dir, { recursive: true, force: true });
     swept.push(owner.name);
   }
