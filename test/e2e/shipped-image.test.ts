@@ -277,7 +277,7 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
     const facts = processFacts(mainProcess(controllerPod));
     const cgroup = facts.memoryCgroup!;
     console.log(
-      `# controller Pod memory: process RSS ${(facts.rssBytes / MiB).toFixed(1)} MiB, cgroup rss ${(cgroup.rssBytes / MiB).toFixed(1)} MiB, ` +
+      `# controller Pod memory: process RSS ${(facts.rssBytes / MiB).toFixed(1)} MiB (anonymous ${(facts.rssAnonBytes / MiB).toFixed(1)} MiB), cgroup rss ${(cgroup.rssBytes / MiB).toFixed(1)} MiB, ` +
         `cgroup usage ${(cgroup.usageBytes / MiB).toFixed(1)} MiB (limit ${cgroup.limitBytes / MiB} MiB); one managed Secret`,
     );
     assert.ok(facts.rssBytes > 10 * MiB && facts.rssBytes < cgroup.limitBytes, `RSS ${facts.rssBytes}`);

@@ -34,6 +34,8 @@ export interface ProcessFacts {
   /** The mount options of the container's `/`. */
   rootMountOptions: string[];
   rssBytes: number;
+  /** Of that, anonymous memory (the heap): the rest is file pages, the node binary's mapped text mostly. */
+  rssAnonBytes: number;
   /** The memory cgroup (v1) of the process: what it charges and the limit the kubelet set. */
   memoryCgroup?: { usageBytes: number; limitBytes: number; rssBytes: number };
   environ: Record<string, string>;
@@ -63,6 +65,8 @@ function memoryCgroup(pid: number): ProcessFacts['memoryCgroup'] {
   };
 }
 
+const kB = (value: string): number => Number(value.replace(/\s*kB$/, '')) * 1024;
+
 export function processFacts(pid: number): ProcessFacts {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   // mountinfo: "id parent major:minor root mountpoint options ..." — the entry for `/` seen by the process.
@@ -84,7 +88,8 @@ export function processFacts(pid: number): ProcessFacts {
     noNewPrivs: statusField(status, 'NoNewPrivs') === '1',
     seccompMode: Number(statusField(status, 'Seccomp')),
     rootMountOptions: root?.[5]?.split(',') ?? [],
-    rssBytes: Number(statusField(status, 'VmRSS').replace(/\s*kB$/, '')) * 1024,
+    rssBytes: kB(statusField(status, 'VmRSS')),
+    rssAnonBytes: kB(statusField(status, 'RssAnon')),
     memoryCgroup: memoryCgroup(pid),
     environ,
     argv: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean),
