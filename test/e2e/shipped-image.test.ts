@@ -23,9 +23,11 @@ import { nodeSkipReason, startNode, type TestNode } from '../support/node.ts';
 import { podNetworkLeftovers, podNetworkSkipReason } from '../support/pod-network.ts';
 import { createCertificateAuthority, issueCertificate } from '../support/pki.ts';
 import { buildRunnableImage, podEvents } from '../support/pods.ts';
+import { freePort } from '../support/ports.ts';
 import { logTail } from '../support/process.ts';
 import { startRegistry, type RegistryProcess } from '../support/registry.ts';
 import { skopeoCopy, writeAuthfile } from '../support/skopeo.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { PUBLISHER, serviceAccountToken, startTokenRegistry, STS_AUDIENCE, type TokenRegistry } from '../support/token-registry.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -40,6 +42,8 @@ const IMAGE_TAG = 'e2e';
 const WORKLOAD = { repository: 'demo/app', tag: '1' };
 const MiB = 1024 * 1024;
 const IDENTITY = 'kube-regcred.io/identity';
+/** The sts Service's ClusterIP, pinned by the test's overlay: the controller's hostAliases name it. */
+const STS_SERVICE_IP = '10.96.0.80';
 
 function tokenIn(secret: V1Secret | undefined, host: string): string | undefined {
   const raw = secret?.data?.['.dockerconfigjson'];
@@ -74,6 +78,7 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
   const extraStops: Array<() => Promise<void>> = [];
   const id = randomUUID().slice(0, 6);
   const appNs = `app-${id}`;
+  const stsAppNs = `app-sts-${id}`;
   const timings: Record<string, number> = {};
 
   const context = (): string =>
@@ -93,10 +98,10 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
   }
 
   /** The Ready Pods of a component, once there are `count` of them (and no other). */
-  async function readyPods(component: string, count: number, timeoutMs = 120_000): Promise<V1Pod[]> {
+  async function readyPods(component: string, count: number, timeoutMs = 120_000, current: (pod: V1Pod) => boolean = () => true): Promise<V1Pod[]> {
     return waitFor(async () => {
       const pods = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `app.kubernetes.io/component=${component}` })).items
-        .filter((p) => !p.metadata?.deletionTimestamp);
+        .filter((p) => !p.metadata?.deletionTimestamp && current(p));
       const ready = pods.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
       return ready.length === count && pods.length === count ? ready : undefined;
     }, { description: `${count} Ready ${component} Pod(s) in ${NAMESPACE}`, timeoutMs, intervalMs: 250 }).catch((err: Error) => assert.fail(err.message + context()));
@@ -120,9 +125,9 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
   }
 
   /** A Deployment of a workload image in the app namespace, scheduled like any other (no nodeName). */
-  async function deployWorkload(name: string, image: string, pullSecret: string): Promise<V1Pod> {
+  async function deployWorkload(namespace: string, name: string, image: string, pullSecret: string): Promise<V1Pod> {
     await apps.createNamespacedDeployment({
-      namespace: appNs,
+      namespace: namespace,
       body: {
         metadata: { name },
         spec: {
@@ -135,10 +140,10 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
       },
     });
     return waitFor(async () => {
-      const pod = (await core.listNamespacedPod({ namespace: appNs, labelSelector: `app=${name}` })).items[0];
+      const pod = (await core.listNamespacedPod({ namespace: namespace, labelSelector: `app=${name}` })).items[0];
       const waiting = pod?.status?.containerStatuses?.[0]?.state?.waiting?.reason;
       if (waiting === 'ErrImagePull' || waiting === 'ImagePullBackOff') {
-        const events = await podEvents(cp, appNs, pod!.metadata!.name!);
+        const events = await podEvents(cp, namespace, pod!.metadata!.name!);
         throw new Error(`${name}: ${waiting}: ${events.map((e) => e.message).join('; ')}`);
       }
       return pod?.status?.phase === 'Running' ? pod : undefined;
@@ -267,7 +272,7 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
       return tokenIn(s, tokens.registry.host) ? s : undefined;
     }, { description: `${appNs}/pull-secret filled by the controller Pod`, timeoutMs: 60_000 }).catch((err: Error) => assert.fail(err.message + context()));
     assert.ok(tokenIn(secret, tokens.registry.host));
-    const workload = await deployWorkload('app', image, 'pull-secret');
+    const workload = await deployWorkload(appNs, 'app', image, 'pull-secret');
     assert.equal(workload.spec?.nodeName, node.name);
     const events = await podEvents(cp, appNs, workload.metadata!.name!);
     assert.ok(events.some((e) => e.reason === 'Pulled'), JSON.stringify(events));
@@ -283,7 +288,7 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
     assert.ok(facts.rssBytes > 10 * MiB && facts.rssBytes < cgroup.limitBytes, `RSS ${facts.rssBytes}`);
   });
 
-  it('sts overlay: the sts Pods are Ready, hardened, and serve the token endpoint of a registry whose realm they are', async () => {
+  it('sts overlay: the sts Pods are Ready and hardened; the controller exchanges at the sts Service, and a Pod pulls from a registry whose realm it is', async () => {
     const start = Date.now();
     const pki = createCertificateAuthority(mkdtempSync(join(tmpdir(), 'kube-regcred-sts-pki-')), 'kube-regcred sts signing CA (e2e)');
     extraStops.push(async () => rmSync(pki.dir, { recursive: true, force: true }));
@@ -293,65 +298,112 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
       namespace: NAMESPACE,
       body: { metadata: { name: 'kube-regcred-sts-signing' }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': signer.certPem, 'tls.key': signer.keyPem } },
     });
-    // The shipped config.yaml, edited where a user edits it: the registry's name, the cluster's issuer
-    // (found as its comment says, with `kubectl get --raw /.well-known/openid-configuration`) and who may push.
-    const service = 'registry.kube-regcred.test';
-    const shipped = parse(readFileSync(join(OVERLAYS, '..', 'components', 'sts', 'config.yaml'), 'utf8')) as Record<string, unknown> & { issuers: Array<Record<string, unknown>> };
+    // The registry's name is its loopback address, so its port is chosen now: the sts configuration and
+    // the controller name it, and the registry starts once the sts Service forwards (its realm).
+    const registryPort = await freePort();
+    const registryHost = `127.0.0.1:${registryPort}`;
+    // The shipped config.yaml, edited where its comments tell a user to: the registry's name, the realm,
+    // the cluster's issuer (read with `kubectl get --raw /.well-known/openid-configuration`), and one more
+    // identity (a publisher, to push the workload image). The shipped cluster-pull identity stays as is.
+    const shipped = parse(readFileSync(join(OVERLAYS, '..', 'components', 'sts', 'config.yaml'), 'utf8')) as Record<string, unknown> & {
+      issuers: Array<Record<string, unknown>>;
+      identities: Array<Record<string, unknown>>;
+    };
     const { stdout } = await run('kubectl', ['--kubeconfig', cp.writeKubeconfig('admin'), 'get', '--raw', '/.well-known/openid-configuration']);
     const discovery = JSON.parse(stdout) as { issuer: string };
     assert.equal(discovery.issuer, `https://${KUBERNETES_SERVICE_IP}`);
+    const pullIdentity = String(shipped.identities[0]!.uid);
     const config = {
       ...shipped,
-      service,
-      exchangeAudiences: [service],
+      service: registryHost,
+      realm: `http://${STS_SERVICE_IP}/token`,
+      exchangeAudiences: [registryHost],
       issuers: [{ ...shipped.issuers[0], issuer: discovery.issuer }],
       identities: [
-        { uid: 'e2e-publish', issuer: 'cluster', subject: `system:serviceaccount:${PUBLISHER.namespace}:${PUBLISHER.name}`, grants: [{ repository: 'demo/**', actions: ['pull', 'push'] }] },
+        ...shipped.identities,
+        { uid: 'e2e-publish', issuer: 'cluster', subject: `system:serviceaccount:${PUBLISHER.namespace}:${PUBLISHER.name}`, grants: [{ repository: 'apps/**', actions: ['pull', 'push'] }] },
       ],
     };
+    // What the bed lacks is cluster DNS: the controller finds the sts Service's name in /etc/hosts
+    // (hostAliases), at a ClusterIP pinned for that. Its registry is the bed's (the overlay's is an example).
     await applyOverlay('sts', {
       configMapGenerator: [{ name: 'kube-regcred-sts', namespace: NAMESPACE, behavior: 'replace', files: ['config.yaml'] }],
+      patches: [
+        { patch: stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'kube-regcred-sts', namespace: NAMESPACE }, spec: { clusterIP: STS_SERVICE_IP } }) },
+        {
+          patch: stringify({
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            metadata: { name: 'kube-regcred', namespace: NAMESPACE },
+            spec: {
+              template: {
+                spec: {
+                  hostAliases: [{ ip: STS_SERVICE_IP, hostnames: ['kube-regcred-sts.kube-regcred.svc'] }],
+                  containers: [{ name: 'controller', env: [{ name: 'KUBE_REGCRED_DEFAULT_REGISTRY', value: registryHost }] }],
+                },
+              },
+            },
+          }),
+        },
+      ],
     }, { 'config.yaml': stringify(config) });
     const stsPods = await readyPods('sts', 2);
     timings.stsReady = Date.now() - start;
     for (const pod of stsPods) assertHardened(processFacts(mainProcess(pod)), `sts ${pod.metadata!.name}`);
-    const stsAddress = `${stsPods[0]!.status!.podIP}:8080`;
-
-    // Started now that its realm, the sts Pod's address, is known.
-    const registry = await startRegistry({ realm: `http://${stsAddress}/token`, service, issuer: 'kube-regcred-sts', rootCertBundlePath: pki.certFile });
-    const registryHost = registry.host;
+    // No kube-proxy: the bed forwards the Service's ClusterIP to one sts Pod, through the host's loopback.
+    const serviceProxy = await startTcpProxy({ host: stsPods[0]!.status!.podIP!, port: 8080 });
+    extraStops.push(() => serviceProxy.stop());
+    await node.podNetwork!.forward({ ip: STS_SERVICE_IP, port: 80, to: `127.0.0.1:${serviceProxy.port}` });
+    const registry = await startRegistry({ realm: config.realm, service: registryHost, issuer: 'kube-regcred-sts', rootCertBundlePath: pki.certFile, port: registryPort });
     extraStops.push(() => registry.stop());
     node.addRegistry(registry.host);
-    // The publisher's ServiceAccount token, exchanged at the sts Pod: it verified it with the keys it read
-    // from the issuer at the ClusterIP, as its own ServiceAccount, trusting kube-root-ca.crt.
+
+    // The publisher's ServiceAccount token, exchanged at the sts: it verified it with the keys it read from
+    // the issuer at the ClusterIP, as its own ServiceAccount, trusting kube-root-ca.crt. skopeo then pushes,
+    // following the registry's challenge to the sts's /token.
     const subjectToken = await serviceAccountToken(cp, PUBLISHER.namespace, PUBLISHER.name, STS_AUDIENCE);
-    const res = await fetch(`http://${stsAddress}/sts/exchange?aud=${encodeURIComponent(service)}&identity=e2e-publish`, { method: 'POST', headers: { authorization: `Bearer ${subjectToken}` } });
+    const res = await fetch(`http://${STS_SERVICE_IP}/sts/exchange?aud=${encodeURIComponent(registryHost)}&identity=e2e-publish`, { method: 'POST', headers: { authorization: `Bearer ${subjectToken}` } });
     assert.equal(res.status, 200, await res.clone().text());
     const { token } = (await res.json()) as { token: string };
     const authfile = writeAuthfile(dockerConfigFor(registryHost, token));
     extraStops.push(async () => rmSync(authfile, { force: true }));
     const layout = buildRunnableImage(mkdtempSync(join(tmpdir(), 'kube-regcred-sts-image-')), 'kube-regcred via the sts Pod');
     extraStops.push(async () => rmSync(layout, { recursive: true, force: true }));
-    const pushed = await skopeoCopy(`oci:${layout}:latest`, `docker://${registryHost}/demo/via-sts:1`, { destAuthfile: authfile });
-    assert.ok(pushed.ok, `skopeo push through the sts Pod's realm: ${pushed.stderr}`);
-    const anonymous = await skopeoCopy(`docker://${registryHost}/demo/via-sts:1`, `oci:${mkdtempSync(join(tmpdir(), 'kube-regcred-anon-'))}:latest`);
+    const pushed = await skopeoCopy(`oci:${layout}:latest`, `docker://${registryHost}/apps/via-sts:1`, { destAuthfile: authfile });
+    assert.ok(pushed.ok, `skopeo push through the sts's realm: ${pushed.stderr}`);
+    const pulledDir = mkdtempSync(join(tmpdir(), 'kube-regcred-anonymous-'));
+    extraStops.push(async () => rmSync(pulledDir, { recursive: true, force: true }));
+    const anonymous = await skopeoCopy(`docker://${registryHost}/apps/via-sts:1`, `oci:${pulledDir}:latest`);
     assert.ok(!anonymous.ok && /401|unauthorized|authentication required/i.test(anonymous.stderr), `an anonymous pull is refused: ${anonymous.stderr}`);
 
-    // A Pod pull: containerd follows the registry's challenge to the sts Pod with the Secret's token.
-    await core.createNamespacedSecret({
-      namespace: appNs,
-      body: { metadata: { name: 'via-sts' }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': dockerConfigFor(registryHost, token) } },
+    // The controller of the sts overlay (rolled out with the hostAliases) fills a Secret with the shipped
+    // cluster-pull identity, through the sts Service; a workload Pod pulls with it.
+    controllerPod = (await readyPods('controller', 1, 120_000, (p) => (p.spec?.hostAliases ?? []).length > 0))[0]!;
+    await core.createNamespace({ body: { metadata: { name: stsAppNs } } });
+    await waitFor(() => core.readNamespacedServiceAccount({ namespace: stsAppNs, name: 'default' }).then(() => true, () => false), {
+      description: `default ServiceAccount in ${stsAppNs}`,
     });
-    const workload = await deployWorkload('via-sts', `${registryHost}/demo/via-sts:1`, 'via-sts');
-    const events = await podEvents(cp, appNs, workload.metadata!.name!);
+    await core.createNamespacedSecret({
+      namespace: stsAppNs,
+      body: { metadata: { name: 'pull-secret', annotations: { [IDENTITY]: pullIdentity } }, type: 'kubernetes.io/dockerconfigjson', stringData: { '.dockerconfigjson': '{}' } },
+    });
+    await waitFor(async () => tokenIn(await core.readNamespacedSecret({ namespace: stsAppNs, name: 'pull-secret' }), registryHost), {
+      description: `${stsAppNs}/pull-secret filled through the sts Service`,
+      timeoutMs: 60_000,
+    }).catch((err: Error) => assert.fail(err.message + context()));
+    const workload = await deployWorkload(stsAppNs, 'via-sts', `${registryHost}/apps/via-sts:1`, 'pull-secret');
+    const events = await podEvents(cp, stsAppNs, workload.metadata!.name!);
     assert.ok(events.some((e) => e.reason === 'Pulled'), JSON.stringify(events));
   });
 
   it('a deleted namespace finishes deleting: its Pods stopped, its objects removed', async () => {
     const start = Date.now();
-    await core.deleteNamespace({ name: appNs });
-    await waitFor(() => core.readNamespace({ name: appNs }).then(() => false, (err: { code?: number }) => err.code === 404), {
-      description: `namespace ${appNs} gone`,
+    for (const name of [appNs, stsAppNs]) await core.deleteNamespace({ name });
+    await waitFor(async () => {
+      for (const name of [appNs, stsAppNs]) if (await core.readNamespace({ name }).then(() => true, (err: { code?: number }) => err.code !== 404)) return false;
+      return true;
+    }, {
+      description: `namespaces ${appNs} and ${stsAppNs} gone`,
       timeoutMs: 90_000,
       intervalMs: 250,
     }).catch((err: Error) => assert.fail(err.message + context()));

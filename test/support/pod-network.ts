@@ -1,7 +1,8 @@
 // A pod network for the test node, so that Pods run as shipped (not hostNetwork): Debian's bridge CNI
 // plugin puts each Pod on a bridge named after the node, in a /24 of the node's own, and a nat chain of the
 // node's name forwards what Pods dial to the servers the bed runs on the host's loopback: the `kubernetes`
-// Service (ClusterIP:443 to the apiserver) and any port the test exposes at the bridge's gateway address.
+// Service (ClusterIP:443 to the apiserver), any port the test exposes at the bridge's gateway address, and
+// a Service the test forwards to its Pod (no kube-proxy runs).
 // route_localnet on the node's own bridge (a setting of that interface alone) lets those packets reach
 // 127.0.0.1. Nothing else of the host changes: no forwarding, no masquerade, no KUBE-* chain; remove()
 // (also run by the stale-node sweep) deletes the chain, its jumps and the bridge.
@@ -35,6 +36,11 @@ export interface PodNetwork {
    * Pods cannot dial 127.0.0.1 (theirs is their own), so this is how they reach the bed's sts or registry.
    */
   expose(hostPort: number): Promise<string>;
+  /**
+   * One more DNAT, from Pods and from the host: what the bed has instead of kube-proxy, for a Service whose
+   * ClusterIP a test pinned, to the Pod that serves it.
+   */
+  forward(f: Forward): Promise<void>;
 }
 
 export function podNetworkSkipReason(): string | undefined {
@@ -117,6 +123,7 @@ export async function createPodNetwork(name: string, nodeDir: string, forwards: 
       await forward({ ip: gateway, port: hostPort, to: `127.0.0.1:${hostPort}` });
       return `${gateway}:${hostPort}`;
     },
+    forward,
   };
 }
 
