@@ -161,7 +161,8 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
     core = cp.kubeConfig('admin').makeApiClient(CoreV1Api);
     apps = cp.kubeConfig('admin').makeApiClient(AppsV1Api);
     controllers = await startClusterControllers(cp);
-    node = await startNode(cp, { podNetwork: true });
+    // fromHost: the sts on the host reads the issuer at the ClusterIP; containerd follows a realm at a Service IP.
+    node = await startNode(cp, { podNetwork: { fromHost: true } });
     timings.node = Date.now() - start;
     imageRegistry = await startRegistry({ auth: 'none' });
     node.addRegistry(imageRegistry.host);

@@ -32,7 +32,7 @@ import {
   writeOwner,
 } from './node-host.ts';
 import { buildImage } from './oci-image.ts';
-import { createPodNetwork, podNetworkSkipReason, removePodNetwork, type PodNetwork } from './pod-network.ts';
+import { createPodNetwork, podNetworkSkipReason, removePodNetwork, type PodNetwork, type PodNetworkOptions } from './pod-network.ts';
 import { KUBERNETES_SERVICE_IP } from './control-plane.ts';
 import { issueCertificate } from './pki.ts';
 import { freePort } from './ports.ts';
@@ -53,8 +53,9 @@ export interface NodeOptions {
    * A pod network (test/support/pod-network.ts): Pods that are not hostNetwork get an address on a
    * bridge of the node's name and reach the apiserver at the `kubernetes` Service (10.96.0.1:443).
    * Without it the node's runtime network is not ready (the Node is NotReady) and only hostNetwork Pods run.
+   * `{ fromHost: true }`: the host's own connections to those addresses are forwarded too.
    */
-  podNetwork?: boolean;
+  podNetwork?: boolean | PodNetworkOptions;
 }
 
 export interface TestNode {
@@ -176,7 +177,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions = {}): Pr
     await run('nsenter', [...inNamespace, 'sh', '-c', namespaceSetupScript(node)]);
 
     const podNetwork = options.podNetwork
-      ? await createPodNetwork(name, dir, [{ ip: KUBERNETES_SERVICE_IP, port: 443, to: new URL(cp.server).host }])
+      ? await createPodNetwork(name, dir, [{ ip: KUBERNETES_SERVICE_IP, port: 443, to: new URL(cp.server).host }], options.podNetwork === true ? {} : options.podNetwork)
       : undefined;
     writeFileSync(join(dir, 'containerd', 'config.toml'), containerdConfig(node));
     const addRegistry = (host: string): void => {

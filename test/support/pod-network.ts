@@ -91,7 +91,17 @@ async function freeSubnet(): Promise<number> {
  * and writes the CNI configuration into `<nodeDir>/cni`. `forwards` are set up at once (the kubernetes
  * Service); `expose` adds more later.
  */
-export async function createPodNetwork(name: string, nodeDir: string, forwards: Forward[]): Promise<PodNetwork> {
+export interface PodNetworkOptions {
+  /**
+   * The host's own connections to the forwarded addresses are forwarded too (a nat OUTPUT jump): for an
+   * issuer at the `kubernetes` ClusterIP that an sts on the host reads, or a realm at a Service IP that
+   * containerd and skopeo follow. The addresses are the same for every node, so at most one node per
+   * host may have this at a time (the first jump would win); Pods' forwards are per bridge and never clash.
+   */
+  fromHost?: boolean;
+}
+
+export async function createPodNetwork(name: string, nodeDir: string, forwards: Forward[], options: PodNetworkOptions = {}): Promise<PodNetwork> {
   if (name.length > 15) throw new Error(`${name}: a bridge name has at most 15 characters`);
   const n = await freeSubnet();
   const subnet = `10.244.${n}.0/24`;
@@ -102,9 +112,9 @@ export async function createPodNetwork(name: string, nodeDir: string, forwards: 
   writeFileSync(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, '1\n');
 
   await iptables('-N', name);
-  // From Pods (in through the bridge), and from the host itself, which dials the ClusterIP issuer too.
+  // From Pods (in through the bridge), and, if asked, from the host itself.
   await iptables('-A', 'PREROUTING', '-i', name, '-j', name);
-  await iptables('-A', 'OUTPUT', '-j', name);
+  if (options.fromHost) await iptables('-A', 'OUTPUT', '-j', name);
   const forward = (f: Forward): Promise<void> =>
     iptables('-A', name, '-d', `${f.ip}/32`, '-p', 'tcp', '--dport', String(f.port), '-j', 'DNAT', '--to-destination', f.to);
   for (const f of forwards) await forward(f);
