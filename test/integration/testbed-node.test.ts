@@ -28,7 +28,7 @@ interface Leftovers {
 
 function leftovers(name: string, dir: string, nsId?: string): Leftovers {
   return {
-    processes: nodeProcesses(nsId, name),
+    processes: nodeProcesses(nsId, name, dir),
     cgroups: cgroupMounts().map((m) => join(m.path, name)).filter((p) => existsSync(p)),
     mounts: mountsUnder(dir),
     dirExists: existsSync(dir),
@@ -94,7 +94,7 @@ describe('test bed node: kubelet + containerd', { skip }, () => {
 
   it('stop() leaves no process, cgroup, mount, iptables chain, directory or Node object', async () => {
     const nsId = JSON.parse(readFileSync(join(node.dir, 'owner.json'), 'utf8')).nsId as string;
-    assert.ok(nodeProcesses(nsId, node.name).length >= 3, 'containerd, kubelet and the Pod run before the stop');
+    assert.ok(nodeProcesses(nsId, node.name, node.dir).length >= 3, 'containerd, kubelet and the Pod run before the stop');
     await node.stop();
     assert.deepEqual(leftovers(node.name, node.dir, nsId), NOTHING);
     assert.deepEqual(kubeIptablesChains(), chainsBefore, 'iptables KUBE-* chains differ from before the node started');

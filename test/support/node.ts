@@ -148,7 +148,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions = {}): Pr
     stopped = true;
     // The kubelet first, so that nothing restarts what is killed next.
     await components.find((c) => c.name === 'kubelet')?.stop();
-    await killNodeProcesses(nsId, name);
+    await killNodeProcesses(nsId, name, dir);
     for (const component of components.reverse()) await component.stop();
     await removeCgroupRoot(name);
     if (options.podNetwork) await removePodNetwork(name);
