@@ -3,7 +3,8 @@
 // the image pushed to a bed registry and substituted by kustomize's `images:`. What is checked is what the
 // kernel and the apiserver see: the Pod scheduled and Ready through its probes, its process's UID, root
 // mount and capabilities, the projected token it authenticates with, the Secret it fills, and a workload
-// Pod pulling with that Secret. Then the sts overlay: the sts Pod as the token realm of a registry.
+// Pod pulling with that Secret. Then the sts overlay: the sts Pods as the token realm of a registry, and
+// its controller filling a Secret through the sts Service for a Pod that pulls from that registry.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -157,7 +158,7 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
     // The image build (a cache hit when nothing changed) overlaps the control plane's start.
     [archive, cp] = await Promise.all([ensureImage(), startControlPlane({ issuer: `https://${KUBERNETES_SERVICE_IP}` })]);
     cp.releaseAtExit();
-    timings.controlPlane = Date.now() - start;
+    timings.imageAndControlPlane = Date.now() - start;
     core = cp.kubeConfig('admin').makeApiClient(CoreV1Api);
     apps = cp.kubeConfig('admin').makeApiClient(AppsV1Api);
     controllers = await startClusterControllers(cp);

@@ -101,7 +101,7 @@ export function kubeletConfiguration(node: NodeLayout, caFile: string, extra: Re
     cgroupRoot: `/${node.name}`,
     failCgroupV1: false,
     failSwapOn: false,
-    // Host iptables are not the node's to change; Pods use the host network.
+    // Host iptables are not the kubelet's to change (a pod network's one nat chain is pod-network.ts's).
     makeIPTablesUtilChains: false,
     // The kernel tunables the kubelet wants are bind-mounted in its namespace; were they off, it must
     // fail rather than write the host's /proc/sys.
