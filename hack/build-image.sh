@@ -12,8 +12,9 @@
 #                  (nonroot = 65532) and PATH. No shell.
 #
 # The result is an OCI archive in ~/.cache/kube-regcred/image/, named by a hash of every input (the
-# Dockerfile, .dockerignore, package*.json, tsconfig*.json, src/, this script, the base recipe
-# hack/image-bases.sh, the Debian package versions, the Node and npm versions): a second run with
+# Dockerfile, .dockerignore, every file the Dockerfile COPYs from the context (package*.json,
+# tsconfig*.json, src/), this script, the base recipe hack/image-bases.sh, the Debian package
+# versions, the Node and npm versions): a second run with
 # nothing changed finds it and returns in a second or two.
 # The archive's path is the last line on stdout; progress goes to stderr.
 #
@@ -58,8 +59,10 @@ base_key="$( { cat "$root/hack/image-bases.sh"; echo "$debs"; echo "node $node_v
 key="$( {
   echo "$base_key"
   cd "$root"
-  sha256sum hack/build-image.sh Dockerfile .dockerignore package.json package-lock.json tsconfig*.json
-  find src -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+  sha256sum hack/build-image.sh Dockerfile .dockerignore
+  # Whatever the Dockerfile copies from the build context (package*.json, tsconfig*.json, src/, ...).
+  sed -n 's/^COPY  *\([^-].*\)  *[^ ]*$/\1/p' Dockerfile | tr ' ' '\n' | LC_ALL=C sort -u |
+    xargs -r -I{} find {} -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
 } | sha256sum | cut -c1-16)"
 archive="$cache/kube-regcred-$key.oci.tar"
 if [ -s "$archive" ]; then
