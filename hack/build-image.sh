@@ -12,14 +12,15 @@
 #                  (nonroot = 65532) and PATH. No shell.
 #
 # The result is an OCI archive in ~/.cache/kube-regcred/image/, named by a hash of every input (the
-# Dockerfile, .dockerignore, package*.json, tsconfig*.json, src/, this script, the base recipe
-# hack/image-bases.sh, the Debian package versions, the Node and npm versions): a second run with
+# Dockerfile, .dockerignore, every file the Dockerfile COPYs from the context (package*.json,
+# tsconfig*.json, src/), this script, the base recipe hack/image-bases.sh, the Debian package
+# versions, the Node and npm versions): a second run with
 # nothing changed finds it and returns in a second or two.
 # The archive's path is the last line on stdout; progress goes to stderr.
 #
 # Cache kept on purpose (documented in README "Image"): the archives (the newest 3), and buildah's
-# storage in ~/.cache/kube-regcred/image/storage, so that a change to src/ rebuilds only the layers
-# from `COPY src` on. Nothing is written to the repository; under /var/lib/containers only the one
+# storage in ~/.cache/kube-regcred/image/storage (the bases, tagged with their recipe's key, and the
+# layer cache), so that a change to src/ rebuilds only the layers from `COPY src` on. Nothing is written to the repository; under /var/lib/containers only the one
 # file every containers/image tool run as root shares (cache/blob-info-cache-v1.boltdb, which skopeo
 # writes too); the run directory is a temporary one removed at exit. `bash hack/build-image.sh --clean` removes the whole cache.
 #
@@ -58,8 +59,10 @@ base_key="$( { cat "$root/hack/image-bases.sh"; echo "$debs"; echo "node $node_v
 key="$( {
   echo "$base_key"
   cd "$root"
-  sha256sum hack/build-image.sh Dockerfile .dockerignore package.json package-lock.json tsconfig*.json
-  find src -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+  sha256sum hack/build-image.sh Dockerfile .dockerignore
+  # Whatever the Dockerfile copies from the build context (package*.json, tsconfig*.json, src/, ...).
+  sed -n 's/^COPY  *\([^-].*\)  *[^ ]*$/\1/p' Dockerfile | tr ' ' '\n' | LC_ALL=C sort -u |
+    xargs -r -I{} find {} -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
 } | sha256sum | cut -c1-16)"
 archive="$cache/kube-regcred-$key.oci.tar"
 if [ -s "$archive" ]; then
@@ -99,11 +102,12 @@ echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$work/policy.json"
 export CONTAINERS_REGISTRIES_CONF="$work/registries.conf" TMPDIR="$work"
 bah() { buildah --root "$storage" --runroot "$runroot" --storage-driver "${KUBE_REGCRED_STORAGE_DRIVER:-overlay}" "$@"; }
 
-# The bases in storage are current when they were made from this recipe (its key recorded beside them;
-# not in an annotation, which every image built on them would inherit).
+# The bases are tagged with their recipe's key: worktrees at different versions of the recipe share
+# the cache without rebuilding each other's bases (and a stale base is never used).
+node_tag+="-$base_key"
+runtime_tag+="-$base_key"
 bases_current() {
-  [ "$(cat "$cache/bases.key" 2>/dev/null)" = "$base_key" ] &&
-    bah inspect --type image "$runtime_tag" >/dev/null 2>&1 && bah inspect --type image "$node_tag" >/dev/null 2>&1
+  bah inspect --type image "$runtime_tag" >/dev/null 2>&1 && bah inspect --type image "$node_tag" >/dev/null 2>&1
 }
 
 # Commits the folder $1 as image $2 with the buildah config options that follow.
@@ -119,12 +123,7 @@ commit_rootfs() {
   rm -rf "$dir"
 }
 
-if ! bases_current; then
-  # Images and layer cache made on older bases are of no further use.
-  bah rmi --all --force >/dev/null 2>&1 || true
-  assemble_bases
-  echo "$base_key" >"$cache/bases.key"
-fi
+bases_current || assemble_bases
 
 say "buildah bud the Dockerfile with NODE_IMAGE=$node_tag RUNTIME_IMAGE=$runtime_tag (npm ci reaches the npm registry)"
 image="localhost/kube-regcred:$key"

@@ -54,6 +54,7 @@ assemble_bases() {
   mkdir -p "$rootfs/home/nonroot"
   chown 65532:65532 "$rootfs/home/nonroot"; chmod 700 "$rootfs/home/nonroot"
   commit_rootfs "$rootfs" "$runtime_tag" --user 65532 --workingdir /home/nonroot \
+    --created-by "kube-regcred hack/image-bases.sh: Debian $suite ${runtime_debs[*]} (for gcr.io/distroless/cc-debian12:nonroot)" \
     --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 
   say "assembling $node_tag: Debian $suite packages (${build_debs[*]}), node-linux-$node_arch@$node_version and npm@$npm_version from the npm registry"
@@ -75,5 +76,6 @@ assemble_bases() {
   # NODE_EXTRA_CA_CERTS (not in the official image): npm in RUN steps trusts the bundle at that path,
   # which hack/build-image.sh mounts this machine's over for RUN steps, as this machine's own npm does.
   commit_rootfs "$rootfs" "$node_tag" --env NODE_VERSION="$node_version" --cmd node \
+    --created-by "kube-regcred hack/image-bases.sh: Debian $suite ${build_debs[*]}, npm node-linux-$node_arch@$node_version npm@$npm_version (for node:$node_version-$suite-slim)" \
     --env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 }
