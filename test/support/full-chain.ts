@@ -5,7 +5,7 @@
 // an admin's, is what it has). Used by the full-chain e2e and `npm run demo`.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -77,6 +77,8 @@ export async function startFullChain(cp: ControlPlane, options: FullChainOptions
   const stop = async (): Promise<void> => {
     for (const step of stopping.reverse()) await step().catch(() => undefined);
     stopping.length = 0;
+    // A directory of its own making goes with it (a caller's, such as the demo's, is the caller's).
+    if (options.dir === undefined && !process.env.KUBE_REGCRED_KEEP_TESTBED) rmSync(dir, { recursive: true, force: true });
   };
 
   try {

@@ -91,6 +91,8 @@ export async function startTokenRegistry(cp: ControlPlane, options: TokenRegistr
   const stop = async (): Promise<void> => {
     for (const step of stopping.reverse()) await step().catch(() => undefined);
     stopping.length = 0;
+    // A directory of its own making goes with it (a caller's, such as the demo's, is the caller's).
+    if (options.dir === undefined && !process.env.KUBE_REGCRED_KEEP_TESTBED) rmSync(dir, { recursive: true, force: true });
   };
 
   try {
