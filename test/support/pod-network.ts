@@ -44,6 +44,9 @@ export interface PodNetwork {
 }
 
 export function podNetworkSkipReason(): string | undefined {
+  for (const command of ['ip', 'iptables']) {
+    if (!(process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, command)))) return `a pod network needs ${command} (iproute2, iptables)`;
+  }
   for (const plugin of PLUGINS) {
     if (!existsSync(join(CNI_PLUGINS, plugin))) return `a pod network needs the ${plugin} CNI plugin in ${CNI_PLUGINS} (Debian containernetworking-plugins; hack/ensure.sh installs it)`;
   }
