@@ -19,7 +19,7 @@ export interface WorkQueueOptions {
 }
 
 export interface WorkQueue {
-  /** Process `key` as soon as a slot is free (cancels its timer). */
+  /** Process `key` as soon as a slot is free (its timer is cancelled when it runs; until then it can still raise its priority). */
   add(key: string): void;
   /** Process `key` at `at`, replacing any timer it had; `at` in the past means now. */
   addAt(key: string, at: Date): void;
@@ -47,7 +47,8 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const { clock, logger } = options;
   const pqueue = new PQueue({ concurrency: options.concurrency });
   const timers = new Map<string, { timer: NodeJS.Timeout; at: Date }>();
-  const waiting = new Set<string>();
+  /** Keys queued in p-queue, with the priority they are queued at. */
+  const waiting = new Map<string, number>();
   const running = new Set<string>();
   const again = new Set<string>();
   const failures = new Map<string, number>();
@@ -63,6 +64,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
 
   const run = async (key: string) => {
     waiting.delete(key);
+    clearTimer(key);
     running.add(key);
     try {
       await options.process(key);
@@ -74,14 +76,25 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     }
   };
 
+  // p-queue ids must not look like its own ('1', '2', ...).
+  const idOf = (key: string) => `key:${key}`;
   const enqueue = (key: string, priority = 0) => {
-    if (closed || waiting.has(key)) return;
+    if (closed) return;
+    const queuedAt = waiting.get(key);
+    if (queuedAt !== undefined) {
+      // Queued by an event (its own write's, late behind a flood) and now due: it moves up, not last.
+      if (priority > queuedAt) {
+        waiting.set(key, priority);
+        pqueue.setPriority(idOf(key), priority);
+      }
+      return;
+    }
     if (running.has(key)) {
       again.add(key);
       return;
     }
-    waiting.add(key);
-    void pqueue.add(() => run(key), { priority });
+    waiting.set(key, priority);
+    void pqueue.add(() => run(key), { priority, id: idOf(key) });
   };
 
   const arm = (key: string, at: Date) => {
@@ -102,7 +115,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
 
   return {
     add(key) {
-      clearTimer(key);
+      // The timer stays until the key runs: should the key still be waiting when it falls due, it moves up.
       enqueue(key);
     },
     addAt(key, at) {

@@ -61,6 +61,29 @@ describe('work queue', () => {
     assert.deepEqual(seen, ['block', 'due-past', 'due-soon', 'new-1', 'new-2', 'new-3', 'new-4']);
   });
 
+  it('moves a key queued by an event up when its timer falls due while it waits', async () => {
+    const seen: string[] = [];
+    const gate = deferred();
+    const queue = createWorkQueue({
+      concurrency: 1,
+      clock: systemClock,
+      logger,
+      process: async (key) => {
+        if (key === 'block') await gate.promise;
+        seen.push(key);
+      },
+    });
+    queue.add('block');
+    await waitFor(() => seen.length === 0, { description: 'block running' });
+    queue.addAt('valid', new Date(Date.now() + 30));
+    for (const key of ['hostile-1', 'hostile-2']) queue.add(key);
+    queue.add('valid'); // its own write's event: queued behind the flood, its refresh timer kept
+    await waitFor(() => queue.scheduledAt('valid') === undefined, { description: 'valid fell due while waiting' });
+    gate.release();
+    await queue.onIdle();
+    assert.deepEqual(seen, ['block', 'valid', 'hostile-1', 'hostile-2']);
+  });
+
   it('never runs one key twice at once, and runs it again when re-added while running', async () => {
     let running = 0;
     let maxRunning = 0;
