@@ -267,13 +267,17 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
             return;
           }
           res.setEncoding('utf8');
-          let pending = '';
+          // A line's pieces until its newline arrives: only the new chunk is searched, and a 1 MiB event
+          // is joined once (searching the growing whole flattened and copied it once per chunk).
+          let pending: string[] = [];
           res.on('data', (chunk: string) => {
-            pending += chunk;
+            let start = 0;
             let newline: number;
-            while (!settled && (newline = pending.indexOf('\n')) !== -1) {
-              const line = pending.slice(0, newline);
-              pending = pending.slice(newline + 1);
+            while (!settled && (newline = chunk.indexOf('\n', start)) !== -1) {
+              pending.push(chunk.slice(start, newline));
+              const line = pending.join('');
+              pending = [];
+              start = newline + 1;
               if (line.trim() === '') continue;
               let event: WatchEvent;
               try {
@@ -287,6 +291,7 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
                 return finish(err);
               }
             }
+            if (start < chunk.length) pending.push(chunk.slice(start));
           });
           res.on('end', () => finish());
           res.on('error', (err) => finish(err));
