@@ -15,20 +15,26 @@ function deferred() {
   return { promise, release };
 }
 
+/** One slot, held by the key `block` until `gate` is released; `seen` lists keys in the order they ran. */
+function blockedQueue() {
+  const seen: string[] = [];
+  const gate = deferred();
+  const queue = createWorkQueue({
+    concurrency: 1,
+    clock: systemClock,
+    logger,
+    process: async (key) => {
+      if (key === 'block') await gate.promise;
+      seen.push(key);
+    },
+  });
+  queue.add('block');
+  return { queue, seen, gate };
+}
+
 describe('work queue', () => {
   it('processes a key added several times while waiting only once', async () => {
-    const seen: string[] = [];
-    const gate = deferred();
-    const queue = createWorkQueue({
-      concurrency: 1,
-      clock: systemClock,
-      logger,
-      process: async (key) => {
-        if (key === 'block') await gate.promise;
-        seen.push(key);
-      },
-    });
-    queue.add('block');
+    const { queue, seen, gate } = blockedQueue();
     queue.add('a');
     queue.add('a');
     queue.add('a');
@@ -38,19 +44,7 @@ describe('work queue', () => {
   });
 
   it('runs a key that fell due by its timer before keys added by events that wait already', async () => {
-    const seen: string[] = [];
-    const gate = deferred();
-    const queue = createWorkQueue({
-      concurrency: 1,
-      clock: systemClock,
-      logger,
-      process: async (key) => {
-        if (key === 'block') await gate.promise;
-        seen.push(key);
-      },
-    });
-    queue.add('block');
-    await waitFor(() => queue.scheduledAt('block') === undefined, { description: 'block running' });
+    const { queue, seen, gate } = blockedQueue();
     for (const key of ['new-1', 'new-2', 'new-3']) queue.add(key);
     queue.addAt('due-past', new Date(Date.now() - 1000));
     queue.addAt('due-soon', new Date(Date.now() + 20));
@@ -62,19 +56,7 @@ describe('work queue', () => {
   });
 
   it('moves a key queued by an event up when its timer falls due while it waits', async () => {
-    const seen: string[] = [];
-    const gate = deferred();
-    const queue = createWorkQueue({
-      concurrency: 1,
-      clock: systemClock,
-      logger,
-      process: async (key) => {
-        if (key === 'block') await gate.promise;
-        seen.push(key);
-      },
-    });
-    queue.add('block');
-    await waitFor(() => seen.length === 0, { description: 'block running' });
+    const { queue, seen, gate } = blockedQueue();
     queue.addAt('valid', new Date(Date.now() + 30));
     for (const key of ['hostile-1', 'hostile-2']) queue.add(key);
     queue.add('valid'); // its own write's event: queued behind the flood, its refresh timer kept
