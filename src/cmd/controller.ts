@@ -14,7 +14,7 @@ import { createPassthroughWiring } from './passthrough-wiring.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
 import { createEventRecorder } from '../kube/events.ts';
 import { createKubeApi } from '../kube/api-client.ts';
-import { loadKubeConnection } from '../kube/kube-connection.ts';
+import { loadKubeConnection } from '../kube/kube-config.ts';
 import { createLeaderElector, type LeaderElector } from '../kube/lease.ts';
 import { createNamespaceInformer, type NamespaceInformer } from '../kube/namespace-informer.ts';
 import type { SecretInformer } from '../kube/secret-informer.ts';

@@ -7,7 +7,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import { parseCommandLine, serveUntilStopped } from './command-line.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
 import { createKubeApi, type KubeApi } from '../kube/api-client.ts';
-import { loadKubeConnection } from '../kube/kube-connection.ts';
+import { loadKubeConnection } from '../kube/kube-config.ts';
 import type { Logger } from '../log.ts';
 import { createProcessBasics } from './process-basics.ts';
 import { createTokenReviewer, type TokenReviewer } from '../sts/token-review.ts';

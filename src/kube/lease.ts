@@ -14,6 +14,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
+import { timeoutOptions, typedApis } from './typed-apis.ts';
 
 export interface LeaderElectorOptions {
   api: KubeApi;
@@ -52,14 +53,14 @@ export function formatMicroTime(date: Date): string {
 
 export function createLeaderElector(options: LeaderElectorOptions): LeaderElector {
   const { api, namespace, name, identity, clock, logger } = options;
-  const leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
-  const leasePath = `${leasesPath}/${encodeURIComponent(name)}`;
+  const { coordination } = typedApis(api);
   const leaseDurationMs = options.leaseDurationMs ?? 15_000;
   const renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
   const retryPeriodMs = options.retryPeriodMs ?? 2_000;
   const leaseDurationSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1000));
   // A hung request must not hold the loop past the deadline (the client's own limit is 30 s).
   const requestTimeoutMs = Math.max(1_000, Math.min(renewDeadlineMs, retryPeriodMs * 2));
+  const bounded = timeoutOptions(requestTimeoutMs);
 
   let running = false;
   let leading = false;
@@ -132,7 +133,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   const tryAcquireOrRenew = async (): Promise<void> => {
     let lease: V1Lease | undefined;
     try {
-      lease = await api.request<V1Lease>('GET', leasePath, { timeoutMs: requestTimeoutMs });
+      lease = await coordination.readNamespacedLease({ name, namespace }, bounded);
     } catch (err) {
       const error = classifyKubeError(err, `read Lease ${namespace}/${name}`);
       if (error.code !== 'KubeNotFound') throw error;
@@ -140,10 +141,10 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     if (lease === undefined) {
       try {
         const sentMs = nowMs();
-        const created = await api.request<V1Lease>('POST', leasesPath, {
-          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: desiredSpec(undefined) },
-          timeoutMs: requestTimeoutMs,
-        });
+        const created = await coordination.createNamespacedLease(
+          { namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: desiredSpec(undefined) } },
+          bounded,
+        );
         observe(created);
         renewed(sentMs);
       } catch (err) {
@@ -162,11 +163,11 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     }
     try {
       const sentMs = nowMs();
-      const updated = await api.request<V1Lease>('PUT', leasePath, {
+      const updated = await coordination.replaceNamespacedLease(
         // metadata carries the resourceVersion we read: a concurrent candidate makes this a 409.
-        body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec: desiredSpec(lease) },
-        timeoutMs: requestTimeoutMs,
-      });
+        { name, namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec: desiredSpec(lease) } },
+        bounded,
+      );
       observe(updated);
       renewed(sentMs);
     } catch (err) {
@@ -212,10 +213,12 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       // Step down first so nothing writes while the Lease is being released.
       setLeading(false);
       try {
-        const lease = await api.request<V1Lease>('GET', leasePath);
+        const lease = await coordination.readNamespacedLease({ name, namespace });
         if (lease.spec?.holderIdentity !== identity) return;
         const now = formatMicroTime(clock.now());
-        await api.request('PUT', leasePath, {
+        await coordination.replaceNamespacedLease({
+          name,
+          namespace,
           body: {
             apiVersion: 'coordination.k8s.io/v1',
             kind: 'Lease',

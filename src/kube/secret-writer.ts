@@ -3,8 +3,9 @@
 // the caller retries on the fresh object), and a status-only patch that never touches data.
 import type { V1Secret } from '@kubernetes/client-node';
 import { RegcredError } from '../errors.ts';
-import { MERGE_PATCH, type KubeApi } from './api-client.ts';
+import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
+import { MERGE_PATCH_OPTIONS, typedApis } from './typed-apis.ts';
 
 export const DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
 /** The key of a push secret: the file build tools (kaniko, buildah, skopeo) mount as config.json. */
@@ -38,13 +39,10 @@ export interface SecretWriter {
 }
 
 export function createSecretWriter(options: { api: KubeApi; fieldManager: string }): SecretWriter {
+  const { core } = typedApis(options.api);
   const patch = async (ref: SecretRef, body: object): Promise<string | undefined> => {
     try {
-      const result = await options.api.request<V1Secret>('PATCH', `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`, {
-        query: { fieldManager: options.fieldManager },
-        body,
-        contentType: MERGE_PATCH,
-      });
+      const result: V1Secret = await core.patchNamespacedSecret({ name: ref.name, namespace: ref.namespace, body, fieldManager: options.fieldManager }, MERGE_PATCH_OPTIONS);
       return result.metadata?.resourceVersion;
     } catch (err) {
       const error = classifyKubeError(err, `patch Secret ${ref.namespace}/${ref.name}`);

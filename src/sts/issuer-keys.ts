@@ -4,7 +4,7 @@
 // once, at most once per cooldown. Never a fetch per request.
 import { createLocalJWKSet, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
 import { RegcredError } from '../errors.ts';
-import { fileTokenCredential } from '../kube/kube-connection.ts';
+import { tokenFileAuthorization } from '../kube/kube-config.ts';
 import { createHttpsFetch, type FetchLike } from './https-fetch.ts';
 
 /** Defaults, documented in docs/sts.md ("Trust and caching of issuer keys"). */
@@ -158,8 +158,7 @@ export function issuerKeySourceId(source: IssuerKeySource): string {
 }
 
 function defaultCredentials(path: string): () => Promise<string | undefined> {
-  const source = fileTokenCredential(path, `bearerTokenFile ${path}`, () => new Date());
-  return () => source.authorization();
+  return tokenFileAuthorization(path, `bearerTokenFile ${path}`);
 }
 
 /**

@@ -10,7 +10,7 @@ import { createChainguardExchanger } from '../../src/exchange/chainguard.ts';
 import { createTokenCache } from '../../src/exchange/token-cache.ts';
 import { createEventRecorder } from '../../src/kube/events.ts';
 import { createKubeApi } from '../../src/kube/api-client.ts';
-import { loadKubeConnection } from '../../src/kube/kube-connection.ts';
+import { loadKubeConnection } from '../../src/kube/kube-config.ts';
 import { toSecretObject, type SecretObject } from '../../src/kube/secret-informer.ts';
 import { createSecretWriter } from '../../src/kube/secret-writer.ts';
 import { createTokenRequester } from '../../src/kube/token-request.ts';
