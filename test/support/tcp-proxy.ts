@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface TcpProxy {
   port: number;
+  /** Client connections accepted so far (a TLS client opens one per handshake). */
+  connections(): number;
   blackhole(): void;
   heal(): void;
   stop(): Promise<void>;
@@ -14,8 +16,10 @@ export interface TcpProxy {
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let dropping = false;
+  let accepted = 0;
   const pairs = new Set<{ client: Socket; upstream: Socket; broken: boolean }>();
   const server = createServer((client) => {
+    accepted++;
     const upstream = connect(target.port, target.host);
     const pair = { client, upstream, broken: dropping };
     pairs.add(pair);
@@ -38,6 +42,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
+    connections: () => accepted,
     blackhole() {
       dropping = true;
       for (const pair of pairs) pair.broken = true;
