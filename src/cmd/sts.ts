@@ -6,11 +6,10 @@ import type { DestinationStream } from 'pino';
 import { systemClock, type Clock } from '../clock.ts';
 import { parseCommandLine, serveUntilStopped } from './command-line.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
-import { createKubeApi, type KubeApi } from '../kube/api-client.ts';
-import { loadKubeConnection } from '../kube/kube-config.ts';
 import type { Logger } from '../log.ts';
 import { createProcessBasics } from './process-basics.ts';
-import { createTokenReviewer, type TokenReviewer } from '../sts/token-review.ts';
+import type { TokenReviewer } from '../sts/token-review.ts';
+import type { KubeApi } from '../kube/api-client.ts';
 import { readTlsPair, watchTlsFiles } from '../sts/tls-files.ts';
 import { watchConfig, type ConfigWatcher } from '../sts/config-watcher.ts';
 import { IssuerKeyStore, type IssuerKeysOptions } from '../sts/issuer-keys.ts';
@@ -60,13 +59,23 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
     },
   });
   // Connected on first use only: without a `tokenReview: true` issuer the sts never talks to an apiserver.
+  // client-node is loaded only then (tens of MiB of the sts's 64 MiB goal).
+  let reviewer: Promise<TokenReviewer> | undefined;
   let api: KubeApi | undefined;
-  let reviewer: TokenReviewer | undefined;
-  const tokenReviewer = (): TokenReviewer => {
-    api ??= createKubeApi({ connection: loadKubeConnection({ kubeconfigPath: settings.kubeconfig, env: io.env ?? {} }), maxSockets: 8, timeoutMs: 5_000, userAgent: 'kube-regcred-sts' });
-    reviewer ??= createTokenReviewer({ api });
-    return reviewer;
-  };
+  const tokenReviewer = (): Promise<TokenReviewer> =>
+    (reviewer ??= (async () => {
+      const [{ createKubeApi }, { loadKubeConnection }, { createTokenReviewer }] = await Promise.all([
+        import('../kube/api-client.ts'),
+        import('../kube/kube-config.ts'),
+        import('../sts/token-review.ts'),
+      ]);
+      api = createKubeApi({ connection: loadKubeConnection({ kubeconfigPath: settings.kubeconfig, env: io.env ?? {} }), maxSockets: 8, timeoutMs: 5_000, userAgent: 'kube-regcred-sts' });
+      return createTokenReviewer({ api });
+    })().catch((err: unknown) => {
+      // A kubeconfig fixed later is tried again on the next reload.
+      reviewer = undefined;
+      throw err;
+    }));
   const load = () => loadRuntime(settings.configPath, { keyStore, tokenReviewer });
 
   // The first load must succeed: there is no previous configuration to fall back to.

@@ -197,16 +197,10 @@ export function loadKubeConnection(options: LoadKubeConnectionOptions): KubeConn
 
 /**
  * A bearer token kept in a file that is rotated underneath us (the sts's own projected ServiceAccount
- * token for issuer discovery), through KubeConfig's token-file auth: re-read once a minute. The first
- * read happens now, so a missing file fails start-up.
+ * token for issuer discovery), through KubeConfig's token-file auth: re-read once a minute. `what`
+ * names the file in errors.
  */
 export function tokenFileAuthorization(path: string, what: string): () => Promise<string | undefined> {
-  try {
-    if (readFileSync(path, 'utf8').trim() === '') throw Object.assign(new Error('empty'), { code: 'the file is empty' });
-  } catch (error) {
-    const code = errorCode(error);
-    throw new Error(`${what}: ${code === 'the file is empty' ? code : `cannot read it (${code})`}`);
-  }
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: 'issuer', server: 'https://issuer.invalid', skipTLSVerify: false }],
@@ -215,5 +209,11 @@ export function tokenFileAuthorization(path: string, what: string): () => Promis
     currentContext: 'issuer',
   });
   const connection = kubeConnection(kc);
-  return async () => (await connection.requestAuth()).headers['authorization'];
+  return async () => {
+    try {
+      return (await connection.requestAuth()).headers['authorization'];
+    } catch (error) {
+      throw new Error(`${what}: cannot read it`, { cause: error });
+    }
+  };
 }

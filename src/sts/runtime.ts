@@ -41,7 +41,7 @@ export interface LoadRuntimeOptions {
   /** Verified OIDC tokens kept per issuer (raw-OIDC /token and /sts/exchange). */
   oidcCacheEntries?: number;
   /** The apiserver's TokenReview, for issuers with `tokenReview: true`; throws when there is no apiserver to ask. */
-  tokenReviewer?: () => TokenReviewer;
+  tokenReviewer?: () => TokenReviewer | Promise<TokenReviewer>;
 }
 
 async function readInput(path: string, field: string, fingerprint: ReturnType<typeof createHash>): Promise<string> {
@@ -122,7 +122,7 @@ export async function loadRuntime(configPath: string, options: LoadRuntimeOption
     if (issuer.tokenReview) {
       try {
         if (!options.tokenReviewer) throw new Error('no Kubernetes API configured');
-        review = options.tokenReviewer();
+        review = await options.tokenReviewer();
       } catch (err) {
         throw new RegcredError('ConfigInvalid', `${where}.tokenReview: cannot reach the apiserver: ${(err as Error).message}`);
       }
