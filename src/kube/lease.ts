@@ -29,7 +29,8 @@ export interface LeaderElectorOptions {
   renewDeadlineMs?: number;
   /** Pause between attempts to acquire or renew. Default 2 s. */
   retryPeriodMs?: number;
-  clock: Clock;
+  /** Its `setTimer` (a TimerClock's), when it has one, runs the retry and deadline timers; else setTimeout. */
+  clock: Clock & { setTimer?(callback: () => void, delayMs: number): { cancel(): void } };
   logger: Logger;
   onStartedLeading: () => void;
   onStoppedLeading: () => void;
@@ -70,8 +71,14 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   let observedAtMs = 0;
   /** When the last successful acquire/renew request was sent (our clock). */
   let lastRenewMs = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let deadlineTimer: NodeJS.Timeout | undefined;
+  let timer: { cancel(): void } | undefined;
+  let deadlineTimer: { cancel(): void } | undefined;
+  const setTimer = (callback: () => void, delayMs: number, keepAlive: boolean): { cancel(): void } => {
+    if (clock.setTimer) return clock.setTimer(callback, delayMs);
+    const timeout = setTimeout(callback, delayMs);
+    if (!keepAlive) timeout.unref();
+    return { cancel: () => clearTimeout(timeout) };
+  };
   let inFlight: Promise<void> | undefined;
 
   const nowMs = () => clock.now().getTime();
@@ -82,16 +89,15 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   /** A renewal sent at `sentMs` succeeded: lead until renewDeadline after it, unless renewed again. */
   const renewed = (sentMs: number) => {
     lastRenewMs = sentMs;
-    clearTimeout(deadlineTimer);
+    deadlineTimer?.cancel();
     const remainingMs = lastRenewMs + renewDeadlineMs - nowMs();
     if (remainingMs <= 0) return setLeading(false);
-    deadlineTimer = setTimeout(() => {
+    deadlineTimer = setTimer(() => {
       if (leading && !withinDeadline()) {
         logger.warn({ lease: `${namespace}/${name}`, renewDeadlineMs }, 'lease not renewed within the renew deadline');
         setLeading(false);
       }
-    }, remainingMs + 1);
-    deadlineTimer.unref();
+    }, remainingMs + 1, false);
     setLeading(true);
   };
 
@@ -187,12 +193,12 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
 
   const schedule = () => {
     if (!running) return;
-    timer = setTimeout(() => {
+    timer = setTimer(() => {
       inFlight = tick().finally(() => {
         inFlight = undefined;
         schedule();
       });
-    }, retryPeriodMs);
+    }, retryPeriodMs, true);
   };
 
   return {
@@ -206,9 +212,9 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     },
     async stop() {
       running = false;
-      clearTimeout(timer);
+      timer?.cancel();
       await inFlight;
-      clearTimeout(deadlineTimer);
+      deadlineTimer?.cancel();
       if (!leading) return;
       // Step down first so nothing writes while the Lease is being released.
       setLeading(false);
