@@ -1,4 +1,4 @@
-// The controller under test as a child process running the real CLI as the image does (compiled by
+// The controller under test as a child process running the real CLI as the image does (built by
 // `npm run build`, with the Node flags of the shipped Deployment), so its memory is its own and as in a cluster:
 // peak RSS from /proc/<pid>/status (VmHWM), V8 heap from its --trace-gc lines, counters from /metrics.
 import { execFileSync } from 'node:child_process';
