@@ -12,6 +12,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 
 export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** How long producing credentials (an exec plugin, an OIDC refresh) may take before the request fails. */
+export const CREDENTIAL_TIMEOUT_MS = 60_000;
 
 /** TLS material of the next request; a change (a rotated client certificate) means a new connection pool. */
 export interface KubeTls {
@@ -160,32 +162,48 @@ export function kubeConnection(kc: KubeConfig): KubeConnection {
     throw new Error(`kubeconfig: cluster "${cluster.name}": server must be an http(s) URL such as https://host:6443`);
   }
   const namespace = kc.getContextObject(kc.getCurrentContext())?.namespace?.trim() || undefined;
+  const compute = async (): Promise<KubeRequestAuth> => {
+    const options: RequestOptions = {};
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // client-node waits for an exec plugin forever; a controller must not hang on one.
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: `no answer within ${CREDENTIAL_TIMEOUT_MS} ms` })), CREDENTIAL_TIMEOUT_MS);
+        timer.unref();
+      });
+      await Promise.race([kc.applyToHTTPSOptions(options), deadline]);
+    } catch (error) {
+      throw credentialError(kc, error);
+    } finally {
+      clearTimeout(timer);
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      // A token file's trailing newline would be an invalid header (client-node does not trim it).
+      if (value !== undefined) headers[name.toLowerCase()] = String(value).trim();
+    }
+    if (options.auth) headers['authorization'] = `Basic ${Buffer.from(options.auth).toString('base64')}`;
+    const tls: KubeTls = { ca: options.ca as KubeTls['ca'], cert: options.cert as KubeTls['cert'], key: options.key as KubeTls['key'], servername: options.servername };
+    if (options.rejectUnauthorized !== undefined) tls.rejectUnauthorized = options.rejectUnauthorized;
+    // applyToHTTPSOptions skips TLS and CA when the context has no user: the cluster's CA still applies.
+    if (!kc.getCurrentUser()) {
+      if (cluster.caFile) tls.ca = readFileSync(cluster.caFile);
+      else if (cluster.caData) tls.ca = Buffer.from(cluster.caData, 'base64');
+      if (cluster.skipTLSVerify) tls.rejectUnauthorized = false;
+      if (cluster.tlsServerName) tls.servername = cluster.tlsServerName;
+    }
+    return { headers, tls, proxyAgent: cluster.proxyUrl ? (options.agent as Agent) : undefined };
+  };
+  // Concurrent requests share one evaluation: client-node runs an uncached exec plugin once per caller.
+  let pending: Promise<KubeRequestAuth> | undefined;
   return {
     server,
     namespace,
-    async requestAuth() {
-      const options: RequestOptions = {};
-      try {
-        await kc.applyToHTTPSOptions(options);
-      } catch (error) {
-        throw credentialError(kc, error);
-      }
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(options.headers ?? {})) {
-        // A token file's trailing newline would be an invalid header (client-node does not trim it).
-        if (value !== undefined) headers[name.toLowerCase()] = String(value).trim();
-      }
-      if (options.auth) headers['authorization'] = `Basic ${Buffer.from(options.auth).toString('base64')}`;
-      const tls: KubeTls = { ca: options.ca as KubeTls['ca'], cert: options.cert as KubeTls['cert'], key: options.key as KubeTls['key'], servername: options.servername };
-      if (options.rejectUnauthorized !== undefined) tls.rejectUnauthorized = options.rejectUnauthorized;
-      // applyToHTTPSOptions skips TLS and CA when the context has no user: the cluster's CA still applies.
-      if (!kc.getCurrentUser()) {
-        if (cluster.caFile) tls.ca = readFileSync(cluster.caFile);
-        else if (cluster.caData) tls.ca = Buffer.from(cluster.caData, 'base64');
-        if (cluster.skipTLSVerify) tls.rejectUnauthorized = false;
-        if (cluster.tlsServerName) tls.servername = cluster.tlsServerName;
-      }
-      return { headers, tls, proxyAgent: cluster.proxyUrl ? (options.agent as Agent) : undefined };
+    requestAuth() {
+      pending ??= compute().finally(() => {
+        pending = undefined;
+      });
+      return pending;
     },
   };
 }
