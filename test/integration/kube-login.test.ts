@@ -1,11 +1,13 @@
 // Every kubeconfig form a user brings logs in to the real apiserver of the bed through client-node's
 // KubeConfig and our transport (kube-config.ts, api-client.ts): a token, a token file that rotates, a
-// client certificate, exec plugins returning a token or a certificate, impersonation, and the in-cluster
+// client certificate, exec plugins returning a token or a certificate, proxy-url, impersonation, and the in-cluster
 // ServiceAccount mount. Who the apiserver saw is read back with a SelfSubjectReview. Then: N calls
 // share a bounded number of TLS connections (counted on a TCP proxy in front of the apiserver), and a
 // rotated client certificate opens a new one.
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
+import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, mock } from 'node:test';
@@ -40,12 +42,12 @@ describe('kubeconfig login against the real apiserver', () => {
   });
 
   /** A kubeconfig with one context, the bed as its cluster (CA inline) and `user` as its user. */
-  function kubeconfig(name: string, user: Record<string, unknown>, server = cp.server): string {
+  function kubeconfig(name: string, user: Record<string, unknown>, server = cp.server, cluster: Record<string, unknown> = {}): string {
     const path = join(dir, `${name}.kubeconfig`);
     writeFileSync(path, stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'bed', cluster: { server, 'certificate-authority-data': Buffer.from(cp.caPem).toString('base64') } }],
+      clusters: [{ name: 'bed', cluster: { server, 'certificate-authority-data': Buffer.from(cp.caPem).toString('base64'), ...cluster } }],
       users: [{ name, user }],
       contexts: [{ name, context: { cluster: 'bed', user: name } }],
       'current-context': name,
@@ -120,6 +122,32 @@ describe('kubeconfig login against the real apiserver', () => {
     const plugin = execPlugin('exec-cert', { clientCertificateData: cert.certPem, clientKeyData: cert.keyPem });
     const api = connect(kubeconfig('exec-cert', { exec: { apiVersion: V1, command: plugin.script, interactiveMode: 'Never' } }));
     assert.equal((await whoAmI(api)).username, 'exec-cert-user');
+  });
+
+  it('proxy-url: through an HTTP CONNECT proxy (client-node\'s proxy agent)', async () => {
+    const tunnels: string[] = [];
+    const proxy = createServer();
+    proxy.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+      tunnels.push(req.url ?? '');
+      const [host, port] = (req.url ?? '').split(':');
+      const upstream = tcpConnect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(client).pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const path = kubeconfig('proxied', { token: cp.testerToken }, cp.server, { 'proxy-url': proxyUrl });
+      assert.equal((await whoAmI(connect(path))).username, 'tester');
+      assert.deepEqual(tunnels, [new URL(cp.server).host], 'the request went through the proxy');
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('impersonation (as:)', async () => {
