@@ -126,6 +126,7 @@ describe('kubeconfig login against the real apiserver', () => {
 
   it('proxy-url: through an HTTP CONNECT proxy (client-node\'s proxy agent)', async () => {
     const tunnels: string[] = [];
+    const sockets = new Set<Socket>();
     const proxy = createServer();
     proxy.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
       tunnels.push(req.url ?? '');
@@ -135,6 +136,8 @@ describe('kubeconfig login against the real apiserver', () => {
         upstream.write(head);
         upstream.pipe(client).pipe(upstream);
       });
+      // A tunnel is no HTTP connection of the server's: closing the server would wait for it.
+      sockets.add(client).add(upstream);
       upstream.on('error', () => client.destroy());
       client.on('error', () => upstream.destroy());
     });
@@ -145,6 +148,7 @@ describe('kubeconfig login against the real apiserver', () => {
       assert.equal((await whoAmI(connect(path))).username, 'tester');
       assert.deepEqual(tunnels, [new URL(cp.server).host], 'the request went through the proxy');
     } finally {
+      for (const socket of sockets) socket.destroy();
       proxy.closeAllConnections();
       await new Promise((resolve) => proxy.close(resolve));
     }
