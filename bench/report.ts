@@ -33,6 +33,7 @@ export interface BenchResults {
   /** What happened to bench/credential-provider.ts (its table is in its own file). */
   providerBench?: string;
   proxyBench?: string;
+  imageBench?: string;
   failures: string[];
   notes: string[];
   totalSeconds: number;
@@ -200,6 +201,7 @@ export function renderReport(r: BenchResults): string {
   if (r.stsBench) lines.push(`- Token-service bench: ${r.stsBench}`);
   if (r.providerBench) lines.push(`- Credential-provider bench: ${r.providerBench}`);
   if (r.proxyBench) lines.push(`- Proxy streaming bench: ${r.proxyBench}`);
+  if (r.imageBench) lines.push(`- Image size: ${r.imageBench}`);
   for (const note of r.notes) lines.push(`- ${note}`);
   lines.push('');
   return lines.join('\n');

@@ -1,7 +1,8 @@
 // `npm run bench`: the controller benchmark of issue 6 on its own control plane, then the token-service
 // benchmark (bench/sts-token.ts) when it exists, then the proxy streaming benchmark (bench/proxy-stream.ts)
-// and the credential provider's (bench/credential-provider.ts). `npm run bench -- sts` runs only the
-// token-service benchmark (no control plane, a minute or two). Writes bench/results/controller.md (and .json), prints
+// and the credential provider's (bench/credential-provider.ts), and the image's size (bench/image.ts).
+// `npm run bench -- sts` runs only the token-service benchmark (no control plane, a minute or two);
+// `npm run bench -- image` only the image's size (seconds once hack/build-image.sh has built it). Writes bench/results/controller.md (and .json), prints
 // the table, and exits non-zero when a cycle takes more than one exchange per identity or one
 // TokenRequest per audience (2 when the run itself failed).
 //
@@ -243,6 +244,16 @@ async function main(): Promise<number> {
     if (run.code !== 0) results.failures.push('bench/credential-provider.ts failed');
   }
 
+  // The image's size: what hack/build-image.sh built, independent of the runs above.
+  if (trial) {
+    results.imageBench = 'not run (a reduced or instrumented trial run)';
+  } else if (!interrupted) {
+    log('image size (bench/image.ts)');
+    const run = await runChild(nodeBinary, [join(root, 'bench', 'image.ts')], { cwd: root, inheritOutput: true });
+    results.imageBench = run.code === 0 ? 'bench/image.ts ran: its table is in bench/results/image.md' : `bench/image.ts FAILED with ${run.signal ?? run.code}`;
+    if (run.code !== 0) results.failures.push('bench/image.ts failed');
+  }
+
   const proxyBench = join(root, 'bench', 'proxy-stream.ts');
   if (trial) {
     results.proxyBench = 'not run (a reduced or instrumented trial run)';
@@ -276,14 +287,21 @@ async function main(): Promise<number> {
   return results.failures.length > 0 ? 2 : 0;
 }
 
-/** `npm run bench -- sts`: the token-service bench alone, its exit code passed on. */
-async function stsOnly(): Promise<number> {
-  const run = await runChild(nodeBinary, [join(root, 'bench', 'sts-token.ts')], { cwd: root, inheritOutput: true });
+/** `npm run bench -- sts` / `-- image`: that bench alone, its exit code passed on. */
+async function only(file: string): Promise<number> {
+  const run = await runChild(nodeBinary, [join(root, 'bench', file)], { cwd: root, inheritOutput: true });
   return run.code ?? 2;
 }
 
+const ONLY: Record<string, string> = { sts: 'sts-token.ts', image: 'image.ts' };
+
 if (import.meta.main) {
-  const code = await (process.argv[2] === 'sts' ? stsOnly() : main()).catch((err: unknown) => {
+  const piece = process.argv[2] === undefined ? undefined : ONLY[process.argv[2]];
+  if (process.argv[2] !== undefined && piece === undefined) {
+    process.stderr.write(`bench: unknown piece "${process.argv[2]}"; one of: ${Object.keys(ONLY).join(', ')}, or none for everything\n`);
+    process.exit(2);
+  }
+  const code = await (piece ? only(piece) : main()).catch((err: unknown) => {
     process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
     return 2;
   });

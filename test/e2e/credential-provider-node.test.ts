@@ -202,10 +202,16 @@ describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, ()
 
   test('with the Chainguard-protocol STS, a ServiceAccount annotated kube-regcred.io/identity is exchanged for that identity', async () => {
     const before = testSts.calls.byIdentity.get(CHAINGUARD_IDENTITY) ?? 0;
+    const subject = `system:serviceaccount:${NS.chainguard}:app`;
+    const subjectBefore = testSts.calls.bySubject.get(subject) ?? 0;
     const offset = readFileSync(node!.kubeletLog, 'utf8').length;
     await createPod(cp, node!, { namespace: NS.chainguard, name: 'web', image: `${chainguardRegistry.host}/apps/web:v1`, serviceAccountName: 'app', imagePullPolicy: 'Always' });
-    await waitFor(() => (testSts.calls.byIdentity.get(CHAINGUARD_IDENTITY) ?? 0) > before, { timeoutMs: 60_000, description: 'an exchange at the test STS' });
-    assert.ok((testSts.calls.bySubject.get(`system:serviceaccount:${NS.chainguard}:app`) ?? 0) > 0, 'the subject is the Pod ServiceAccount token the kubelet minted');
+    // The test STS counts the identity as a request arrives and the subject once its token is verified
+    // (later, asynchronously): waiting for the first alone raced the second on a busy machine.
+    await waitFor(() => (testSts.calls.byIdentity.get(CHAINGUARD_IDENTITY) ?? 0) > before && (testSts.calls.bySubject.get(subject) ?? 0) > subjectBefore, {
+      timeoutMs: 60_000,
+      description: 'an exchange at the test STS whose subject is the Pod ServiceAccount token the kubelet minted',
+    });
     assert.ok(testSts.calls.issued > 0, 'the test STS issued a registry token');
     assert.doesNotMatch(kubeletLogSince(offset), /kube-regcred credential-provider:/, 'the plugin did not fail');
     // The test STS's tokens are not signed by a key this Distribution registry trusts (it has no /token

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { cgroupMounts, kubeIptablesChains, mountsUnder, nodeProcesses, sweepStaleNodes } from '../support/node-host.ts';
 import { nodeSkipReason, startNode, type TestNode } from '../support/node.ts';
+import { podNetworkLeftovers, podNetworkSkipReason } from '../support/pod-network.ts';
 import { createPod, waitForPod } from '../support/pods.ts';
 import { useControlPlane, TESTBED_ENV, type ControlPlane } from '../support/testbed.ts';
 import { waitFor } from '../support/wait.ts';
@@ -27,7 +28,7 @@ interface Leftovers {
 
 function leftovers(name: string, dir: string, nsId?: string): Leftovers {
   return {
-    processes: nodeProcesses(nsId, name),
+    processes: nodeProcesses(nsId, name, dir),
     cgroups: cgroupMounts().map((m) => join(m.path, name)).filter((p) => existsSync(p)),
     mounts: mountsUnder(dir),
     dirExists: existsSync(dir),
@@ -93,7 +94,7 @@ describe('test bed node: kubelet + containerd', { skip }, () => {
 
   it('stop() leaves no process, cgroup, mount, iptables chain, directory or Node object', async () => {
     const nsId = JSON.parse(readFileSync(join(node.dir, 'owner.json'), 'utf8')).nsId as string;
-    assert.ok(nodeProcesses(nsId, node.name).length >= 3, 'containerd, kubelet and the Pod run before the stop');
+    assert.ok(nodeProcesses(nsId, node.name, node.dir).length >= 3, 'containerd, kubelet and the Pod run before the stop');
     await node.stop();
     assert.deepEqual(leftovers(node.name, node.dir, nsId), NOTHING);
     assert.deepEqual(kubeIptablesChains(), chainsBefore, 'iptables KUBE-* chains differ from before the node started');
@@ -115,9 +116,13 @@ describe('test bed node: kubelet + containerd', { skip }, () => {
     await new Promise((resolve) => child.once('exit', resolve));
     const orphaned = leftovers(name!, dir!, nsId);
     assert.ok(orphaned.processes.length > 0 || orphaned.cgroups.length > 0, 'a killed test process leaves its node\'s shims or cgroups (what the sweep is for)');
+    if (podNetworkSkipReason() === undefined) {
+      assert.ok((await podNetworkLeftovers(name!)).length > 0, 'the killed node\'s bridge and nat chain are still there');
+    }
     const swept = await sweepStaleNodes();
     assert.ok(swept.includes(name!), `swept ${swept.join(', ')}`);
     assert.deepEqual(leftovers(name!, dir!, nsId), NOTHING);
+    assert.deepEqual(await podNetworkLeftovers(name!), [], 'the sweep removed the bridge and the nat chain');
     assert.deepEqual(kubeIptablesChains(), chainsBefore);
   });
 });

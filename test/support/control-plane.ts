@@ -19,6 +19,8 @@ export interface ControlPlaneInfo {
   caFile: string;
   /** The CA's key: a node's kubelet gets its client certificate from it, as kubeadm join would. */
   caKeyFile: string;
+  /** The key that signs ServiceAccount tokens: kube-controller-manager signs legacy token Secrets with it. */
+  saKeyFile: string;
   adminToken: string;
   testerToken: string;
   dir: string;
@@ -103,7 +105,16 @@ export interface ControlPlaneOptions {
    * shared bed does). false: a bed where only authenticated clients may read discovery and the JWKS.
    */
   publicIssuerDiscovery?: boolean;
+  /**
+   * The ServiceAccount issuer; default the server's own URL. `https://10.96.0.1`, the `kubernetes`
+   * Service's ClusterIP, is an issuer Pods on a bed node with a pod network reach as they would in a
+   * cluster (test/support/pod-network.ts routes it to the apiserver).
+   */
+  issuer?: string;
 }
+
+/** The `kubernetes` Service's ClusterIP: the first address of --service-cluster-ip-range. */
+export const KUBERNETES_SERVICE_IP = '10.96.0.1';
 
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<OwnedControlPlane> {
   const binary = kubeBinary('kube-apiserver');
@@ -149,7 +160,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     );
 
     const ca = createCertificateAuthority(pkiDir);
-    const serving = issueCertificate(ca, { commonName: 'kube-apiserver', sans: ['127.0.0.1', 'localhost'], keyType: 'ec' });
+    // Valid for the `kubernetes` Service as well, as a cluster's apiserver is: in-cluster clients dial it.
+    const serving = issueCertificate(ca, {
+      commonName: 'kube-apiserver',
+      sans: ['127.0.0.1', 'localhost', KUBERNETES_SERVICE_IP, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+      keyType: 'ec',
+    });
     const saKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const saKeyFile = join(pkiDir, 'sa.key');
     const saPubFile = join(pkiDir, 'sa.pub');
@@ -161,6 +177,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     writeFileSync(tokenFile, `${adminToken},admin,admin-uid,"system:masters"\n${testerToken},tester,tester-uid\n`, { mode: 0o600 });
 
     const server = `https://127.0.0.1:${apiPort}`;
+    const issuer = options.issuer ?? server;
     const apiserverLog = join(logDir, 'kube-apiserver.log');
     components.push(
       await startComponent({
@@ -176,7 +193,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
           // ServiceAccount tokens only for their Pods (and, KEP-4412, for audiences RBAC grants them).
           '--authorization-mode=Node,RBAC',
           '--enable-admission-plugins=NodeRestriction',
-          `--service-account-issuer=${server}`,
+          `--service-account-issuer=${issuer}`,
+          // Discovery names the JWKS under the issuer, not the advertise address (loopback, for Pods their own).
+          `--service-account-jwks-uri=${issuer}/openid/v1/jwks`,
           `--service-account-key-file=${saPubFile}`, `--service-account-signing-key-file=${saKeyFile}`,
           '--service-cluster-ip-range=10.96.0.0/16',
           `--cert-dir=${join(dir, 'apiserver-certs')}`,
@@ -193,7 +212,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     );
 
     const cp = attachControlPlane(
-      { server, issuer: server, caPem: ca.certPem, caFile: ca.certFile, caKeyFile: ca.keyFile, adminToken, testerToken, dir, logDir, etcdLog, apiserverLog },
+      { server, issuer, caPem: ca.certPem, caFile: ca.certFile, caKeyFile: ca.keyFile, saKeyFile, adminToken, testerToken, dir, logDir, etcdLog, apiserverLog },
       stop,
     );
     if (options.publicIssuerDiscovery !== false) await bootstrap(cp);

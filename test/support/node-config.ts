@@ -59,7 +59,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
         Root = ${toml(join(d, 'runc'))}
-  # Pods use the host network: an empty CNI configuration, never read.
+  # Empty unless the node has a pod network (pod-network.ts writes the bridge's configuration here).
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = ${toml(join(d, 'cni', 'bin'))}
     conf_dir = ${toml(join(d, 'cni', 'conf'))}
@@ -101,7 +101,7 @@ export function kubeletConfiguration(node: NodeLayout, caFile: string, extra: Re
     cgroupRoot: `/${node.name}`,
     failCgroupV1: false,
     failSwapOn: false,
-    // Host iptables are not the node's to change; Pods use the host network.
+    // Host iptables are not the kubelet's to change (a pod network's one nat chain is pod-network.ts's).
     makeIPTablesUtilChains: false,
     // The kernel tunables the kubelet wants are bind-mounted in its namespace; were they off, it must
     // fail rather than write the host's /proc/sys.

@@ -4,8 +4,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, rmdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { removePodNetwork } from './pod-network.ts';
 
 export const NODE_DIR_PREFIX = 'kube-regcred-node-';
 
@@ -59,15 +60,21 @@ export function createCgroupRoot(name: string): void {
   }
 }
 
-/** Every pid whose mount namespace is `nsId` or that runs in a cgroup below `/<cgroupName>`. */
-export function nodeProcesses(nsId: string | undefined, cgroupName: string): number[] {
+/**
+ * Every pid whose mount namespace is the node's or that runs in a cgroup below `/<cgroupName>`. A
+ * namespace's `mnt:[inode]` is reused by the kernel for the next namespace as soon as it is freed (often a
+ * container's, in a busy run), so a match counts only when the process also sees the node's own mounts
+ * (its sysctl bind mounts from `nodeDir`): otherwise a kill loop could go on to kill another test's Pods.
+ */
+export function nodeProcesses(nsId: string | undefined, cgroupName: string, nodeDir?: string): number[] {
+  const marker = nodeDir === undefined ? undefined : `/${basename(nodeDir)}/`;
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const pid = Number(entry);
     if (pid === process.pid) continue;
     try {
-      if (nsId && readlinkSync(`/proc/${pid}/ns/mnt`) === nsId) {
+      if (nsId && readlinkSync(`/proc/${pid}/ns/mnt`) === nsId && (!marker || readFileSync(`/proc/${pid}/mountinfo`, 'utf8').includes(marker))) {
         pids.push(pid);
         continue;
       }
@@ -83,10 +90,10 @@ export function nodeProcesses(nsId: string | undefined, cgroupName: string): num
 }
 
 /** SIGKILLs what `nodeProcesses` finds until nothing is left (containers, shims, containerd, kubelet). */
-export async function killNodeProcesses(nsId: string | undefined, cgroupName: string, timeoutMs = 10_000): Promise<void> {
+export async function killNodeProcesses(nsId: string | undefined, cgroupName: string, nodeDir: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const pids = nodeProcesses(nsId, cgroupName);
+    const pids = nodeProcesses(nsId, cgroupName, nodeDir);
     if (pids.length === 0) return;
     if (Date.now() > deadline) throw new Error(`test node ${cgroupName}: processes ${pids.join(', ')} survived SIGKILL`);
     for (const pid of pids) {
@@ -166,8 +173,10 @@ export async function sweepStaleNodes(): Promise<string[]> {
       continue; // Being set up right now, or not ours.
     }
     if (processStartTime(owner.pid) === owner.pidStart) continue;
-    await killNodeProcesses(owner.nsId, owner.name);
+    await killNodeProcesses(owner.nsId, owner.name, dir);
     await removeCgroupRoot(owner.name);
+    // Its bridge and nat chain, when it had a pod network (nothing to remove otherwise).
+    await removePodNetwork(owner.name);
     rmSync(dir, { recursive: true, force: true });
     swept.push(owner.name);
   }

@@ -32,6 +32,8 @@ import {
   writeOwner,
 } from './node-host.ts';
 import { buildImage } from './oci-image.ts';
+import { createPodNetwork, podNetworkSkipReason, removePodNetwork, type PodNetwork, type PodNetworkOptions } from './pod-network.ts';
+import { KUBERNETES_SERVICE_IP } from './control-plane.ts';
 import { issueCertificate } from './pki.ts';
 import { freePort } from './ports.ts';
 import { startComponent, type Component } from './process.ts';
@@ -47,6 +49,13 @@ export interface NodeOptions {
   credentialProvider?: CredentialProviderSetup;
   /** Extra KubeletConfiguration fields, merged over the bed's (featureGates, imagePull... policies). */
   kubeletConfig?: Record<string, unknown>;
+  /**
+   * A pod network (test/support/pod-network.ts): Pods that are not hostNetwork get an address on a
+   * bridge of the node's name and reach the apiserver at the `kubernetes` Service (10.96.0.1:443).
+   * Without it the node's runtime network is not ready (the Node is NotReady) and only hostNetwork Pods run.
+   * `{ fromHost: true }`: the host's own connections to those addresses are forwarded too.
+   */
+  podNetwork?: boolean | PodNetworkOptions;
 }
 
 export interface TestNode {
@@ -57,6 +66,8 @@ export interface TestNode {
   readonly containerdLog: string;
   /** The kubelet's root directory (its image_manager records, pod volumes). */
   readonly kubeletRootDir: string;
+  /** With `podNetwork`: the bridge, its subnet and gateway, and how Pods reach the host's loopback servers. */
+  readonly podNetwork?: PodNetwork;
   /** Lets containerd reach one more loopback registry (containerd reads certs.d on every pull). */
   addRegistry(host: string): void;
   stop(): Promise<void>;
@@ -114,7 +125,7 @@ async function nodeRegistered(cp: ControlPlane, name: string): Promise<boolean> 
 }
 
 export async function startNode(cp: ControlPlane, options: NodeOptions = {}): Promise<TestNode> {
-  const skip = nodeSkipReason();
+  const skip = nodeSkipReason() ?? (options.podNetwork ? podNetworkSkipReason() : undefined);
   if (skip) throw new Error(`cannot start a test node: ${skip}`);
   const kubelet = kubeBinary('kubelet');
   await sweepStaleNodes();
@@ -137,9 +148,10 @@ export async function startNode(cp: ControlPlane, options: NodeOptions = {}): Pr
     stopped = true;
     // The kubelet first, so that nothing restarts what is killed next.
     await components.find((c) => c.name === 'kubelet')?.stop();
-    await killNodeProcesses(nsId, name);
+    await killNodeProcesses(nsId, name, dir);
     for (const component of components.reverse()) await component.stop();
     await removeCgroupRoot(name);
+    if (options.podNetwork) await removePodNetwork(name);
     const core = cp.kubeConfig('admin').makeApiClient(CoreV1Api);
     await core.deleteNode({ name }).catch(() => undefined);
     if (!process.env.KUBE_REGCRED_KEEP_TESTBED) rmSync(dir, { recursive: true, force: true });
@@ -164,6 +176,9 @@ export async function startNode(cp: ControlPlane, options: NodeOptions = {}): Pr
     const inNamespace = ['--target', String(holder.pid), '--mount', '--'];
     await run('nsenter', [...inNamespace, 'sh', '-c', namespaceSetupScript(node)]);
 
+    const podNetwork = options.podNetwork
+      ? await createPodNetwork(name, dir, [{ ip: KUBERNETES_SERVICE_IP, port: 443, to: new URL(cp.server).host }], options.podNetwork === true ? {} : options.podNetwork)
+      : undefined;
     writeFileSync(join(dir, 'containerd', 'config.toml'), containerdConfig(node));
     const addRegistry = (host: string): void => {
       mkdirSync(join(dir, 'certs.d', host), { recursive: true });
@@ -214,7 +229,7 @@ export async function startNode(cp: ControlPlane, options: NodeOptions = {}): Pr
         startTimeoutMs: 60_000,
       }),
     );
-    return { name, dir, kubeletLog, containerdLog, kubeletRootDir: join(dir, 'kubelet'), addRegistry, stop };
+    return { name, dir, kubeletLog, containerdLog, kubeletRootDir: join(dir, 'kubelet'), ...(podNetwork ? { podNetwork } : {}), addRegistry, stop };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;

@@ -1,8 +1,9 @@
 // Pods on the test node, and what the kubelet says about them: the proof that a pull secret (or the
 // credential provider) works is a Pod whose image the kubelet pulled, not a client that imitates it.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { pauseBinary } from './binaries.ts';
+import { containerPids } from './container-process.ts';
 import type { ControlPlane } from './control-plane.ts';
 import type { TestNode } from './node.ts';
 import { buildImage } from './oci-image.ts';
@@ -124,14 +125,8 @@ export async function restartContainer(cp: ControlPlane, namespace: string, name
   const status = (await core.readNamespacedPod({ namespace, name })).status?.containerStatuses?.[0];
   const id = status?.containerID?.replace(/^containerd:\/\//, '');
   if (!id) throw new Error(`Pod ${namespace}/${name} has no running container to restart`);
-  const pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(id);
-    } catch {
-      return false;
-    }
-  });
+  const pids = containerPids(id);
   if (pids.length === 0) throw new Error(`no process of container ${id} found`);
-  for (const pid of pids) process.kill(Number(pid), 'SIGTERM');
+  for (const pid of pids) process.kill(pid, 'SIGTERM');
   return status?.restartCount ?? 0;
 }

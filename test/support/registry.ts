@@ -30,7 +30,8 @@ export interface HtpasswdRegistryOptions {
   htpasswd: string;
 }
 
-export type RegistryOptions = TokenAuthRegistryOptions | NoAuthRegistryOptions | HtpasswdRegistryOptions;
+/** `port`: a port chosen beforehand, when something configured before the registry starts names its host. */
+export type RegistryOptions = (TokenAuthRegistryOptions | NoAuthRegistryOptions | HtpasswdRegistryOptions) & { port?: number };
 
 export interface RegistryProcess {
   /** `127.0.0.1:PORT`, the registry host in image references and in auths. */
@@ -43,7 +44,7 @@ export interface RegistryProcess {
 
 export async function startRegistry(options: RegistryOptions): Promise<RegistryProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'kube-regcred-registry-'));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const host = `127.0.0.1:${port}`;
   const configFile = join(dir, 'config.yml');
   // JSON is YAML: no YAML library needed to write the registry's configuration.

@@ -55,3 +55,27 @@ export function writeAuthfile(dockerConfigJson: string): string {
   writeFileSync(file, dockerConfigJson, { mode: 0o600 });
   return file;
 }
+
+/**
+ * `skopeo inspect` of a `docker://` reference on a plain-HTTP loopback registry: the manifest
+ * (`raw: true`), the image config (`config: true`), or skopeo's summary (neither). Throws with
+ * skopeo's stderr when it fails.
+ */
+export function skopeoInspect(ref: string, options: { raw?: boolean; config?: boolean; timeoutMs?: number } = {}): Promise<unknown> {
+  const dir = privateConfigDir();
+  const args = ['--policy', join(dir, 'policy.json'), 'inspect', '--retry-times', '0', '--tls-verify=false'];
+  if (options.raw) args.push('--raw');
+  if (options.config) args.push('--config');
+  args.push(ref);
+  return new Promise((resolve, reject) => {
+    execFile(
+      'skopeo',
+      args,
+      { timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, REGISTRY_AUTH_FILE: join(dir, 'no-default-auth.json') } },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`skopeo inspect ${ref} failed: ${String(stderr).trim() || error.message}`));
+        else resolve(JSON.parse(String(stdout)));
+      },
+    );
+  });
+}
