@@ -14,6 +14,7 @@ import { startComponent, type Component } from './process.ts';
 import { startRegistry, type RegistryProcess } from './registry.ts';
 import { buildRunnableImage } from './pods.ts';
 import { skopeoCopy, writeAuthfile, type CopyResult } from './skopeo.ts';
+import { builtCli } from './cli.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = await builtCli();
