@@ -1,6 +1,7 @@
 // Parse, merge one registry's token into, and serialize a `.dockerconfigjson` (pure). Everything we
 // do not own (other registries, other top-level keys like credHelpers) passes through untouched.
 import { RegcredError } from './errors.ts';
+import { isPlainObject } from './plain-object.ts';
 
 /** The username registries expect with a bearer-style token as password. */
 export const TOKEN_USERNAME = '_token';
@@ -18,9 +19,6 @@ export interface DockerConfig {
   [key: string]: unknown;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Reads `.dockerconfigjson`. Missing, empty or whitespace counts as `{}` (a freshly created pull secret);
