@@ -10,7 +10,8 @@ import type { NamespaceInformer } from '../kube/namespace-informer.ts';
 import type { SecretInformer, SecretObject } from '../kube/secret-informer.ts';
 import type { Logger } from '../log.ts';
 import { readJwtTimes } from '../token/jwt-times.ts';
-import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
+import type { RetrySchedule } from '../backoff.ts';
+import { retryDelayMs } from './backoff.ts';
 import type { DecideSettings } from './decide.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { createWorkQueue, type WorkQueue } from './queue.ts';
@@ -21,7 +22,7 @@ export interface ControllerDeps {
   informer: SecretInformer;
   reconciler: Reconciler;
   concurrency: number;
-  backoff: BackoffPolicy;
+  backoff: RetrySchedule;
   /** Retry delay for a Secret outside the RBAC write grant, unless it changes first. */
   forbiddenRetryMs: number;
   clock: Clock;
@@ -103,7 +104,7 @@ export function createController(deps: ControllerDeps): Controller {
         const attempt = queue.recordFailure(key);
         const delayMs = retryDelayMs({
           attempt,
-          policy: deps.backoff,
+          schedule: deps.backoff,
           random,
           now,
           ...(outcome.usefulUntil ? { usefulUntil: outcome.usefulUntil } : {}),
