@@ -8,7 +8,7 @@ import { evaluateAccess, type IdentityPolicy } from '../policy/identity-policy.t
 import { evaluatePassthrough } from '../policy/passthrough-policy.ts';
 import type { PassthroughSettings } from '../passthrough-target.ts';
 import { readJwtTimes, type JwtTimes } from '../token/jwt-times.ts';
-import { refreshAt, type RefreshPolicy } from '../token/refresh-time.ts';
+import { refreshAt, type RefreshSchedule } from '../token/refresh-time.ts';
 
 export const DOCKER_CONFIG_JSON_TYPE = 'kubernetes.io/dockerconfigjson';
 /** Push secrets: never a type kubelet or ServiceAccounts consume. */
@@ -35,7 +35,7 @@ export interface SecretView {
 export interface DecideSettings extends PassthroughSettings {
   defaultRegistry: string;
   registries: readonly string[];
-  refresh: RefreshPolicy;
+  refresh: RefreshSchedule;
   /** The identity policy in force; undefined: no policy file (pull allowed everywhere, push nowhere). */
   policy?: IdentityPolicy | undefined;
 }
@@ -164,8 +164,8 @@ function isCandidateType(secret: SecretView): boolean {
   return secret.type === PUSH_SECRET_TYPE && secret.annotations[ANNOTATIONS.access] !== undefined;
 }
 
-function isFresh(token: RegistryToken, now: Date, policy: RefreshPolicy): boolean {
-  return now.getTime() < refreshAt(token.token, token, policy).getTime();
+function isFresh(token: RegistryToken, now: Date, schedule: RefreshSchedule): boolean {
+  return now.getTime() < refreshAt(token.token, token, schedule).getTime();
 }
 
 function tryReadJwtTimes(token: string): JwtTimes | undefined {

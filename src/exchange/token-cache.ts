@@ -1,14 +1,14 @@
 // Registry tokens per (identity, registry, subject) for one exchanger: reused until their refresh
 // instant, and single-flight so concurrent reconciles share one exchange and its result.
 import type { Clock } from '../clock.ts';
-import { refreshAt, type RefreshPolicy } from '../token/refresh-time.ts';
+import { refreshAt, type RefreshSchedule } from '../token/refresh-time.ts';
 import type { Exchanger, RegistryToken } from './exchanger.ts';
 
 export interface TokenCacheOptions {
   exchanger: Exchanger;
   clock: Clock;
-  /** Must be the policy decide() uses, so both agree on when a token is due. */
-  refresh: RefreshPolicy;
+  /** Must be the schedule decide() uses, so both agree on when a token is due. */
+  refresh: RefreshSchedule;
   /** Entries kept at most; expired ones go first, then the least recently stored. Default 10 000. */
   maxEntries?: number;
   /** Called after an exchange stored a new token (e.g. to wake Secrets waiting for it); must not throw. */

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ANNOTATIONS } from '../../src/annotations.ts';
 import { decide, type Action, type SecretView } from '../../src/controller/decide.ts';
-import { DEFAULT_REFRESH_POLICY, refreshAt } from '../../src/token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE, refreshAt } from '../../src/token/refresh-time.ts';
 import { encodeAuth, serializeDockerConfig, withRegistryToken } from '../../src/dockerconfig.ts';
 import type { RegistryToken } from '../../src/exchange/exchanger.ts';
 import { readJwtTimes } from '../../src/token/jwt-times.ts';
@@ -11,7 +11,7 @@ import { tokenFor } from '../support/unsigned-jwt.ts';
 const UID = '720909c9f5279097d847ad02a2f24ba8f59de36a/a033a6fabe0bfa0d';
 const T0 = new Date('2026-11-23T09:00:00Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
-const settings = { defaultRegistry: 'cgr.dev', registries: ['cgr.dev', 'registry.example:5000'], refresh: DEFAULT_REFRESH_POLICY };
+const settings = { defaultRegistry: 'cgr.dev', registries: ['cgr.dev', 'registry.example:5000'], refresh: DEFAULT_REFRESH_SCHEDULE };
 const target = { identity: UID, registry: 'cgr.dev', access: 'pull' as const };
 
 function secret(overrides: Partial<SecretView> = {}): SecretView {
@@ -33,7 +33,7 @@ function registryToken(token: string): RegistryToken {
   return { token, ...readJwtTimes(token) };
 }
 
-const dueOf = (token: string) => refreshAt(token, readJwtTimes(token), DEFAULT_REFRESH_POLICY);
+const dueOf = (token: string) => refreshAt(token, readJwtTimes(token), DEFAULT_REFRESH_SCHEDULE);
 
 describe('decide: which Secrets are ours', () => {
   it('ignores a Secret of another type', () => {
