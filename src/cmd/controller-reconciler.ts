@@ -7,6 +7,7 @@ import type { ControllerMetrics } from '../controller/metrics.ts';
 import type { ControllerSettings } from '../controller/options.ts';
 import { createPullBackoffExplainer } from '../controller/pull-backoff.ts';
 import { createReconciler, type Reconciler } from '../controller/reconcile.ts';
+import type { SecretExpiries } from '../controller/secret-gauges.ts';
 import type { DecideSettings } from '../controller/decide.ts';
 import { createEventRecorder } from '../kube/events.ts';
 import type { KubeApi } from '../kube/api-client.ts';
@@ -31,6 +32,7 @@ export interface ControllerReconcilerDeps {
   tokens: ControllerTokens;
   policySource: PolicySource | undefined;
   namespaceInformer: NamespaceInformer | undefined;
+  expiries: SecretExpiries;
   clock: Clock;
   random: Random;
   logger: Logger;
@@ -71,6 +73,7 @@ export function buildControllerReconciler(deps: ControllerReconcilerDeps): { rec
     logger,
     metrics,
     isLeader,
+    expiries: deps.expiries,
   });
   return { reconciler, podWatcher };
 }

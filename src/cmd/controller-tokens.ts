@@ -2,9 +2,8 @@
 // leader-guarded) behind the single-flight registry-token cache, TokenRequests for its own
 // ServiceAccount and, opt-in, for workloads' ServiceAccounts, and the pass-through credentials.
 import type { Clock, Random } from '../clock.ts';
-import { countExchanges } from '../controller/controller.ts';
 import { guardExchanger, type IsLeader } from '../controller/leader-guard.ts';
-import type { ControllerMetrics } from '../controller/metrics.ts';
+import { countExchanges, type ControllerMetrics } from '../controller/metrics.ts';
 import type { ControllerSettings } from '../controller/options.ts';
 import type { PassthroughCredentials } from '../controller/passthrough-credentials.ts';
 import { createChainguardExchanger } from '../exchange/chainguard.ts';

@@ -8,9 +8,10 @@ import type { DestinationStream } from 'pino';
 import { ANNOTATIONS } from '../annotations.ts';
 import { systemClock, systemRandom, type Clock, type Random } from '../clock.ts';
 import { OptionsError } from '../config.ts';
-import { createController, createSecretGauges, type Controller } from '../controller/controller.ts';
+import { createController, type Controller } from '../controller/controller.ts';
 import { createControllerMetrics } from '../controller/metrics.ts';
 import { controllerHelp, parseControllerSettings, type ControllerSettings } from '../controller/options.ts';
+import { createSecretGauges } from '../controller/secret-gauges.ts';
 import type { RegcredError } from '../errors.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
 import { createKubeApi, type KubeApi } from '../kube/api-client.ts';
@@ -84,7 +85,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     random,
     onError: (error) => metrics.errors.inc({ code: error.code }),
   });
-  const gauges = createSecretGauges(informer, decideSettings, clock);
+  const gauges = createSecretGauges(informer, clock);
   const metrics = createControllerMetrics({
     registry,
     managedSecrets: gauges.managedSecrets,
@@ -115,7 +116,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     onStored: (key) => controller?.tokenArrived(key),
   });
   const { reconciler, podWatcher } = buildControllerReconciler({
-    api, component: COMPONENT, identity, settings, decideSettings, informer, tokens, policySource, namespaceInformer, clock, random, logger, metrics, isLeader,
+    api, component: COMPONENT, identity, settings, decideSettings, informer, tokens, policySource, namespaceInformer, expiries: gauges, clock, random, logger, metrics, isLeader,
   });
   const running = createController({
     informer,

@@ -2,21 +2,18 @@
 // reconcile → requeue at the instant the outcome names. Readiness: informer synced and, with leader
 // election, the leader known.
 import { createHash } from 'node:crypto';
-import { ANNOTATIONS, isManaged, parseAttachTo, parseTarget } from '../annotations.ts';
+import { ANNOTATIONS, isManaged, parseAttachTo } from '../annotations.ts';
 import type { Clock, Random } from '../clock.ts';
-import { parseDockerConfig, readRegistryToken } from '../dockerconfig.ts';
-import type { Exchanger } from '../exchange/exchanger.ts';
 import type { NamespaceInformer } from '../kube/namespace-informer.ts';
 import type { SecretInformer, SecretObject } from '../kube/secret-informer.ts';
 import type { Logger } from '../log.ts';
-import { readJwtTimes } from '../token/jwt-times.ts';
+import { objectKey } from '../object-key.ts';
 import type { RetrySchedule } from '../backoff.ts';
 import { retryDelayMs } from './backoff.ts';
-import type { DecideSettings } from './decide.ts';
-import type { ControllerMetrics } from './metrics.ts';
 import { createWorkQueue, type WorkQueue } from './queue.ts';
 import { createTokenWaiters } from './token-waiters.ts';
-import { configKeyOf, type Outcome, type Reconciler } from './reconcile.ts';
+import type { Outcome } from './outcome.ts';
+import type { Reconciler } from './reconcile.ts';
 
 export interface ControllerDeps {
   informer: SecretInformer;
@@ -79,10 +76,6 @@ function attachTargets(secret: SecretObject): string[] {
   }
 }
 
-export function keyOf(secret: { namespace: string; name: string }): string {
-  return `${secret.namespace}/${secret.name}`;
-}
-
 export function createController(deps: ControllerDeps): Controller {
   const { informer, reconciler, clock, random, logger } = deps;
   const fingerprints = new Map<string, string>();
@@ -132,7 +125,7 @@ export function createController(deps: ControllerDeps): Controller {
   });
 
   informer.on((type, secret) => {
-    const key = keyOf(secret);
+    const key = objectKey(secret);
     if (type === 'deleted') {
       fingerprints.delete(key);
       waiters.forget(key);
@@ -158,7 +151,7 @@ export function createController(deps: ControllerDeps): Controller {
   const namespaces = deps.namespaceInformer;
   const resyncNamespace = (namespace: string) => {
     for (const secret of informer.list()) {
-      if (secret.namespace === namespace && isManaged(secret.annotations)) queue.add(keyOf(secret));
+      if (secret.namespace === namespace && isManaged(secret.annotations)) queue.add(objectKey(secret));
     }
   };
   namespaces?.onChange(resyncNamespace);
@@ -177,7 +170,7 @@ export function createController(deps: ControllerDeps): Controller {
     },
     resync() {
       for (const secret of informer.list()) {
-        if (isManaged(secret.annotations)) queue.add(keyOf(secret));
+        if (isManaged(secret.annotations)) queue.add(objectKey(secret));
       }
     },
     resyncNamespace,
@@ -190,7 +183,7 @@ export function createController(deps: ControllerDeps): Controller {
     serviceAccountChanged(sa) {
       for (const secret of informer.list()) {
         if (secret.namespace !== sa.namespace || sa.pullSecrets.includes(secret.name) || !isManaged(secret.annotations)) continue;
-        if (attachTargets(secret).includes(sa.name)) queue.add(keyOf(secret));
+        if (attachTargets(secret).includes(sa.name)) queue.add(objectKey(secret));
       }
     },
     readiness() {
@@ -202,64 +195,3 @@ export function createController(deps: ControllerDeps): Controller {
     idle: () => queue.onIdle(),
   };
 }
-
-/** Counts every exchange (one per single-flight, not per waiting Secret) by result. */
-export function countExchanges(exchanger: Exchanger, metrics: ControllerMetrics): Exchanger {
-  return {
-    name: exchanger.name,
-    audience: exchanger.audience,
-    async exchange(request, signal) {
-      try {
-        const token = await exchanger.exchange(request, signal);
-        metrics.exchanges.inc({ result: 'success' });
-        return token;
-      } catch (err) {
-        metrics.exchanges.inc({ result: 'error' });
-        throw err;
-      }
-    },
-  };
-}
-
-/**
- * Gauge sources computed from the informer cache at scrape time (so every replica reports them, leader
- * or not), with the token's expiry memoized per resourceVersion.
- */
-export function createSecretGauges(informer: SecretInformer, settings: DecideSettings, clock: Clock) {
-  const memo = new Map<string, { resourceVersion: string | undefined; expiresAtMs: number | undefined }>();
-  const expiryOf = (secret: SecretObject): number | undefined => {
-    const key = keyOf(secret);
-    const hit = memo.get(key);
-    if (hit && hit.resourceVersion === secret.resourceVersion) return hit.expiresAtMs;
-    let expiresAtMs: number | undefined;
-    try {
-      const { registry } = parseTarget({ ...secret.annotations }, settings);
-      const raw = secret.data[configKeyOf(secret)];
-      const config = parseDockerConfig(raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8'));
-      const token = readRegistryToken(config, registry);
-      if (token !== undefined) expiresAtMs = readJwtTimes(token).expiresAt.getTime();
-    } catch {
-      expiresAtMs = undefined;
-    }
-    memo.set(key, { resourceVersion: secret.resourceVersion, expiresAtMs });
-    return expiresAtMs;
-  };
-  return {
-    managedSecrets(): number {
-      return informer.list().filter((s) => isManaged(s.annotations)).length;
-    },
-    earliestExpirySeconds(): number | undefined {
-      let earliest: number | undefined;
-      const seen = new Set<string>();
-      for (const secret of informer.list()) {
-        if (!isManaged(secret.annotations)) continue;
-        seen.add(keyOf(secret));
-        const expiresAtMs = expiryOf(secret);
-        if (expiresAtMs !== undefined && (earliest === undefined || expiresAtMs < earliest)) earliest = expiresAtMs;
-      }
-      for (const key of memo.keys()) if (!seen.has(key)) memo.delete(key);
-      return earliest === undefined ? undefined : (earliest - clock.now().getTime()) / 1000;
-    },
-  };
-}
-

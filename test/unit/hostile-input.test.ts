@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { ANNOTATIONS, parseAttachTo } from '../../src/annotations.ts';
 import { decide, type SecretView } from '../../src/controller/decide.ts';
 import { DEFAULT_REFRESH_SCHEDULE } from '../../src/token/refresh-time.ts';
-import { toSecretView } from '../../src/controller/reconcile.ts';
+import { toSecretView } from '../../src/controller/secret-view.ts';
 import { MAX_DOCKER_CONFIG_BYTES, MAX_DOCKER_CONFIG_DEPTH, decodeDockerConfig, nestingDepth, parseDockerConfig } from '../../src/dockerconfig.ts';
 import { RegcredError } from '../../src/errors.ts';
 import { toSecretObject } from '../../src/kube/secret-informer.ts';
