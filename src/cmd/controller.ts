@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { DestinationStream } from 'pino';
 import { ANNOTATIONS } from '../annotations.ts';
-import { systemClock, systemRandom, type Clock, type Random } from '../clock.ts';
+import { systemClock, systemRandom, type Clock, type Random, type TimerClock } from '../clock.ts';
 import { OptionsError } from '../config.ts';
 import { createController, type Controller } from '../controller/controller.ts';
 import { createControllerMetrics } from '../controller/metrics.ts';
@@ -33,7 +33,7 @@ export interface ControllerProcessIo {
   env: Readonly<Record<string, string | undefined>>;
   /** Where JSON logs go; stdout by default. */
   logDestination?: DestinationStream;
-  clock?: Clock;
+  clock?: TimerClock;
   random?: Random;
   /** Periodic re-read of the identity policy file (besides file events); default 30 s, 0 disables. */
   policyPollIntervalMs?: number;

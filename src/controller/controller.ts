@@ -3,7 +3,7 @@
 // election, the leader known.
 import { createHash } from 'node:crypto';
 import { ANNOTATIONS, isManaged, parseAttachTo } from '../annotations.ts';
-import type { Clock, Random } from '../clock.ts';
+import type { Random, TimerClock } from '../clock.ts';
 import type { NamespaceInformer } from '../kube/namespace-informer.ts';
 import type { SecretInformer, SecretObject } from '../kube/secret-informer.ts';
 import type { Logger } from '../log.ts';
@@ -22,7 +22,7 @@ export interface ControllerDeps {
   backoff: RetrySchedule;
   /** Retry delay for a Secret outside the RBAC write grant, unless it changes first. */
   forbiddenRetryMs: number;
-  clock: Clock;
+  clock: TimerClock;
   random: Random;
   logger: Logger;
   /** With leader election: whether the leader is known yet (readiness). */
