@@ -142,22 +142,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
 
   const ops: OpsServer = createOpsServer({ registry, logger, isReady: () => running.readiness() });
   const opsPort = await ops.listen(settings.ops.port, settings.ops.host);
-  const le = settings.leaderElection;
-  logger.info(
-    {
-      opsPort,
-      namespaces: settings.namespaces.length === 0 ? '*' : settings.namespaces,
-      issuerUrl: settings.issuerUrl,
-      defaultRegistry: settings.defaultRegistry,
-      identityPolicy: settings.identityPolicyPath ?? false,
-      workloadIdentity: settings.workloadIdentity,
-      passthroughRegistries: Object.keys(settings.passthroughRegistries),
-      serviceAccount: `${namespace}/${settings.serviceAccountName}`,
-      leaderElection: le.enabled ? `${namespace}/${le.leaseName}` : false,
-      identity,
-    },
-    'controller starting',
-  );
+  logger.info(startupSummary(settings, { opsPort, namespace, identity }), 'controller starting');
   await running.start();
   await podWatcher?.start();
   // Campaigning only once the cache has synced was measured faster than campaigning first (writes then
@@ -189,6 +174,23 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       })();
       return stopping;
     },
+  };
+}
+
+/** What the first log line says about the configuration in force (no secrets in it). */
+function startupSummary(settings: ControllerSettings, at: { opsPort: number; namespace: string; identity: string }): Record<string, unknown> {
+  const le = settings.leaderElection;
+  return {
+    opsPort: at.opsPort,
+    namespaces: settings.namespaces.length === 0 ? '*' : settings.namespaces,
+    issuerUrl: settings.issuerUrl,
+    defaultRegistry: settings.defaultRegistry,
+    identityPolicy: settings.identityPolicyPath ?? false,
+    workloadIdentity: settings.workloadIdentity,
+    passthroughRegistries: Object.keys(settings.passthroughRegistries),
+    serviceAccount: `${at.namespace}/${settings.serviceAccountName}`,
+    leaderElection: le.enabled ? `${at.namespace}/${le.leaseName}` : false,
+    identity: at.identity,
   };
 }
 
