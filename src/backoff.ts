@@ -1,5 +1,5 @@
 // The one retry backoff of the project: exponential growth with full jitter. The controller's per-Secret
-// retries (controller/backoff.ts) and the list-watch restarts (kube/list-watch.ts) both use it.
+// retries (controller/retry-delay.ts) and the list-watch restarts (kube/list-watch.ts) both use it.
 import type { Random } from './clock.ts';
 
 export interface RetrySchedule {

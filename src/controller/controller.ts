@@ -1,7 +1,6 @@
 // Wires the Secret informer to the work queue and the reconciler: filter (isManaged) → key → queue →
 // reconcile → requeue at the instant the outcome names. Readiness: informer synced and, with leader
 // election, the leader known.
-import { createHash } from 'node:crypto';
 import { ANNOTATIONS, isManaged, parseAttachTo } from '../annotations.ts';
 import type { Random, TimerClock } from '../clock.ts';
 import type { NamespaceInformer } from '../kube/namespace-informer.ts';
@@ -9,8 +8,9 @@ import type { SecretInformer, SecretObject } from '../kube/secret-informer.ts';
 import type { Logger } from '../log.ts';
 import { objectKey } from '../object-key.ts';
 import type { RetrySchedule } from '../backoff.ts';
-import { retryDelayMs } from './backoff.ts';
+import { retryDelayMs } from './retry-delay.ts';
 import { createWorkQueue, type WorkQueue } from './queue.ts';
+import { inputFingerprint } from './input-fingerprint.ts';
 import { createTokenWaiters } from './token-waiters.ts';
 import type { Outcome } from './outcome.ts';
 import type { Reconciler } from './reconcile.ts';
@@ -47,24 +47,6 @@ export interface Controller {
   /** For tests and shutdown: resolves when no reconcile runs or waits. */
   idle(): Promise<void>;
   readonly queue: WorkQueue;
-}
-
-/** The status annotations the controller writes: changes to them alone must not trigger a reconcile. */
-const STATUS_ANNOTATIONS = new Set<string>([ANNOTATIONS.expiresAt, ANNOTATIONS.refreshedAt, ANNOTATIONS.lastError, ANNOTATIONS.tokenFor]);
-
-/**
- * A digest of the Secret minus what the controller itself writes besides data (status annotations).
- * Our own status patches do not change it, so they do not re-run the reconcile (which would defeat the
- * backoff); any user change to type, labels, annotations or data does ("wait for the Secret to change").
- */
-export function inputFingerprint(secret: SecretObject): string {
-  const annotations = Object.entries(secret.annotations)
-    .filter(([key]) => !STATUS_ANNOTATIONS.has(key))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const data = Object.entries(secret.data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const labels = Object.entries(secret.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const dropped = [secret.droppedDataBytes ?? null, secret.foreignAnnotationsDigest ?? null];
-  return createHash('sha256').update(JSON.stringify([secret.type, labels, annotations, data, dropped])).digest('hex');
 }
 
 /** The ServiceAccounts a Secret's attach-to names; none when it names none or the list is invalid. */

@@ -46,7 +46,7 @@ export type Action =
   /**
    * A new token is needed: the exchange cache's when it holds one not yet due (TokenCache.get returns
    * it without an exchange), else a new exchange's. `currentExpiresAt` is the Secret's token's `exp`
-   * when it has a readable one: transient failures must retry before it (see backoff.ts capDelay).
+   * when it has a readable one: transient failures must retry before it (see retry-delay.ts capDelay).
    */
   | { kind: 'refresh'; target: Target; reason: RefreshReason; currentExpiresAt?: Date }
   /**

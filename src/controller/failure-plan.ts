@@ -5,7 +5,7 @@
 import { formatLastError, formatStatus } from '../annotations.ts';
 import type { ErrorCode, RegcredError } from '../errors.ts';
 import { EVENT_REASONS, type EventReason } from '../kube/events.ts';
-import { lastUsefulInstant } from './backoff.ts';
+import { lastUsefulInstant } from './retry-delay.ts';
 import type { Outcome } from './outcome.ts';
 
 export interface FailureInput {

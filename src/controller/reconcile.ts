@@ -17,7 +17,7 @@ import type { IdentityPolicy } from '../policy/identity-policy.ts';
 import { refreshAt } from '../token/refresh-time.ts';
 import { readJwtTimes } from '../token/jwt-times.ts';
 import { createAttachStep } from './attach.ts';
-import { lastUsefulInstant } from './backoff.ts';
+import { lastUsefulInstant } from './retry-delay.ts';
 import { decideSecret, type DecideSettings, type SecretReading } from './decide.ts';
 import { planFailure, planRecovery, type FailureInput } from './failure-plan.ts';
 import type { ControllerMetrics, ReconcileOutcome } from './metrics.ts';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { backoffDelayMs } from '../../src/backoff.ts';
-import { capDelay, retryDelayMs, MIN_CAPPED_DELAY_MS } from '../../src/controller/backoff.ts';
+import { capDelay, retryDelayMs, MIN_CAPPED_DELAY_MS } from '../../src/controller/retry-delay.ts';
 
 const schedule = { baseMs: 1_000, maxMs: 60_000 };
 const fixed = (value: number) => () => value;

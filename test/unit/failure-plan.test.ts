@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { ANNOTATIONS, formatLastError } from '../../src/annotations.ts';
 import { RegcredError, type ErrorCode } from '../../src/errors.ts';
 import { EVENT_REASONS } from '../../src/kube/events.ts';
-import { lastUsefulInstant } from '../../src/controller/backoff.ts';
+import { lastUsefulInstant } from '../../src/controller/retry-delay.ts';
 import { planFailure, planRecovery, type FailureInput, type FailurePlan } from '../../src/controller/failure-plan.ts';
 
 const EXP = new Date('2026-11-23T10:00:00Z');
