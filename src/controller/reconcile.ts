@@ -18,7 +18,7 @@ import { refreshAt } from '../token/refresh-time.ts';
 import { readJwtTimes } from '../token/jwt-times.ts';
 import { createAttachStep } from './attach.ts';
 import { lastUsefulInstant } from './retry-delay.ts';
-import { decideSecret, type DecideSettings, type SecretReading } from './decide.ts';
+import { decideSecret, type DecideSettings } from './decide.ts';
 import { planFailure, planRecovery, type FailureInput } from './failure-plan.ts';
 import type { ControllerMetrics, ReconcileOutcome } from './metrics.ts';
 import type { Outcome } from './outcome.ts';
@@ -26,8 +26,6 @@ import { createRegistryTokens, type RegistryTokensDeps } from './registry-tokens
 import type { SecretExpiries } from './secret-gauges.ts';
 import { createSecretUpdates } from './secret-updates.ts';
 import { toSecretView } from './secret-view.ts';
-
-export type { Outcome } from './outcome.ts';
 
 export interface ReconcilerDeps extends RegistryTokensDeps {
   getSecret: (namespace: string, name: string) => SecretObject | undefined;
@@ -49,12 +47,6 @@ export interface ReconcilerDeps extends RegistryTokensDeps {
   isLeader: () => boolean;
   /** Told the expiry of the token each Secret holds, as each reconcile reads it (the expiry gauge). */
   expiries?: SecretExpiries;
-}
-
-export interface Reconciler {
-  reconcile(key: string): Promise<Outcome>;
-  /** The Secret is gone: drop what we remember about it. */
-  forget(key: string): void;
 }
 
 export interface Reconciler {
