@@ -19,7 +19,8 @@ import { readJwtTimes } from '../token/jwt-times.ts';
 import { createAttachStep } from './attach.ts';
 import { lastUsefulInstant } from './retry-delay.ts';
 import { decideSecret, type DecideSettings } from './decide.ts';
-import { planFailure, planRecovery, type FailureInput } from './failure-plan.ts';
+import { createFailureReport } from './failure-report.ts';
+import type { FailureInput } from './failure-plan.ts';
 import type { ControllerMetrics, ReconcileOutcome } from './metrics.ts';
 import type { Outcome } from './outcome.ts';
 import { createRegistryTokens, type RegistryTokensDeps } from './registry-tokens.ts';
@@ -58,13 +59,9 @@ export interface Reconciler {
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { clock, metrics } = deps;
   const currentSettings = (): DecideSettings => ({ ...deps.settings, policy: deps.policy?.() });
-  /**
-   * The failure last reported per key (by Event), so Events mark transitions, never retries
-   * (failure-plan.ts; seeded from the last-error annotation there, so a restart repeats no Event).
-   */
-  const reported = new Map<string, string>();
   const tokens = createRegistryTokens(deps);
   const updates = createSecretUpdates(deps);
+  const report = createFailureReport({ events: deps.events, metrics, updates });
   const attach = createAttachStep({
     ...(deps.attacher ? { attacher: deps.attacher } : {}),
     events: deps.events,
@@ -77,36 +74,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     metrics.reconcileDuration.observe({ outcome }, (Date.now() - startedMs) / 1000);
   };
 
-  /** Applies planFailure()'s plan: count, log, Event, last-error. */
+  /** Reports a failure (failure-report.ts) and returns what the queue does next. */
   async function fail(key: string, secret: SecretObject, log: Logger, startedMs: number, input: Omit<FailureInput, 'reported' | 'lastError'>): Promise<Outcome> {
-    const { error } = input;
-    const plan = planFailure({ ...input, reported: reported.get(key), lastError: secret.annotations[ANNOTATIONS.lastError] });
-    if (!plan.counted) {
-      log.info('leadership lost during the reconcile; nothing written');
-      observe('ignored', startedMs);
-      return plan.outcome;
-    }
-    metrics.errors.inc({ code: error.code });
-    log.warn({ code: error.code, status: error.status, error: error.message }, 'reconcile failed');
-    if (plan.reported !== undefined) reported.set(key, plan.reported);
-    if (plan.event) await deps.events.record(secret, { type: 'Warning', ...plan.event });
-    if (plan.status) {
-      try {
-        await updates.writeStatus(secret, plan.status);
-      } catch (err) {
-        log.warn({ code: toRegcredError(err).code }, 'last-error annotation not written');
-      }
-    }
-    observe('failed', startedMs);
-    return plan.outcome;
-  }
-
-  /** After success: a Normal Event if a failure had been reported; true when last-error must be cleared. */
-  async function recover(key: string, secret: SecretObject): Promise<boolean> {
-    const plan = planRecovery(reported.get(key), secret.annotations[ANNOTATIONS.lastError]);
-    reported.delete(key);
-    if (plan.event) await deps.events.record(secret, { type: 'Normal', ...plan.event });
-    return plan.clearLastError;
+    const { outcome, counted } = await report.fail(key, secret, log, input);
+    observe(counted ? 'failed' : 'ignored', startedMs);
+    return outcome;
   }
 
   async function reconcile(key: string): Promise<Outcome> {
@@ -115,7 +87,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const { namespace, name } = splitObjectKey(key);
     const secret = deps.getSecret(namespace, name);
     if (!secret) {
-      reported.delete(key);
+      report.forget(key);
       deps.expiries?.record(key, undefined);
       observe('ignored', startedMs);
       return { kind: 'ignore' };
@@ -132,7 +104,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
     switch (action.kind) {
       case 'ignore':
-        reported.delete(key);
+        report.forget(key);
         observe('ignored', startedMs);
         return { kind: 'ignore' };
       case 'reject':
@@ -147,7 +119,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         }
         return fail(key, secret, log, startedMs, { error: action.error });
       case 'wait': {
-        if (await recover(key, secret)) {
+        if (await report.recover(key, secret)) {
           try {
             await updates.writeStatus(secret, formatStatus({ error: null }));
           } catch (err) {
@@ -177,14 +149,14 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         // cache counts its life from its arrival): writing it again would change nothing.
         // (A retargeted Secret is written anyway: its token-for annotation must catch up.)
         if (action.reason !== 'retargeted' && readRegistryToken(r.config, action.target.registry) === token.token) return dueOnArrival(token, log);
-        const hadError = reported.has(key) || secret.annotations[ANNOTATIONS.lastError] !== undefined;
+        const hadError = report.hasReported(key) || secret.annotations[ANNOTATIONS.lastError] !== undefined;
         try {
           await updates.writeToken(secret, r, token, hadError);
         } catch (err) {
           return fail(key, secret, log, startedMs, { error: toRegcredError(err), usefulUntil: action.currentExpiresAt });
         }
         deps.expiries?.record(key, jwtExpiry(token.token));
-        if (hadError) await recover(key, secret);
+        if (hadError) await report.recover(key, secret);
         log.info({ reason: action.reason, registry: action.target.registry, expiresAt: token.expiresAt.toISOString() }, 'registry token written');
         const attached = await attach.run(key, secret, r.attachTo, log);
         observe('written', startedMs);
@@ -210,7 +182,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   return {
     reconcile,
     forget(key) {
-      reported.delete(key);
+      report.forget(key);
       attach.forget(key);
       deps.expiries?.record(key, undefined);
     },
