@@ -15,7 +15,7 @@ import { watchConfig, type ConfigWatcher } from '../sts/config-watcher.ts';
 import { IssuerKeyStore, type IssuerKeysOptions } from '../sts/issuer-keys.ts';
 import { createStsMetrics, type StsMetrics } from '../sts/metrics.ts';
 import { parseStsSettings, stsHelp, type StsSettings } from '../sts/options.ts';
-import { loadRuntime, type StsRuntime } from '../sts/runtime.ts';
+import { loadConfigSnapshot, type StsConfigSnapshot } from '../sts/config-snapshot.ts';
 import { createStsServer, type StsServer } from '../sts/server.ts';
 
 export interface StsProcessIo {
@@ -38,7 +38,8 @@ export interface RunningSts {
   readonly registry: Registry;
   readonly metrics: StsMetrics;
   readonly logger: Logger;
-  runtime(): StsRuntime;
+  /** The configuration snapshot in force now (swapped whole on reload). */
+  runtime(): StsConfigSnapshot;
   /** Reloads the configuration now (the watcher also does on file changes). */
   reload(): Promise<void>;
   stop(): Promise<void>;
@@ -76,17 +77,17 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
       reviewer = undefined;
       throw err;
     }));
-  const load = () => loadRuntime(settings.configPath, { keyStore, tokenReviewer });
+  const load = () => loadConfigSnapshot(settings.configPath, { keyStore, tokenReviewer });
 
   // The first load must succeed: there is no previous configuration to fall back to.
-  let runtime = await load();
-  keyStore.retain(runtime.keySources);
-  logger.info({ identities: runtime.identities.length, issuers: runtime.issuersByName.size, headerStyle: runtime.tokens.headerStyle }, 'configuration loaded');
+  let snapshot = await load();
+  keyStore.retain(snapshot.keySources);
+  logger.info({ identities: snapshot.identities.length, issuers: snapshot.issuersByName.size, headerStyle: snapshot.tokens.headerStyle }, 'configuration loaded');
 
-  const watcher: ConfigWatcher = watchConfig(runtime, {
+  const watcher: ConfigWatcher = watchConfig(snapshot, {
     load,
     onSwap: (next) => {
-      runtime = next;
+      snapshot = next;
       keyStore.retain(next.keySources);
     },
     onReloadResult: (result) => metrics.configReloads.inc({ result }),
@@ -96,7 +97,7 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
 
   // HTTPS when asked: the pair is checked now (a bad pair fails startup) and re-read every 10 s.
   const tlsPair = settings.tls ? await readTlsPair(settings.tls) : undefined;
-  const server: StsServer = createStsServer({ getRuntime: () => runtime, clock, logger, metrics, ...(tlsPair ? { tls: tlsPair } : {}) });
+  const server: StsServer = createStsServer({ getSnapshot: () => snapshot, clock, logger, metrics, ...(tlsPair ? { tls: tlsPair } : {}) });
   const stopTlsWatch =
     settings.tls && tlsPair
       ? watchTlsFiles({
@@ -137,7 +138,7 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
     registry,
     metrics,
     logger,
-    runtime: () => runtime,
+    runtime: () => snapshot,
     reload: () => watcher.reload(),
     async stop() {
       stopping = true;

@@ -3,7 +3,7 @@
 // processed twice at once (re-added while running → run once more afterwards), and runs with bounded
 // concurrency on p-queue. Per-key attempt counts feed the backoff and reset on success.
 import PQueue from 'p-queue';
-import type { Clock } from '../clock.ts';
+import type { Timer, TimerClock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 
 export interface WorkQueueOptions {
@@ -11,7 +11,8 @@ export interface WorkQueueOptions {
   concurrency: number;
   /** Does the work for one key. A throw is logged; scheduling the next run is the caller's job. */
   process: (key: string) => Promise<void>;
-  clock: Clock;
+  /** Timers come from the clock, so tests drive the queue without waiting in real time. */
+  clock: TimerClock;
   logger: Logger;
 }
 
@@ -34,13 +35,10 @@ export interface WorkQueue {
   onIdle(): Promise<void>;
 }
 
-/** setTimeout's ceiling (~24.8 days); longer waits re-arm. */
-const MAX_TIMER_MS = 2_147_483_647;
-
 export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const { clock, logger } = options;
   const pqueue = new PQueue({ concurrency: options.concurrency });
-  const timers = new Map<string, { timer: NodeJS.Timeout; at: Date }>();
+  const timers = new Map<string, { timer: Timer; at: Date }>();
   const waiting = new Set<string>();
   const running = new Set<string>();
   const again = new Set<string>();
@@ -50,7 +48,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const clearTimer = (key: string) => {
     const entry = timers.get(key);
     if (entry) {
-      clearTimeout(entry.timer);
+      entry.timer.cancel();
       timers.delete(key);
     }
   };
@@ -84,13 +82,11 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       enqueue(key);
       return;
     }
-    const timer = setTimeout(() => {
+    // A pending requeue alone does not keep the process alive after shutdown (TimerClock contract).
+    const timer = clock.setTimer(() => {
       timers.delete(key);
-      if (delayMs > MAX_TIMER_MS) arm(key, at);
-      else enqueue(key);
-    }, Math.min(delayMs, MAX_TIMER_MS));
-    // A pending requeue alone must not keep the process alive after shutdown.
-    timer.unref();
+      enqueue(key);
+    }, delayMs);
     timers.set(key, { timer, at });
   };
 

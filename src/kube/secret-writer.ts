@@ -2,14 +2,11 @@
 // (a merge patch carrying metadata.resourceVersion, so a concurrent change yields a 409 KubeConflict that
 // the caller retries on the fresh object), and a status-only patch that never touches data.
 import type { V1Secret } from '@kubernetes/client-node';
+import { DOCKER_CONFIG_JSON_KEY } from '../dockerconfig.ts';
 import { RegcredError } from '../errors.ts';
 import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
 import { MERGE_PATCH_OPTIONS, typedApis } from './typed-apis.ts';
-
-export const DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
-/** The key of a push secret: the file build tools (kaniko, buildah, skopeo) mount as config.json. */
-export const CONFIG_JSON_KEY = 'config.json';
 
 export interface SecretRef {
   namespace: string;

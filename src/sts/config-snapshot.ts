@@ -18,24 +18,24 @@ import { VerifiedTokenCache } from './verified-token-cache.ts';
 
 const MAX_FILE_BYTES = 1_048_576;
 
-export interface StsRuntime {
+export interface StsConfigSnapshot {
   config: StsConfig;
   issuersByUrl: ReadonlyMap<string, TrustedIssuer>;
   issuersByName: ReadonlyMap<string, TrustedIssuer>;
   identities: readonly Identity[];
   identitiesByUid: ReadonlyMap<string, Identity>;
   tokens: TokenIssuerSettings;
-  /** Per runtime on purpose: a new signing key must not honour verifications made with the old one. */
+  /** Per snapshot on purpose: a new signing key must not honour verifications made with the old one. */
   exchangeCache: VerifiedTokenCache<ExchangeCredential & { audience: unknown }>;
   jwks: ReturnType<typeof publicJwks>;
   keySources: IssuerKeySource[];
   /** Hash of the config file and every file it references; equal hashes mean nothing to reload. */
   fingerprint: string;
-  /** Every file the runtime was built from, for the watcher. */
+  /** Every file the snapshot was built from, for the watcher. */
   files: string[];
 }
 
-export interface LoadRuntimeOptions {
+export interface LoadConfigSnapshotOptions {
   keyStore: IssuerKeyStore;
   exchangeCacheEntries?: number;
   /** Verified OIDC tokens kept per issuer (raw-OIDC /token and /sts/exchange). */
@@ -59,7 +59,7 @@ async function readInput(path: string, field: string, fingerprint: ReturnType<ty
 }
 
 /** Reads, validates and compiles the configuration at `configPath`. Throws RegcredError ConfigInvalid/SigningKeyInvalid. */
-export async function loadRuntime(configPath: string, options: LoadRuntimeOptions): Promise<StsRuntime> {
+export async function loadConfigSnapshot(configPath: string, options: LoadConfigSnapshotOptions): Promise<StsConfigSnapshot> {
   const fingerprint = createHash('sha256');
   const files = [resolve(configPath)];
   const text = await readInput(configPath, 'configuration', fingerprint);
