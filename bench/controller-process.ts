@@ -1,4 +1,4 @@
-// The controller under test as a child process running the real CLI as the image does (compiled by
+// The controller under test as a child process running the real CLI as the image does (built by
 // `npm run build`, with the Node flags of the shipped Deployment), so its memory is its own and as in a cluster:
 // peak RSS from /proc/<pid>/status (VmHWM), V8 heap from its --trace-gc lines, counters from /metrics.
 import { execFileSync } from 'node:child_process';
@@ -13,13 +13,12 @@ interface DeploymentShape {
 }
 
 /**
- * Compiles src/ as `npm run build` does, into a fresh directory inside the checkout (so the output
- * resolves node_modules as in the image), and returns its main.js.
+ * Builds src/ as `npm run build` does (hack/build.ts: the esbuild bundle the image runs), into a fresh
+ * directory inside the checkout, and returns its main.js. `npm run build` in a child, on `nodeBinary`.
  */
 export function buildController(root: string, nodeBinary: string, outDirName = '.build-bench'): string {
   const outDir = join(root, outDirName);
-  rmSync(outDir, { recursive: true, force: true });
-  execFileSync(nodeBinary, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', outDir], { cwd: root, stdio: 'inherit' });
+  execFileSync(nodeBinary, [join(root, 'hack', 'build.ts'), outDir], { cwd: root, stdio: 'inherit' });
   return join(outDir, 'main.js');
 }
 

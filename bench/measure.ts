@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ControlPlane } from '../test/support/control-plane.ts';
 import type { TestSts } from '../test/support/test-sts.ts';
 import { ANNOTATIONS } from '../src/annotations.ts';
-import { DEFAULT_REFRESH_POLICY, refreshAt } from '../src/token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE, refreshAt } from '../src/token/refresh-time.ts';
 import { readJwtTimes } from '../src/token/jwt-times.ts';
 import { startControllerProcess, type ControllerProcess, type HeapStats, type ProcessMemory } from './controller-process.ts';
 import { MERGE_PATCH, type KubeHttp } from './kube-http.ts';
@@ -287,7 +287,7 @@ export function earliestDue(tokens: readonly string[]): Date | undefined {
   let earliest: number | undefined;
   for (const token of tokens) {
     try {
-      const due = refreshAt(token, readJwtTimes(token), DEFAULT_REFRESH_POLICY).getTime();
+      const due = refreshAt(token, readJwtTimes(token), DEFAULT_REFRESH_SCHEDULE).getTime();
       if (earliest === undefined || due < earliest) earliest = due;
     } catch {
       // not a JWT: nothing the controller would schedule either

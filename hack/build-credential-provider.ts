@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundle as bundleSources } from './bundle.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** The fuse Node's SEA support looks for (documented in Node's single-executable-applications page). */
@@ -35,17 +35,7 @@ export async function buildCredentialProvider(outDir: string): Promise<BuiltExec
   try {
     const bundle = join(work, 'kube-regcred.cjs');
     // SEA runs one CommonJS script and can require only built-in modules: everything else is bundled.
-    await build({
-      entryPoints: [join(ROOT, 'src', 'credential-provider-main.ts')],
-      outfile: bundle,
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node24',
-      minify: true,
-      legalComments: 'none',
-      logLevel: 'warning',
-    });
+    await bundleSources({ entryPoints: [join(ROOT, 'src', 'credential-provider-main.ts')], outfile: bundle, format: 'cjs' });
     const blob = join(work, 'sea-prep.blob');
     const seaConfig = join(work, 'sea-config.json');
     // The code cache spares V8 compiling the bundle at every start: the kubelet starts us once per pull.

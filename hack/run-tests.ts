@@ -8,6 +8,8 @@ import { startControlPlane } from '../test/support/control-plane.ts';
 import { sweepStaleNodes } from '../test/support/node-host.ts';
 import { logTail } from '../test/support/process.ts';
 import { TESTBED_ENV } from '../test/support/testbed.ts';
+import { CLI_ENV } from '../test/support/cli.ts';
+import { buildMain } from './build.ts';
 
 const patterns = process.argv.slice(2);
 const files = patterns.length > 0 ? patterns : ['test/**/*.test.ts'];
@@ -21,6 +23,12 @@ if (!process.env.KUBE_REGCRED_SKIP_TYPECHECK) {
   }
   console.log(`typecheck: ok (${Date.now() - started} ms)`);
 }
+
+// The tests that start `kube-regcred` as a process run the production build (test/support/cli.ts).
+const buildStarted = Date.now();
+const cliDir = mkdtempSync(join(import.meta.dirname, '..', '.build-cli-'));
+process.env[CLI_ENV] = await buildMain(cliDir);
+console.log(`build: dist/main.js as npm run build makes it, in ${Date.now() - buildStarted} ms`);
 
 const started = Date.now();
 const cp = await startControlPlane();
@@ -55,4 +63,5 @@ const swept = await sweepStaleNodes();
 if (swept.length > 0) console.log(`test bed: removed what killed test processes left of nodes ${swept.join(', ')}`);
 await cp.stop();
 rmSync(infoDir, { recursive: true, force: true });
+rmSync(cliDir, { recursive: true, force: true });
 process.exit(code);

@@ -1,7 +1,7 @@
 // The Secret annotations of kube-regcred: their names, parsing the opt-in ones into a target (pure),
 // and formatting the status ones the controller writes.
 import { RegcredError } from './errors.ts';
-import { bodyExcerpt } from './exchange/redact.ts';
+import { bodyExcerpt } from './redact.ts';
 import { passthroughTargetFor, type PassthroughSettings, type PassthroughTarget } from './passthrough-target.ts';
 
 export const ANNOTATIONS = {

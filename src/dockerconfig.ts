@@ -1,6 +1,22 @@
-// Parse, merge one registry's token into, and serialize a `.dockerconfigjson` (pure). Everything we
-// do not own (other registries, other top-level keys like credHelpers) passes through untouched.
+// The Secrets kube-regcred writes (types and data keys) and their Docker config: parse, merge one
+// registry's token into, and serialize a `.dockerconfigjson` (pure). Everything we do not own (other
+// registries, other top-level keys like credHelpers) passes through untouched.
 import { RegcredError } from './errors.ts';
+import { isPlainObject } from './plain-object.ts';
+
+/** The Secret type of pull secrets (kubelet and ServiceAccounts consume it). */
+export const DOCKER_CONFIG_JSON_TYPE = 'kubernetes.io/dockerconfigjson';
+/** Push secrets: never a type kubelet or ServiceAccounts consume. */
+export const PUSH_SECRET_TYPE = 'Opaque';
+/** The data key of a pull secret. */
+export const DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
+/** The key of a push secret: the file build tools (kaniko, buildah, skopeo) mount as config.json. */
+export const CONFIG_JSON_KEY = 'config.json';
+
+/** The data key holding the Docker config: `config.json` in an Opaque push secret, else `.dockerconfigjson`. */
+export function configKeyOf(secret: { type?: string | undefined }): string {
+  return secret.type === PUSH_SECRET_TYPE ? CONFIG_JSON_KEY : DOCKER_CONFIG_JSON_KEY;
+}
 
 /** The username registries expect with a bearer-style token as password. */
 export const TOKEN_USERNAME = '_token';
@@ -18,9 +34,6 @@ export interface DockerConfig {
   [key: string]: unknown;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Reads `.dockerconfigjson`. Missing, empty or whitespace counts as `{}` (a freshly created pull secret);

@@ -4,6 +4,8 @@
 // from the current one (by fingerprint); a failure keeps the current one. Shared by the sts
 // configuration and the identity policy.
 
+import { systemClock, type Timer, type TimerClock } from './clock.ts';
+
 export type ReloadResult = 'success' | 'failure' | 'unchanged';
 
 export interface ReloadLoopOptions<T extends { readonly fingerprint: string }> {
@@ -20,6 +22,8 @@ export interface ReloadLoopOptions<T extends { readonly fingerprint: string }> {
   debounceMs: number;
   /** Periodic re-read; 0 turns it off. */
   pollIntervalMs: number;
+  /** Where the debounce and poll timers come from; default the system clock. */
+  clock?: TimerClock;
 }
 
 export interface ReloadLoop<T> {
@@ -34,7 +38,9 @@ export interface ReloadLoop<T> {
 
 export function createReloadLoop<T extends { readonly fingerprint: string }>(options: ReloadLoopOptions<T>): ReloadLoop<T> {
   let current = options.initial;
-  let timer: NodeJS.Timeout | undefined;
+  const clock = options.clock ?? systemClock;
+  let timer: Timer | undefined;
+  let poll: Timer | undefined;
   let running: Promise<void> | undefined;
   let again = false;
   let closed = false;
@@ -74,22 +80,26 @@ export function createReloadLoop<T extends { readonly fingerprint: string }>(opt
     return running;
   }
 
-  const interval = options.pollIntervalMs > 0 ? setInterval(() => void reload(), options.pollIntervalMs) : undefined;
-  interval?.unref();
+  const armPoll = () => {
+    poll = clock.setTimer(() => {
+      void reload();
+      if (!closed) armPoll();
+    }, options.pollIntervalMs);
+  };
+  if (options.pollIntervalMs > 0) armPoll();
 
   return {
     current: () => current,
     reload,
     schedule() {
       if (closed) return;
-      clearTimeout(timer);
-      timer = setTimeout(() => void reload(), options.debounceMs);
-      timer.unref();
+      timer?.cancel();
+      timer = clock.setTimer(() => void reload(), options.debounceMs);
     },
     close() {
       closed = true;
-      clearTimeout(timer);
-      clearInterval(interval);
+      timer?.cancel();
+      poll?.cancel();
     },
   };
 }

@@ -4,12 +4,10 @@
 // tracks the Secrets we manage, not the size of the cluster or what a tenant puts into a Secret.
 import type { Random } from '../clock.ts';
 import { ANNOTATIONS, isManaged } from '../annotations.ts';
-import { DOCKER_CONFIG_JSON_TYPE, PUSH_SECRET_TYPE } from '../controller/decide.ts';
-import { MAX_DOCKER_CONFIG_BYTES } from '../dockerconfig.ts';
+import { CONFIG_JSON_KEY, DOCKER_CONFIG_JSON_KEY, DOCKER_CONFIG_JSON_TYPE, MAX_DOCKER_CONFIG_BYTES, PUSH_SECRET_TYPE } from '../dockerconfig.ts';
 import type { RegcredError } from '../errors.ts';
 import type { KubeApi } from '../kube/api-client.ts';
 import { combineSecretInformers, createSecretInformer, type SecretInformer, type SecretInformerOptions } from '../kube/secret-informer.ts';
-import { CONFIG_JSON_KEY, DOCKER_CONFIG_JSON_KEY } from '../kube/secret-writer.ts';
 import type { Logger } from '../log.ts';
 
 export interface ControllerSecretInformerOptions {

@@ -5,38 +5,27 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Registry } from 'prom-client';
 import type { DestinationStream } from 'pino';
-import { systemClock, systemRandom, type Clock, type Random } from '../clock.ts';
-import { OptionsError } from '../config.ts';
-import { parseCommandLine, untilStopSignal } from './command-line.ts';
-import { createChainguardExchanger } from '../exchange/chainguard.ts';
-import { createTokenCache } from '../exchange/token-cache.ts';
-import { createPassthroughWiring } from './passthrough-wiring.ts';
-import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
-import { createEventRecorder } from '../kube/events.ts';
-import { createKubeApi } from '../kube/api-client.ts';
-import { loadKubeConnection } from '../kube/kube-connection.ts';
-import { createLeaderElector, type LeaderElector } from '../kube/lease.ts';
-import { createNamespaceInformer, type NamespaceInformer } from '../kube/namespace-informer.ts';
-import type { SecretInformer } from '../kube/secret-informer.ts';
-import { createControllerSecretInformer } from './controller-secrets.ts';
 import { ANNOTATIONS } from '../annotations.ts';
-import { createSecretWriter } from '../kube/secret-writer.ts';
-import { createServiceAccountAttacher } from '../kube/service-accounts.ts';
-import { createServiceAccountWatch, type ServiceAccountPullSecrets } from '../kube/service-account-watch.ts';
-import { createPullBackoffPodWatcher, type PullBackoffPodWatcher } from '../kube/pull-backoff-pods.ts';
-import { createPullBackoffExplainer } from '../controller/pull-backoff.ts';
-import { createTokenRequester } from '../kube/token-request.ts';
-import type { Logger } from '../log.ts';
-import { createProcessBasics } from './process-basics.ts';
-import { RegcredError } from '../errors.ts';
-import { openPolicySource, type PolicySource } from '../policy/policy-source.ts';
-import { createServiceAccountTokenSource } from '../token/service-account-token.ts';
-import { createWorkloadTokenSources } from '../token/workload-tokens.ts';
-import { countExchanges, createController, createSecretGauges, type Controller } from '../controller/controller.ts';
+import { systemClock, systemRandom, type Clock, type Random, type TimerClock } from '../clock.ts';
+import { OptionsError } from '../config.ts';
+import { createController, type Controller } from '../controller/controller.ts';
 import { createControllerMetrics } from '../controller/metrics.ts';
 import { controllerHelp, parseControllerSettings, type ControllerSettings } from '../controller/options.ts';
-import { createReconciler } from '../controller/reconcile.ts';
-import { guardAttacher, guardEvents, guardExchanger, guardWriter } from '../controller/leader-guard.ts';
+import { createSecretGauges } from '../controller/secret-gauges.ts';
+import type { RegcredError } from '../errors.ts';
+import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
+import { createKubeApi, type KubeApi } from '../kube/api-client.ts';
+import { loadKubeConnection } from '../kube/kube-config.ts';
+import { createLeaderElector, type LeaderElector } from '../kube/lease.ts';
+import type { SecretInformer } from '../kube/secret-informer.ts';
+import { createServiceAccountWatch, type ServiceAccountPullSecrets } from '../kube/service-account-watch.ts';
+import type { Logger } from '../log.ts';
+import { parseCommandLine, untilStopSignal } from './command-line.ts';
+import { buildControllerPolicy } from './controller-policy.ts';
+import { buildControllerReconciler } from './controller-reconciler.ts';
+import { createControllerSecretInformer } from './controller-secrets.ts';
+import { buildControllerTokens } from './controller-tokens.ts';
+import { createProcessBasics } from './process-basics.ts';
 
 export const COMPONENT = 'kube-regcred-controller';
 
@@ -44,7 +33,7 @@ export interface ControllerProcessIo {
   env: Readonly<Record<string, string | undefined>>;
   /** Where JSON logs go; stdout by default. */
   logDestination?: DestinationStream;
-  clock?: Clock;
+  clock?: TimerClock;
   random?: Random;
   /** Periodic re-read of the identity policy file (besides file events); default 30 s, 0 disables. */
   policyPollIntervalMs?: number;
@@ -85,6 +74,8 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
   const identity = `${io.env['POD_NAME'] ?? io.env['HOSTNAME'] ?? hostname()}_${randomUUID().slice(0, 8)}`;
   const { defaultRegistry, registries, passthroughRegistries, refresh } = settings;
   const decideSettings = { defaultRegistry, registries, passthroughRegistries, refresh };
+  // Built later than the parts that call back into it (policy reloads, leadership, token arrivals).
+  let controller: Controller | undefined;
 
   const informer = createControllerSecretInformer({
     api,
@@ -94,124 +85,41 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     random,
     onError: (error) => metrics.errors.inc({ code: error.code }),
   });
-  const gauges = createSecretGauges(informer, decideSettings, clock);
+  const gauges = createSecretGauges(informer, clock);
   const metrics = createControllerMetrics({
     registry,
     managedSecrets: gauges.managedSecrets,
     earliestExpirySeconds: gauges.earliestExpirySeconds,
   });
-
-  // The identity policy: without a file, Chainguard's behaviour (any namespace may use any identity to
-  // pull) and no push at all; with one, a Namespace informer supplies the labels its selectors match.
-  let policySource: PolicySource | undefined;
-  let namespaceInformer: NamespaceInformer | undefined;
-  if (settings.identityPolicyPath !== undefined) {
-    try {
-      policySource = openPolicySource({
-        path: settings.identityPolicyPath,
-        logger,
-        onChange: () => controller?.resync(),
-        onReloadResult: (result) => metrics.policyReloads.inc({ result }),
-        ...(io.policyPollIntervalMs !== undefined ? { pollIntervalMs: io.policyPollIntervalMs } : {}),
-      });
-    } catch (err) {
-      if (err instanceof RegcredError) throw new OptionsError(`--identity-policy: ${err.message}`);
-      throw err;
-    }
-    // Namespaced: only the served Namespaces are read (no cluster-wide Namespace list/watch in its RBAC).
-    namespaceInformer = createNamespaceInformer({ api, logger, random, names: settings.namespaces, onError: (error) => metrics.errors.inc({ code: error.code }) });
-    logger.info({ path: settings.identityPolicyPath, rules: policySource.current().rules.length }, 'identity policy loaded');
-  } else {
-    logger.warn('no identity policy (--identity-policy): every namespace may use every identity to pull; push secrets are not served');
-  }
-
-  let elector: LeaderElector | undefined;
-  const isLeader = () => (elector ? elector.isLeader() : true);
-  const exchanger = guardExchanger(
-    countExchanges(
-      createChainguardExchanger({ issuerUrl: settings.issuerUrl, audience: settings.audience, timeoutMs: settings.exchangeTimeoutMs, clock, random,
-        capabilities: settings.capabilities, scopes: settings.scopes }),
-      metrics,
-    ),
-    isLeader,
-  );
-  let controller: Controller | undefined;
-  // A token that ends an outage wakes every Secret that failed waiting for it (controller/token-waiters.ts).
-  const tokenCache = createTokenCache({ exchanger, clock, refresh: settings.refresh, onStored: (key) => controller?.tokenArrived(key) });
-  const serviceAccount = { namespace, name: settings.serviceAccountName };
-  const ownTokenRequester = createTokenRequester(api, serviceAccount, { logger });
-  const serviceAccountTokens = createServiceAccountTokenSource({
-    request: ownTokenRequester,
-    clock,
-    expirationSeconds: settings.tokenExpirationSeconds,
-    onRequest: (result) => metrics.tokenRequests.inc({ result }),
+  const { policySource, namespaceInformer } = buildControllerPolicy({
+    path: settings.identityPolicyPath,
+    api,
+    logger,
+    random,
+    metrics,
+    namespaces: settings.namespaces,
+    onChange: () => controller?.resync(),
+    pollIntervalMs: io.policyPollIntervalMs,
   });
 
-  // Opt-in: minting tokens of other ServiceAccounts is a power the RBAC component grants on purpose.
-  const workloadTokens = settings.workloadIdentity
-    ? createWorkloadTokenSources({
-        request: (sa, request) => createTokenRequester(api, sa, { workload: true, logger, ...(sa.boundTo ? { boundTo: sa.boundTo } : {}) })(request),
-        clock,
-        expirationSeconds: settings.tokenExpirationSeconds,
-        onRequest: (result) => metrics.tokenRequests.inc({ result }),
-      })
-    : undefined;
-
-  const ownSubject = `system:serviceaccount:${namespace}:${settings.serviceAccountName}`;
-  const passthrough = createPassthroughWiring({ api, clock, logger, metrics, settings, ownRequester: ownTokenRequester, ownSubject, onTokenStored: (key) => controller?.tokenArrived(key) });
-
-  const le = settings.leaderElection;
-  elector = le.enabled
-    ? createLeaderElector({
-        api,
-        namespace,
-        name: le.leaseName,
-        identity,
-        leaseDurationMs: le.leaseDurationMs,
-        renewDeadlineMs: le.renewDeadlineMs,
-        retryPeriodMs: le.retryPeriodMs,
-        clock,
-        logger,
-        // Timers of keys seen as a follower were dropped: look at every managed Secret now.
-        onStartedLeading: () => controller?.resync(),
-        onStoppedLeading: () => undefined,
-      })
-    : undefined;
-
-  // Every side effect re-checks leadership right before it is sent (controller/leader-guard.ts).
-  const events = guardEvents(createEventRecorder({ api, clock, logger, component: COMPONENT, instance: identity }), isLeader);
-  const podWatcher: PullBackoffPodWatcher | undefined = settings.explainPullBackoff
-    ? createPullBackoffPodWatcher({
-        api,
-        namespaces: settings.namespaces,
-        logger,
-        random,
-        onStuck: createPullBackoffExplainer({ listSecrets: () => informer.list(), events, isLeader, logger }),
-        onError: (error) => metrics.errors.inc({ code: error.code }),
-      })
-    : undefined;
-  const reconciler = createReconciler({
-    getSecret: (ns, name) => informer.get(ns, name),
-    writer: guardWriter(createSecretWriter({ api, fieldManager: COMPONENT }), isLeader),
-    events,
-    tokenCache,
-    serviceAccountTokens,
-    audience: exchanger.audience,
-    subject: ownSubject,
-    ...(workloadTokens ? { workloadTokens } : {}),
-    bindWorkloadTokens: settings.bindWorkloadTokens,
-    passthrough,
-    attacher: guardAttacher(createServiceAccountAttacher({ api, fieldManager: COMPONENT }), isLeader),
-    attachRetryMs: settings.attachRetryMs,
-    settings: decideSettings,
-    ...(policySource ? { policy: policySource.current } : {}),
-    ...(namespaceInformer ? { namespaceLabels: (ns: string) => namespaceInformer.labels(ns) } : {}),
+  // On becoming leader: timers of keys seen as a follower were dropped, so every managed Secret is looked at now.
+  const elector = buildElector(settings, { api, namespace, identity, clock, logger, onStartedLeading: () => controller?.resync() });
+  const isLeader = () => (elector ? elector.isLeader() : true);
+  const tokens = buildControllerTokens({
+    api,
+    settings,
+    serviceAccount: { namespace, name: settings.serviceAccountName },
     clock,
+    random,
     logger,
     metrics,
     isLeader,
+    onStored: (key) => controller?.tokenArrived(key),
   });
-  controller = createController({
+  const { reconciler, podWatcher } = buildControllerReconciler({
+    api, component: COMPONENT, identity, settings, decideSettings, informer, tokens, policySource, namespaceInformer, expiries: gauges, clock, random, logger, metrics, isLeader,
+  });
+  const running = createController({
     informer,
     reconciler,
     concurrency: settings.concurrency,
@@ -223,7 +131,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
     ...(elector ? { leaderKnown: () => elector.leaderKnown() } : {}),
     ...(namespaceInformer ? { namespaceInformer } : {}),
   });
-  const running = controller;
+  controller = running;
   // attach-to: ServiceAccounts are watched once a Secret uses the annotation, so an imagePullSecrets
   // entry removed by hand comes back at once (needs list/watch on serviceaccounts).
   const onError = (error: RegcredError) => metrics.errors.inc({ code: error.code });
@@ -235,21 +143,7 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
 
   const ops: OpsServer = createOpsServer({ registry, logger, isReady: () => running.readiness() });
   const opsPort = await ops.listen(settings.ops.port, settings.ops.host);
-  logger.info(
-    {
-      opsPort,
-      namespaces: settings.namespaces.length === 0 ? '*' : settings.namespaces,
-      issuerUrl: settings.issuerUrl,
-      defaultRegistry: settings.defaultRegistry,
-      identityPolicy: settings.identityPolicyPath ?? false,
-      workloadIdentity: settings.workloadIdentity,
-      passthroughRegistries: Object.keys(settings.passthroughRegistries),
-      serviceAccount: `${namespace}/${settings.serviceAccountName}`,
-      leaderElection: le.enabled ? `${namespace}/${le.leaseName}` : false,
-      identity,
-    },
-    'controller starting',
-  );
+  logger.info(startupSummary(settings, { opsPort, namespace, identity }), 'controller starting');
   await running.start();
   await podWatcher?.start();
   // Campaigning only once the cache has synced was measured faster than campaigning first (writes then
@@ -282,6 +176,46 @@ export async function startControllerProcess(settings: ControllerSettings, io: C
       return stopping;
     },
   };
+}
+
+/** What the first log line says about the configuration in force (no secrets in it). */
+function startupSummary(settings: ControllerSettings, at: { opsPort: number; namespace: string; identity: string }): Record<string, unknown> {
+  const le = settings.leaderElection;
+  return {
+    opsPort: at.opsPort,
+    namespaces: settings.namespaces.length === 0 ? '*' : settings.namespaces,
+    issuerUrl: settings.issuerUrl,
+    defaultRegistry: settings.defaultRegistry,
+    identityPolicy: settings.identityPolicyPath ?? false,
+    workloadIdentity: settings.workloadIdentity,
+    passthroughRegistries: Object.keys(settings.passthroughRegistries),
+    serviceAccount: `${at.namespace}/${settings.serviceAccountName}`,
+    leaderElection: le.enabled ? `${at.namespace}/${le.leaseName}` : false,
+    identity: at.identity,
+  };
+}
+
+interface ElectorDeps {
+  api: KubeApi;
+  namespace: string;
+  identity: string;
+  clock: Clock;
+  logger: Logger;
+  onStartedLeading: () => void;
+}
+
+/** The Lease-based elector, when leader election is on. */
+function buildElector(settings: ControllerSettings, deps: ElectorDeps): LeaderElector | undefined {
+  const le = settings.leaderElection;
+  if (!le.enabled) return undefined;
+  return createLeaderElector({
+    ...deps,
+    name: le.leaseName,
+    leaseDurationMs: le.leaseDurationMs,
+    renewDeadlineMs: le.renewDeadlineMs,
+    retryPeriodMs: le.retryPeriodMs,
+    onStoppedLeading: () => undefined,
+  });
 }
 
 /** The `kube-regcred controller` entry point; resolves with the exit code. */

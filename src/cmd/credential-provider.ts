@@ -11,7 +11,7 @@ import { credentialProviderHelp, parseCredentialProviderSettings } from '../cred
 import { toRegcredError } from '../errors.ts';
 import { createChainguardExchanger } from '../exchange/chainguard.ts';
 import { createPassthroughExchanger } from '../exchange/passthrough.ts';
-import { bodyExcerpt } from '../exchange/redact.ts';
+import { bodyExcerpt } from '../redact.ts';
 import { leanFetch } from '../http/lean-fetch.ts';
 import { createLogger } from '../log.ts';
 

@@ -6,17 +6,16 @@ import type { DestinationStream } from 'pino';
 import { systemClock, type Clock } from '../clock.ts';
 import { parseCommandLine, serveUntilStopped } from './command-line.ts';
 import { createOpsServer, type OpsServer } from '../http/ops-server.ts';
-import { createKubeApi, type KubeApi } from '../kube/api-client.ts';
-import { loadKubeConnection } from '../kube/kube-connection.ts';
 import type { Logger } from '../log.ts';
 import { createProcessBasics } from './process-basics.ts';
-import { createTokenReviewer, type TokenReviewer } from '../sts/token-review.ts';
+import type { TokenReviewer } from '../sts/token-review.ts';
+import type { KubeApi } from '../kube/api-client.ts';
 import { readTlsPair, watchTlsFiles } from '../sts/tls-files.ts';
 import { watchConfig, type ConfigWatcher } from '../sts/config-watcher.ts';
 import { IssuerKeyStore, type IssuerKeysOptions } from '../sts/issuer-keys.ts';
 import { createStsMetrics, type StsMetrics } from '../sts/metrics.ts';
 import { parseStsSettings, stsHelp, type StsSettings } from '../sts/options.ts';
-import { loadRuntime, type StsRuntime } from '../sts/runtime.ts';
+import { loadConfigSnapshot, type StsConfigSnapshot } from '../sts/config-snapshot.ts';
 import { createStsServer, type StsServer } from '../sts/server.ts';
 
 export interface StsProcessIo {
@@ -39,7 +38,8 @@ export interface RunningSts {
   readonly registry: Registry;
   readonly metrics: StsMetrics;
   readonly logger: Logger;
-  runtime(): StsRuntime;
+  /** The configuration snapshot in force now (swapped whole on reload). */
+  runtime(): StsConfigSnapshot;
   /** Reloads the configuration now (the watcher also does on file changes). */
   reload(): Promise<void>;
   stop(): Promise<void>;
@@ -60,24 +60,34 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
     },
   });
   // Connected on first use only: without a `tokenReview: true` issuer the sts never talks to an apiserver.
+  // client-node is loaded only then (tens of MiB of the sts's 64 MiB goal).
+  let reviewer: Promise<TokenReviewer> | undefined;
   let api: KubeApi | undefined;
-  let reviewer: TokenReviewer | undefined;
-  const tokenReviewer = (): TokenReviewer => {
-    api ??= createKubeApi({ connection: loadKubeConnection({ kubeconfigPath: settings.kubeconfig, env: io.env ?? {} }), maxSockets: 8, timeoutMs: 5_000, userAgent: 'kube-regcred-sts' });
-    reviewer ??= createTokenReviewer({ api });
-    return reviewer;
-  };
-  const load = () => loadRuntime(settings.configPath, { keyStore, tokenReviewer });
+  const tokenReviewer = (): Promise<TokenReviewer> =>
+    (reviewer ??= (async () => {
+      const [{ createKubeApi }, { loadKubeConnection }, { createTokenReviewer }] = await Promise.all([
+        import('../kube/api-client.ts'),
+        import('../kube/kube-config.ts'),
+        import('../sts/token-review.ts'),
+      ]);
+      api = createKubeApi({ connection: loadKubeConnection({ kubeconfigPath: settings.kubeconfig, env: io.env ?? {} }), maxSockets: 8, timeoutMs: 5_000, userAgent: 'kube-regcred-sts' });
+      return createTokenReviewer({ api });
+    })().catch((err: unknown) => {
+      // A kubeconfig fixed later is tried again on the next reload.
+      reviewer = undefined;
+      throw err;
+    }));
+  const load = () => loadConfigSnapshot(settings.configPath, { keyStore, tokenReviewer });
 
   // The first load must succeed: there is no previous configuration to fall back to.
-  let runtime = await load();
-  keyStore.retain(runtime.keySources);
-  logger.info({ identities: runtime.identities.length, issuers: runtime.issuersByName.size, headerStyle: runtime.tokens.headerStyle }, 'configuration loaded');
+  let snapshot = await load();
+  keyStore.retain(snapshot.keySources);
+  logger.info({ identities: snapshot.identities.length, issuers: snapshot.issuersByName.size, headerStyle: snapshot.tokens.headerStyle }, 'configuration loaded');
 
-  const watcher: ConfigWatcher = watchConfig(runtime, {
+  const watcher: ConfigWatcher = watchConfig(snapshot, {
     load,
     onSwap: (next) => {
-      runtime = next;
+      snapshot = next;
       keyStore.retain(next.keySources);
     },
     onReloadResult: (result) => metrics.configReloads.inc({ result }),
@@ -87,7 +97,7 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
 
   // HTTPS when asked: the pair is checked now (a bad pair fails startup) and re-read every 10 s.
   const tlsPair = settings.tls ? await readTlsPair(settings.tls) : undefined;
-  const server: StsServer = createStsServer({ getRuntime: () => runtime, clock, logger, metrics, ...(tlsPair ? { tls: tlsPair } : {}) });
+  const server: StsServer = createStsServer({ getSnapshot: () => snapshot, clock, logger, metrics, ...(tlsPair ? { tls: tlsPair } : {}) });
   const stopTlsWatch =
     settings.tls && tlsPair
       ? watchTlsFiles({
@@ -128,7 +138,7 @@ export async function startStsProcess(settings: StsSettings, io: StsProcessIo = 
     registry,
     metrics,
     logger,
-    runtime: () => runtime,
+    runtime: () => snapshot,
     reload: () => watcher.reload(),
     async stop() {
       stopping = true;

@@ -1,7 +1,7 @@
 // The attach-to step of a reconcile: after the Secret is known to hold a good token, make sure each
 // listed ServiceAccount's imagePullSecrets names it. Failures never fail the token's reconcile: they get
 // one Event per ServiceAccount, a metric, and an earlier look.
-import { ANNOTATIONS, formatLastError, parseAttachTo } from '../annotations.ts';
+import { formatLastError } from '../annotations.ts';
 import type { Clock } from '../clock.ts';
 import { toRegcredError } from '../errors.ts';
 import { EVENT_REASONS, type EventRecorder } from '../kube/events.ts';
@@ -21,8 +21,8 @@ export interface AttachStepOptions {
 }
 
 export interface AttachStep {
-  /** True when every listed ServiceAccount names the Secret (or none is listed). */
-  run(key: string, secret: SecretObject, log: Logger): Promise<boolean>;
+  /** True when every ServiceAccount in `names` (attach-to as decide() parsed it) names the Secret. */
+  run(key: string, secret: SecretObject, names: readonly string[], log: Logger): Promise<boolean>;
   /** The next look: `at`, or sooner when an attach still has to be retried. */
   nextLook(at: Date, attached: boolean): Date;
   forget(key: string): void;
@@ -32,14 +32,8 @@ export function createAttachStep(options: AttachStepOptions): AttachStep {
   /** Per key, the ServiceAccounts whose failure was reported, so a retry does not repeat the Event. */
   const failures = new Map<string, Set<string>>();
   return {
-    async run(key, secret, log) {
+    async run(key, secret, names, log) {
       if (!options.attacher) return true;
-      let names: string[];
-      try {
-        names = parseAttachTo(secret.annotations[ANNOTATIONS.attachTo]);
-      } catch {
-        return true; // decide() rejects these: nothing reaches here to attach
-      }
       if (names.length === 0) {
         failures.delete(key);
         return true;

@@ -1,30 +1,28 @@
 // Wires the Secret informer to the work queue and the reconciler: filter (isManaged) → key → queue →
 // reconcile → requeue at the instant the outcome names. Readiness: informer synced and, with leader
 // election, the leader known.
-import { createHash } from 'node:crypto';
-import { ANNOTATIONS, isManaged, parseAttachTo, parseTarget } from '../annotations.ts';
-import type { Clock, Random } from '../clock.ts';
-import { parseDockerConfig, readRegistryToken } from '../dockerconfig.ts';
-import type { Exchanger } from '../exchange/exchanger.ts';
+import { ANNOTATIONS, isManaged, parseAttachTo } from '../annotations.ts';
+import type { Random, TimerClock } from '../clock.ts';
 import type { NamespaceInformer } from '../kube/namespace-informer.ts';
 import type { SecretInformer, SecretObject } from '../kube/secret-informer.ts';
 import type { Logger } from '../log.ts';
-import { readJwtTimes } from '../token/jwt-times.ts';
-import { retryDelayMs, type BackoffPolicy } from './backoff.ts';
-import type { DecideSettings } from './decide.ts';
-import type { ControllerMetrics } from './metrics.ts';
+import { objectKey } from '../object-key.ts';
+import type { RetrySchedule } from '../backoff.ts';
+import { retryDelayMs } from './retry-delay.ts';
 import { createWorkQueue, type WorkQueue } from './queue.ts';
+import { inputFingerprint } from './input-fingerprint.ts';
 import { createTokenWaiters } from './token-waiters.ts';
-import { configKeyOf, type Outcome, type Reconciler } from './reconcile.ts';
+import type { Outcome } from './outcome.ts';
+import type { Reconciler } from './reconcile.ts';
 
 export interface ControllerDeps {
   informer: SecretInformer;
   reconciler: Reconciler;
   concurrency: number;
-  backoff: BackoffPolicy;
+  backoff: RetrySchedule;
   /** Retry delay for a Secret outside the RBAC write grant, unless it changes first. */
   forbiddenRetryMs: number;
-  clock: Clock;
+  clock: TimerClock;
   random: Random;
   logger: Logger;
   /** With leader election: whether the leader is known yet (readiness). */
@@ -51,24 +49,6 @@ export interface Controller {
   readonly queue: WorkQueue;
 }
 
-/** The status annotations the controller writes: changes to them alone must not trigger a reconcile. */
-const STATUS_ANNOTATIONS = new Set<string>([ANNOTATIONS.expiresAt, ANNOTATIONS.refreshedAt, ANNOTATIONS.lastError, ANNOTATIONS.tokenFor]);
-
-/**
- * A digest of the Secret minus what the controller itself writes besides data (status annotations).
- * Our own status patches do not change it, so they do not re-run the reconcile (which would defeat the
- * backoff); any user change to type, labels, annotations or data does ("wait for the Secret to change").
- */
-export function inputFingerprint(secret: SecretObject): string {
-  const annotations = Object.entries(secret.annotations)
-    .filter(([key]) => !STATUS_ANNOTATIONS.has(key))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const data = Object.entries(secret.data).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const labels = Object.entries(secret.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const dropped = [secret.droppedDataBytes ?? null, secret.foreignAnnotationsDigest ?? null];
-  return createHash('sha256').update(JSON.stringify([secret.type, labels, annotations, data, dropped])).digest('hex');
-}
-
 /** The ServiceAccounts a Secret's attach-to names; none when it names none or the list is invalid. */
 function attachTargets(secret: SecretObject): string[] {
   try {
@@ -76,10 +56,6 @@ function attachTargets(secret: SecretObject): string[] {
   } catch {
     return [];
   }
-}
-
-export function keyOf(secret: { namespace: string; name: string }): string {
-  return `${secret.namespace}/${secret.name}`;
 }
 
 export function createController(deps: ControllerDeps): Controller {
@@ -103,7 +79,7 @@ export function createController(deps: ControllerDeps): Controller {
         const attempt = queue.recordFailure(key);
         const delayMs = retryDelayMs({
           attempt,
-          policy: deps.backoff,
+          schedule: deps.backoff,
           random,
           now,
           ...(outcome.usefulUntil ? { usefulUntil: outcome.usefulUntil } : {}),
@@ -131,7 +107,7 @@ export function createController(deps: ControllerDeps): Controller {
   });
 
   informer.on((type, secret) => {
-    const key = keyOf(secret);
+    const key = objectKey(secret);
     if (type === 'deleted') {
       fingerprints.delete(key);
       waiters.forget(key);
@@ -157,7 +133,7 @@ export function createController(deps: ControllerDeps): Controller {
   const namespaces = deps.namespaceInformer;
   const resyncNamespace = (namespace: string) => {
     for (const secret of informer.list()) {
-      if (secret.namespace === namespace && isManaged(secret.annotations)) queue.add(keyOf(secret));
+      if (secret.namespace === namespace && isManaged(secret.annotations)) queue.add(objectKey(secret));
     }
   };
   namespaces?.onChange(resyncNamespace);
@@ -176,7 +152,7 @@ export function createController(deps: ControllerDeps): Controller {
     },
     resync() {
       for (const secret of informer.list()) {
-        if (isManaged(secret.annotations)) queue.add(keyOf(secret));
+        if (isManaged(secret.annotations)) queue.add(objectKey(secret));
       }
     },
     resyncNamespace,
@@ -189,7 +165,7 @@ export function createController(deps: ControllerDeps): Controller {
     serviceAccountChanged(sa) {
       for (const secret of informer.list()) {
         if (secret.namespace !== sa.namespace || sa.pullSecrets.includes(secret.name) || !isManaged(secret.annotations)) continue;
-        if (attachTargets(secret).includes(sa.name)) queue.add(keyOf(secret));
+        if (attachTargets(secret).includes(sa.name)) queue.add(objectKey(secret));
       }
     },
     readiness() {
@@ -201,64 +177,3 @@ export function createController(deps: ControllerDeps): Controller {
     idle: () => queue.onIdle(),
   };
 }
-
-/** Counts every exchange (one per single-flight, not per waiting Secret) by result. */
-export function countExchanges(exchanger: Exchanger, metrics: ControllerMetrics): Exchanger {
-  return {
-    name: exchanger.name,
-    audience: exchanger.audience,
-    async exchange(request, signal) {
-      try {
-        const token = await exchanger.exchange(request, signal);
-        metrics.exchanges.inc({ result: 'success' });
-        return token;
-      } catch (err) {
-        metrics.exchanges.inc({ result: 'error' });
-        throw err;
-      }
-    },
-  };
-}
-
-/**
- * Gauge sources computed from the informer cache at scrape time (so every replica reports them, leader
- * or not), with the token's expiry memoized per resourceVersion.
- */
-export function createSecretGauges(informer: SecretInformer, settings: DecideSettings, clock: Clock) {
-  const memo = new Map<string, { resourceVersion: string | undefined; expiresAtMs: number | undefined }>();
-  const expiryOf = (secret: SecretObject): number | undefined => {
-    const key = keyOf(secret);
-    const hit = memo.get(key);
-    if (hit && hit.resourceVersion === secret.resourceVersion) return hit.expiresAtMs;
-    let expiresAtMs: number | undefined;
-    try {
-      const { registry } = parseTarget({ ...secret.annotations }, settings);
-      const raw = secret.data[configKeyOf(secret)];
-      const config = parseDockerConfig(raw === undefined ? undefined : Buffer.from(raw, 'base64').toString('utf8'));
-      const token = readRegistryToken(config, registry);
-      if (token !== undefined) expiresAtMs = readJwtTimes(token).expiresAt.getTime();
-    } catch {
-      expiresAtMs = undefined;
-    }
-    memo.set(key, { resourceVersion: secret.resourceVersion, expiresAtMs });
-    return expiresAtMs;
-  };
-  return {
-    managedSecrets(): number {
-      return informer.list().filter((s) => isManaged(s.annotations)).length;
-    },
-    earliestExpirySeconds(): number | undefined {
-      let earliest: number | undefined;
-      const seen = new Set<string>();
-      for (const secret of informer.list()) {
-        if (!isManaged(secret.annotations)) continue;
-        seen.add(keyOf(secret));
-        const expiresAtMs = expiryOf(secret);
-        if (expiresAtMs !== undefined && (earliest === undefined || expiresAtMs < earliest)) earliest = expiresAtMs;
-      }
-      for (const key of memo.keys()) if (!seen.has(key)) memo.delete(key);
-      return earliest === undefined ? undefined : (earliest - clock.now().getTime()) / 1000;
-    },
-  };
-}
-

@@ -2,6 +2,7 @@
 // Label values come only from closed sets (results, ErrorCode): never a Secret name, identity or token.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { ERROR_CODES, type ErrorCode } from '../errors.ts';
+import type { Exchanger } from '../exchange/exchanger.ts';
 
 export interface ControllerMetrics {
   exchanges: Counter<'result'>;
@@ -104,5 +105,23 @@ export function createControllerMetrics(options: ControllerMetricsOptions): Cont
       buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
+  };
+}
+
+/** Counts every exchange (one per single-flight, not per waiting Secret) by result. */
+export function countExchanges(exchanger: Exchanger, metrics: ControllerMetrics): Exchanger {
+  return {
+    name: exchanger.name,
+    audience: exchanger.audience,
+    async exchange(request, signal) {
+      try {
+        const token = await exchanger.exchange(request, signal);
+        metrics.exchanges.inc({ result: 'success' });
+        return token;
+      } catch (err) {
+        metrics.exchanges.inc({ result: 'error' });
+        throw err;
+      }
+    },
   };
 }

@@ -3,7 +3,7 @@
 import { OptionsError, parseOptions, renderHelp, type OptionTable, type Options } from '../config.ts';
 import type { PassthroughRegistry } from '../passthrough-target.ts';
 import { parsePassthroughRegistries, registryHost } from './passthrough-options.ts';
-import { DEFAULT_REFRESH_POLICY, validateRefreshPolicy, type RefreshPolicy } from '../token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE, validateRefreshSchedule, type RefreshSchedule } from '../token/refresh-time.ts';
 
 export const ENV_PREFIX = 'KUBE_REGCRED_';
 export const USAGE = 'kube-regcred controller [options]';
@@ -197,7 +197,7 @@ export interface ControllerSettings {
   identityPolicyPath: string | undefined;
   workloadIdentity: boolean;
   tokenExpirationSeconds: number;
-  refresh: RefreshPolicy;
+  refresh: RefreshSchedule;
   exchangeTimeoutMs: number;
   concurrency: number;
   backoff: { baseMs: number; maxMs: number };
@@ -242,14 +242,14 @@ export function parseControllerSettings(
   if (o.concurrency < 1) throw new OptionsError('--concurrency: must be at least 1');
   if (o.audience.trim() === '') throw new OptionsError('--audience: must not be empty');
   if (o.backoffBase <= 0 || o.backoffMax < o.backoffBase) throw new OptionsError('--backoff-base must be > 0 and <= --backoff-max');
-  const refresh: RefreshPolicy = {
-    ...DEFAULT_REFRESH_POLICY,
+  const refresh: RefreshSchedule = {
+    ...DEFAULT_REFRESH_SCHEDULE,
     remainingFraction: o.refreshFraction,
     minMarginMs: o.refreshMinMargin,
     jitterFraction: o.refreshJitter,
   };
   try {
-    validateRefreshPolicy(refresh);
+    validateRefreshSchedule(refresh);
   } catch (err) {
     throw new OptionsError(`refresh options: ${(err as Error).message}`);
   }

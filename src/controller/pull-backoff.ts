@@ -6,7 +6,7 @@ import { EVENT_REASONS, type EventRecorder } from '../kube/events.ts';
 import type { StuckPod } from '../kube/pull-backoff-pods.ts';
 import type { SecretObject } from '../kube/secret-informer.ts';
 import type { Logger } from '../log.ts';
-import { DOCKER_CONFIG_JSON_TYPE } from './decide.ts';
+import { DOCKER_CONFIG_JSON_TYPE } from '../dockerconfig.ts';
 
 /** Names of managed pull secrets in the Pod's namespace attached to its ServiceAccount but absent from the Pod. */
 export function missingAttachedSecrets(pod: StuckPod, secrets: readonly SecretObject[]): string[] {

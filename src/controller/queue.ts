@@ -6,7 +6,7 @@
 // of new or changed Secrets (a tenant creating a thousand 1 MiB ones, each a slow write to report)
 // never holds back the refreshes that keep the valid ones' tokens alive.
 import PQueue from 'p-queue';
-import type { Clock } from '../clock.ts';
+import type { Timer, TimerClock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 
 export interface WorkQueueOptions {
@@ -14,7 +14,8 @@ export interface WorkQueueOptions {
   concurrency: number;
   /** Does the work for one key. A throw is logged; scheduling the next run is the caller's job. */
   process: (key: string) => Promise<void>;
-  clock: Clock;
+  /** Timers come from the clock, so tests drive the queue without waiting in real time. */
+  clock: TimerClock;
   logger: Logger;
 }
 
@@ -40,13 +41,10 @@ export interface WorkQueue {
 /** p-queue priority of a key that fell due by its timer (higher runs first; events add at 0). */
 const DUE_PRIORITY = 1;
 
-/** setTimeout's ceiling (~24.8 days); longer waits re-arm. */
-const MAX_TIMER_MS = 2_147_483_647;
-
 export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const { clock, logger } = options;
   const pqueue = new PQueue({ concurrency: options.concurrency });
-  const timers = new Map<string, { timer: NodeJS.Timeout; at: Date }>();
+  const timers = new Map<string, { timer: Timer; at: Date }>();
   /** Keys queued in p-queue, with the priority they are queued at. */
   const waiting = new Map<string, number>();
   const running = new Set<string>();
@@ -57,7 +55,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const clearTimer = (key: string) => {
     const entry = timers.get(key);
     if (entry) {
-      clearTimeout(entry.timer);
+      entry.timer.cancel();
       timers.delete(key);
     }
   };
@@ -103,13 +101,11 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       enqueue(key, DUE_PRIORITY);
       return;
     }
-    const timer = setTimeout(() => {
+    // A pending requeue alone does not keep the process alive after shutdown (TimerClock contract).
+    const timer = clock.setTimer(() => {
       timers.delete(key);
-      if (delayMs > MAX_TIMER_MS) arm(key, at);
-      else enqueue(key, DUE_PRIORITY);
-    }, Math.min(delayMs, MAX_TIMER_MS));
-    // A pending requeue alone must not keep the process alive after shutdown.
-    timer.unref();
+      enqueue(key, DUE_PRIORITY);
+    }, delayMs);
     timers.set(key, { timer, at });
   };
 

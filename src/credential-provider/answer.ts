@@ -2,7 +2,7 @@
 // Exchanger, and derive how long the kubelet may cache it. I/O only through the injected exchanger.
 import type { Clock } from '../clock.ts';
 import { RegcredError } from '../errors.ts';
-import { refreshAt, type RefreshPolicy } from '../token/refresh-time.ts';
+import { refreshAt, type RefreshSchedule } from '../token/refresh-time.ts';
 import { TOKEN_USERNAME } from '../dockerconfig.ts';
 import type { Exchanger, RegistryToken } from '../exchange/exchanger.ts';
 import type { Logger } from '../log.ts';
@@ -21,8 +21,8 @@ export interface AnswerDeps {
   mode: ProviderMode;
   exchanger: Exchanger;
   clock: Clock;
-  /** The controller's refresh policy: the kubelet reuses our answer exactly as long as the controller would. */
-  refresh: RefreshPolicy;
+  /** The controller's refresh schedule: the kubelet reuses our answer exactly as long as the controller would. */
+  refresh: RefreshSchedule;
   target: ProviderTargetSettings;
   /** passthrough: the username beside the token (kube-regcred sts: the issuer's name in its config). */
   passthroughUsername: string;
@@ -35,7 +35,7 @@ export interface AnswerDeps {
  * Whole seconds until the token is due by the controller's rule (refreshAt), never past its `exp`.
  * 0 (the kubelet then does not cache) when it is already due.
  */
-export function cacheDurationSeconds(token: RegistryToken, now: Date, refresh: RefreshPolicy): number {
+export function cacheDurationSeconds(token: RegistryToken, now: Date, refresh: RefreshSchedule): number {
   const dueMs = refreshAt(token.token, token, refresh).getTime();
   const untilMs = Math.min(dueMs, token.expiresAt.getTime()) - now.getTime();
   return Math.max(0, Math.floor(untilMs / 1000));

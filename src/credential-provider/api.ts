@@ -1,6 +1,7 @@
 // The kubelet's credentialprovider.kubelet.k8s.io/v1 wire types: a strict decoder for the request and
 // an encoder that can only produce a response the kubelet's strict decoder accepts (pure).
 import { RegcredError } from '../errors.ts';
+import { isPlainObject } from '../plain-object.ts';
 
 export const API_VERSION = 'credentialprovider.kubelet.k8s.io/v1';
 export const REQUEST_KIND = 'CredentialProviderRequest';
@@ -42,9 +43,6 @@ function invalid(message: string): RegcredError {
   return new RegcredError('RequestInvalid', `CredentialProviderRequest: ${message}`);
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Parses the kubelet's request strictly, as the kubelet parses our answer: unknown fields, a wrong

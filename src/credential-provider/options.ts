@@ -1,7 +1,7 @@
 // The option table of `kube-regcred credential-provider` (flags, KUBE_REGCRED_* environment variables:
 // the kubelet's provider config passes both as `args` and `env`) and its validation. Pure.
 import { OptionsError, parseOptions, renderHelp, type Options } from '../config.ts';
-import { DEFAULT_REFRESH_POLICY, type RefreshPolicy } from '../token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE, type RefreshSchedule } from '../token/refresh-time.ts';
 import { CACHE_KEY_TYPES, type CacheKeyType } from './api.ts';
 import { PROVIDER_MODES, type ProviderMode } from './answer.ts';
 
@@ -65,7 +65,7 @@ export interface CredentialProviderSettings {
   exchangeTimeoutMs: number;
   logLevel: string;
   /** The controller's default policy: one margin rule for both delivery modes. */
-  refresh: RefreshPolicy;
+  refresh: RefreshSchedule;
 }
 
 export function parseCredentialProviderSettings(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): CredentialProviderSettings {
@@ -85,7 +85,7 @@ export function parseCredentialProviderSettings(argv: readonly string[], env: Re
     cacheKeyType: o.cacheKeyType as CacheKeyType,
     exchangeTimeoutMs: o.exchangeTimeout,
     logLevel: o.logLevel,
-    refresh: DEFAULT_REFRESH_POLICY,
+    refresh: DEFAULT_REFRESH_SCHEDULE,
   };
 }
 

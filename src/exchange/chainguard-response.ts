@@ -3,7 +3,7 @@
 // RegistryToken. Pure; the one place that decides which expiry counts.
 import { RegcredError } from '../errors.ts';
 import { readJwtTimes, type JwtTimes } from '../token/jwt-times.ts';
-import { bodyExcerpt } from './redact.ts';
+import { bodyExcerpt } from '../redact.ts';
 import type { RegistryToken } from './exchanger.ts';
 
 /** RFC 3339 with a `Z` or numeric offset and optional fractional seconds (protojson writes `Z`). */

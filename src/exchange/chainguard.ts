@@ -5,7 +5,7 @@
 import { RegcredError } from '../errors.ts';
 import { systemClock, systemRandom, type Clock, type Random } from '../clock.ts';
 import { parseTokenResponse } from './chainguard-response.ts';
-import { bodyExcerpt } from './redact.ts';
+import { bodyExcerpt } from '../redact.ts';
 import type { Exchanger, ExchangeRequest, RegistryToken } from './exchanger.ts';
 
 export interface ChainguardExchangerOptions {

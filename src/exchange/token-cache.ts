@@ -1,14 +1,16 @@
 // Registry tokens per (identity, registry, subject) for one exchanger: reused until their refresh
-// instant, and single-flight so concurrent reconciles share one exchange and its result.
+// instant, and single-flight so concurrent reconciles share one exchange and its result (both from
+// token/renewing-cache.ts).
 import type { Clock } from '../clock.ts';
-import { refreshAt, type RefreshPolicy } from '../token/refresh-time.ts';
+import { refreshAt, type RefreshSchedule } from '../token/refresh-time.ts';
+import { createRenewingCache, type Renewed } from '../token/renewing-cache.ts';
 import type { Exchanger, RegistryToken } from './exchanger.ts';
 
 export interface TokenCacheOptions {
   exchanger: Exchanger;
   clock: Clock;
-  /** Must be the policy decide() uses, so both agree on when a token is due. */
-  refresh: RefreshPolicy;
+  /** Must be the schedule decide() uses, so both agree on when a token is due. */
+  refresh: RefreshSchedule;
   /** Entries kept at most; expired ones go first, then the least recently stored. Default 10 000. */
   maxEntries?: number;
   /** Called after an exchange stored a new token (e.g. to wake Secrets waiting for it); must not throw. */
@@ -46,70 +48,37 @@ export interface TokenCache {
   readonly size: number;
 }
 
-interface Entry {
-  token: RegistryToken;
-  dueAt: number;
-}
-
 export function createTokenCache(options: TokenCacheOptions): TokenCache {
   const { exchanger, clock, refresh } = options;
-  const maxEntries = options.maxEntries ?? 10_000;
-  const entries = new Map<string, Entry>();
-  const inFlight = new Map<string, Promise<RegistryToken>>();
-
+  // No keepOnErrorMarginMs: a failed exchange reaches the caller, whose Secret keeps its old token.
+  const cache = createRenewingCache<RegistryToken>({
+    clock,
+    maxEntries: options.maxEntries ?? 10_000,
+    ...(options.onStored ? { onStored: options.onStored } : {}),
+  });
   const keyOf = (identity: string, registry: string, subject: string): string => tokenKeyOf({ identity, registry, subject });
 
-  function fresh(key: string): RegistryToken | undefined {
-    const entry = entries.get(key);
-    if (!entry) return undefined;
-    if (clock.now().getTime() < entry.dueAt) return entry.token;
-    return undefined;
-  }
-
-  function store(key: string, token: RegistryToken): void {
-    entries.delete(key); // re-insert so Map order is "least recently stored first"
+  const exchange = async (request: TokenCacheGetRequest): Promise<Renewed<RegistryToken>> => {
+    const { identity, registry } = request;
+    const subjectToken = await request.subjectToken();
+    const token = await exchanger.exchange({ identity, registry, subjectToken, ...(request.access ? { access: request.access } : {}) });
     // A token without iat/nbf has no known lifetime; counting it from its arrival keeps a short-lived one
     // from being due the moment it is stored (which would make every get() exchange again).
     const times = token.issuedAt !== undefined || token.notBefore !== undefined ? token : { ...token, issuedAt: clock.now() };
-    entries.set(key, { token, dueAt: refreshAt(token.token, times, refresh).getTime() });
-    if (entries.size <= maxEntries) return;
-    const nowMs = clock.now().getTime();
-    for (const [k, e] of entries) if (e.token.expiresAt.getTime() <= nowMs) entries.delete(k);
-    for (const k of entries.keys()) {
-      if (entries.size <= maxEntries) break;
-      entries.delete(k);
-    }
-  }
-
-  function start(key: string, request: TokenCacheGetRequest): Promise<RegistryToken> {
-    const { identity, registry } = request;
-    const flight = (async () => {
-      const subjectToken = await request.subjectToken();
-      const token = await exchanger.exchange({ identity, registry, subjectToken, ...(request.access ? { access: request.access } : {}) });
-      store(key, token);
-      options.onStored?.(key, token);
-      return token;
-    })().finally(() => inFlight.delete(key)); // failures are not cached: the next get() tries again
-    inFlight.set(key, flight);
-    return flight;
-  }
-
-  async function get(request: TokenCacheGetRequest): Promise<RegistryToken> {
-    request.signal?.throwIfAborted();
-    const key = keyOf(request.identity, request.registry, request.subject);
-    const cached = fresh(key);
-    if (cached) return cached;
-    const flight = inFlight.get(key) ?? start(key, request);
-    if (!request.signal) return flight;
-    return raceAbort(flight, request.signal);
-  }
+    return { value: token, renewAt: refreshAt(token.token, times, refresh), expiresAt: token.expiresAt };
+  };
 
   return {
-    peek: (identity, registry, subject) => fresh(keyOf(identity, registry, subject)),
-    get,
-    forget: (identity, registry, subject) => void entries.delete(keyOf(identity, registry, subject)),
+    peek: (identity, registry, subject) => cache.peek(keyOf(identity, registry, subject)),
+    async get(request) {
+      request.signal?.throwIfAborted();
+      const flight = cache.get(keyOf(request.identity, request.registry, request.subject), () => exchange(request));
+      if (!request.signal) return flight;
+      return raceAbort(flight, request.signal);
+    },
+    forget: (identity, registry, subject) => cache.forget(keyOf(identity, registry, subject)),
     get size() {
-      return entries.size;
+      return cache.size;
     },
   };
 }

@@ -1,25 +1,24 @@
-// A small JSON-over-HTTPS client for the Kubernetes API, in place of @kubernetes/client-node at run
-// time: importing client-node costs about 85 MiB of RSS, and its generated serializers copy every
-// object once more, which the controller's 150 MiB budget cannot carry. The controller needs a dozen
-// calls and one watch; they are spelled out where they are used, against the API's documented paths.
+// The transport under every Kubernetes API call: credentials from client-node's KubeConfig
+// (kube-config.ts), keep-alive pools keyed by TLS material (agent-pool.ts), time and size limits, and
+// the error of a non-2xx answer (api-errors.ts). The typed client-node APIs run over it (http-library.ts);
+// the list/watch hot path calls request() and watch() directly (list-watch.ts says why).
 //
 // Requests share one keep-alive pool; watches get their own, so a long-lived watch never holds a socket
-// that a write is queued behind. Answers other than 2xx become KubeApiError, which keeps the status, the
-// Status `reason` and Retry-After, and for 400/422 the causes without their quoted values (statusCauses),
-// never any other byte of the body (it can echo what was sent).
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { statusCauses } from './status-causes.ts';
-import type { KubeConnection } from './kube-connection.ts';
+// that a write is queued behind.
+import { request as httpRequest, type Agent, type IncomingMessage, type ClientRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createAgentPool, type AgentPool } from './agent-pool.ts';
+import { KubeApiError, KubeCredentialsError, kubeApiError } from './api-errors.ts';
+import type { KubeConnection } from './kube-config.ts';
 
-export const MERGE_PATCH = 'application/merge-patch+json';
-export const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
+export { KubeApiError, KubeCredentialsError, kubeApiError, statusReason } from './api-errors.ts';
+
 
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
 
 export interface RequestOptions {
   query?: Query;
-  /** Serialized as JSON. */
+  /** Serialized as JSON; a string is sent as it is (the typed APIs serialize their own). */
   body?: unknown;
   /** Default `application/json`; patches name their strategy. */
   contentType?: string;
@@ -29,8 +28,6 @@ export interface RequestOptions {
   maxResponseChars?: number;
   /** Told the answer's size in characters once it is complete (to size the next list page). */
   onResponseChars?: (chars: number) => void;
-  /** The Accept header instead of `application/json` (secret-writer.ts asks for metadata only). */
-  accept?: string;
 }
 
 /** An answer larger than the caller's maxResponseChars: cut off, nothing of it kept. */
@@ -42,7 +39,16 @@ export interface WatchEvent {
   object: unknown;
 }
 
+/** A 2xx answer as text, for callers that parse it themselves (http-library.ts). */
+export interface TextAnswer {
+  status: number;
+  headers: IncomingMessage['headers'];
+  text: string;
+}
+
 export interface KubeApi {
+  /** Like request(), but the answer stays text. */
+  requestText(method: string, path: string, options?: RequestOptions): Promise<TextAnswer>;
   /** The parsed JSON answer of a 2xx; throws KubeApiError otherwise, or a network error. */
   request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
   /**
@@ -65,66 +71,6 @@ export interface KubeApiOptions {
   /** A watch that sends nothing (not even a bookmark) for this long is presumed dead. Default 15 min. */
   watchIdleMs?: number;
   userAgent?: string;
-}
-
-/** A non-2xx answer. The message holds only the method, the path, the status and the Status reason. */
-export class KubeApiError extends Error {
-  readonly status: number;
-  readonly reason: string | undefined;
-  readonly retryAfterMs: number | undefined;
-  /** For 400/422: why, from the Status causes (statusCauses), free of values. */
-  readonly detail: string | undefined;
-  constructor(status: number, reason: string | undefined, retryAfterMs?: number, detail?: string) {
-    super(`HTTP ${status}${reason ? ` ${reason}` : ''}${detail ? `: ${detail}` : ''}`);
-    this.name = 'KubeApiError';
-    this.status = status;
-    this.reason = reason;
-    this.retryAfterMs = retryAfterMs;
-    this.detail = detail;
-  }
-}
-
-
-/**
- * Our own credentials could not be produced (an exec plugin failed, a token file became unreadable).
- * kube-connection.ts writes those messages without secret material, so this one can be shown.
- */
-export class KubeCredentialsError extends Error {
-  constructor(cause: unknown) {
-    super(`credentials unavailable: ${cause instanceof Error ? cause.message : 'unknown error'}`);
-    this.name = 'KubeCredentialsError';
-  }
-}
-
-/** Status reasons are a closed set of CamelCase words; anything else is dropped rather than echoed. */
-const STATUS_REASON = /^[A-Za-z]{1,40}$/;
-
-export function statusReason(body: unknown): string | undefined {
-  if (body && typeof body === 'object' && 'reason' in body) {
-    const reason = (body as { reason?: unknown }).reason;
-    if (typeof reason === 'string' && STATUS_REASON.test(reason)) return reason;
-  }
-  return undefined;
-}
-
-function retryAfterMs(header: string | string[] | undefined): number | undefined {
-  const raw = Array.isArray(header) ? header[0] : header;
-  if (raw === undefined || !/^\d+$/.test(raw.trim())) return undefined;
-  return Number(raw) * 1000;
-}
-
-/** The error for a non-2xx answer: `body` is read for its Status reason only. */
-export function kubeApiError(status: number, retryAfter: string | string[] | undefined, body: string): KubeApiError {
-  let reason: string | undefined;
-  let detail: string | undefined;
-  try {
-    const parsed: unknown = JSON.parse(body);
-    reason = statusReason(parsed);
-    if (status === 400 || status === 422) detail = statusCauses(parsed);
-  } catch {
-    reason = undefined;
-  }
-  return new KubeApiError(status, reason, retryAfterMs(retryAfter), detail);
 }
 
 function errorFromResponse(res: IncomingMessage, body: string): KubeApiError {
@@ -151,32 +97,24 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const watchIdleMs = options.watchIdleMs ?? 15 * 60_000;
   const userAgent = options.userAgent ?? 'kube-regcred';
-  const agentOptions = {
-    keepAlive: true,
-    ca: connection.tls.ca,
-    cert: connection.tls.cert,
-    key: connection.tls.key,
-    rejectUnauthorized: connection.tls.rejectUnauthorized,
-    servername: connection.tls.servername,
-  };
-  const makeAgent = (maxSockets: number) => (secure ? new HttpsAgent({ ...agentOptions, maxSockets }) : new HttpAgent({ keepAlive: true, maxSockets }));
-  const requests = makeAgent(options.maxSockets ?? 32);
-  const watches = makeAgent(Infinity);
+  const requests = createAgentPool({ secure, maxSockets: options.maxSockets ?? 32 });
+  const watches = createAgentPool({ secure, maxSockets: Infinity });
   const send = secure ? httpsRequest : httpRequest;
 
-  const open = async (method: string, path: string, agent: HttpAgent, body: string | undefined, contentType: string, accept = 'application/json'): Promise<ClientRequest> => {
-    const headers: Record<string, string> = { accept, 'user-agent': userAgent };
-    let authorization: string | undefined;
+  const open = async (method: string, path: string, pool: AgentPool, body: string | undefined, contentType: string): Promise<ClientRequest> => {
+    let auth;
     try {
-      authorization = await connection.authorization();
+      auth = await connection.requestAuth();
     } catch (err) {
       throw new KubeCredentialsError(err);
     }
-    if (authorization !== undefined) headers['authorization'] = authorization;
+    const headers: Record<string, string> = { ...auth.headers, accept: 'application/json', 'user-agent': userAgent };
     if (body !== undefined) {
       headers['content-type'] = contentType;
       headers['content-length'] = String(Buffer.byteLength(body));
     }
+    // A proxy-url's agent is client-node's (it tunnels); otherwise ours, keep-alive, for this TLS material.
+    const agent: Agent = auth.proxyAgent ?? pool.agentFor(auth.tls);
     return send({
       protocol: server.protocol,
       hostname: server.hostname.replace(/^\[|\]$/g, ''),
@@ -188,55 +126,55 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
     });
   };
 
-  const noteStatus = (status: number | undefined) => {
-    // A rotated projected token, or an exec plugin's expired one: fetch afresh for the next call.
-    if (status === 401) connection.invalidate();
-  };
-
-  return {
-    async request<T>(method: string, path: string, requestOptions: RequestOptions = {}): Promise<T> {
-      const body = requestOptions.body === undefined ? undefined : JSON.stringify(requestOptions.body);
-      const req = await open(method, withQuery(path, requestOptions.query), requests, body, requestOptions.contentType ?? 'application/json', requestOptions.accept);
-      const limitMs = requestOptions.timeoutMs ?? timeoutMs;
-      return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => req.destroy(new TimeoutError(`no complete answer within ${limitMs} ms`)), limitMs);
-        req.on('error', (err) => {
+  const requestText = async (method: string, path: string, requestOptions: RequestOptions = {}): Promise<TextAnswer> => {
+    const body = requestOptions.body === undefined ? undefined : typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
+    const req = await open(method, withQuery(path, requestOptions.query), requests, body, requestOptions.contentType ?? 'application/json');
+    const limitMs = requestOptions.timeoutMs ?? timeoutMs;
+    return new Promise<TextAnswer>((resolve, reject) => {
+      const timer = setTimeout(() => req.destroy(new TimeoutError(`no complete answer within ${limitMs} ms`)), limitMs);
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      req.on('response', (res) => {
+        // Decoded as it arrives: no second copy of a large list page in a concatenated Buffer.
+        res.setEncoding('utf8');
+        let text = '';
+        const maxChars = requestOptions.maxResponseChars;
+        res.on('data', (chunk: string) => {
+          text += chunk;
+          if (maxChars !== undefined && text.length > maxChars) {
+            clearTimeout(timer);
+            text = '';
+            req.destroy();
+            reject(new ResponseTooLargeError(`answer larger than ${maxChars} characters`));
+          }
+        });
+        res.on('error', (err) => {
           clearTimeout(timer);
           reject(err);
         });
-        req.on('response', (res) => {
-          // Decoded as it arrives: no second copy of a large list page in a concatenated Buffer.
-          res.setEncoding('utf8');
-          let text = '';
-          const maxChars = requestOptions.maxResponseChars;
-          res.on('data', (chunk: string) => {
-            text += chunk;
-            if (maxChars !== undefined && text.length > maxChars) {
-              clearTimeout(timer);
-              text = '';
-              req.destroy();
-              reject(new ResponseTooLargeError(`answer larger than ${maxChars} characters`));
-            }
-          });
-          res.on('error', (err) => {
-            clearTimeout(timer);
-            reject(err);
-          });
-          res.on('end', () => {
-            clearTimeout(timer);
-            const status = res.statusCode ?? 0;
-            noteStatus(status);
-            if (status < 200 || status > 299) return reject(errorFromResponse(res, text));
-            requestOptions.onResponseChars?.(text.length);
-            try {
-              resolve((text === '' ? undefined : JSON.parse(text)) as T);
-            } catch {
-              reject(new KubeApiError(status, 'InvalidJSON'));
-            }
-          });
+        res.on('end', () => {
+          clearTimeout(timer);
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status > 299) return reject(errorFromResponse(res, text));
+          requestOptions.onResponseChars?.(text.length);
+          resolve({ status, headers: res.headers, text });
         });
-        req.end(body);
       });
+      req.end(body);
+    });
+  };
+
+  return {
+    requestText,
+    async request<T>(method: string, path: string, requestOptions: RequestOptions = {}): Promise<T> {
+      const { status, text } = await requestText(method, path, requestOptions);
+      try {
+        return (text === '' ? undefined : JSON.parse(text)) as T;
+      } catch {
+        throw new KubeApiError(status, 'InvalidJSON');
+      }
     },
 
     async watch(path, query, onEvent, signal) {
@@ -258,7 +196,6 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
         req.on('error', (err) => finish(err));
         req.on('response', (res) => {
           const status = res.statusCode ?? 0;
-          noteStatus(status);
           if (status !== 200) {
             const chunks: Buffer[] = [];
             res.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -2,15 +2,15 @@
 // Only the status code, the Status `reason` (a fixed enum such as "Conflict") and Retry-After survive;
 // the original error is never kept as a cause.
 import { RegcredError, type ErrorCode } from '../errors.ts';
-import { KubeApiError, KubeCredentialsError } from './api-client.ts';
+import { KubeApiError, KubeCredentialsError } from './api-errors.ts';
 
 function codeForStatus(status: number): ErrorCode {
   if (status === 403) return 'KubeForbidden';
   if (status === 404) return 'KubeNotFound';
   if (status === 409) return 'KubeConflict';
   if (status === 400 || status === 422) return 'KubeInvalid';
-  // 401: our own credentials were refused. In-cluster the projected token file rotates and is re-read
-  // after a 401 (kube-connection.ts), so this is worth retrying with backoff rather than giving up.
+  // 401: our own credentials were refused. In-cluster the projected token file rotates and KubeConfig
+  // re-reads it every minute, so this is worth retrying with backoff rather than giving up.
   // 408/410/429/5xx and anything unexpected: the apiserver may answer differently later.
   return 'KubeUnavailable';
 }

@@ -7,6 +7,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
+import { typedApis } from './typed-apis.ts';
 
 /** Every Event reason the controller emits. */
 export const EVENT_REASONS = {
@@ -72,6 +73,7 @@ export interface EventRecorderOptions {
 const MAX_MESSAGE = 1024;
 
 export function createEventRecorder(options: EventRecorderOptions): EventRecorder {
+  const { core } = typedApis(options.api);
   return {
     async record(target, event) {
       const now = options.clock.now();
@@ -104,7 +106,7 @@ export function createEventRecorder(options: EventRecorderOptions): EventRecorde
         count: 1,
       };
       try {
-        await options.api.request('POST', `/api/v1/namespaces/${encodeURIComponent(target.namespace)}/events`, { body });
+        await core.createNamespacedEvent({ namespace: target.namespace, body });
       } catch (err) {
         const error = classifyKubeError(err, 'create Event');
         options.logger.warn({ secret: `${target.namespace}/${target.name}`, reason: event.reason, code: error.code }, 'event not recorded');

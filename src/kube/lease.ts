@@ -14,6 +14,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
+import { timeoutOptions, typedApis } from './typed-apis.ts';
 
 export interface LeaderElectorOptions {
   api: KubeApi;
@@ -28,7 +29,8 @@ export interface LeaderElectorOptions {
   renewDeadlineMs?: number;
   /** Pause between attempts to acquire or renew. Default 2 s. */
   retryPeriodMs?: number;
-  clock: Clock;
+  /** Its `setTimer` (a TimerClock's), when it has one, runs the retry and deadline timers; else setTimeout. */
+  clock: Clock & { setTimer?(callback: () => void, delayMs: number): { cancel(): void } };
   logger: Logger;
   onStartedLeading: () => void;
   onStoppedLeading: () => void;
@@ -52,14 +54,14 @@ export function formatMicroTime(date: Date): string {
 
 export function createLeaderElector(options: LeaderElectorOptions): LeaderElector {
   const { api, namespace, name, identity, clock, logger } = options;
-  const leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
-  const leasePath = `${leasesPath}/${encodeURIComponent(name)}`;
+  const { coordination } = typedApis(api);
   const leaseDurationMs = options.leaseDurationMs ?? 15_000;
   const renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
   const retryPeriodMs = options.retryPeriodMs ?? 2_000;
   const leaseDurationSeconds = Math.max(1, Math.ceil(leaseDurationMs / 1000));
   // A hung request must not hold the loop past the deadline (the client's own limit is 30 s).
   const requestTimeoutMs = Math.max(1_000, Math.min(renewDeadlineMs, retryPeriodMs * 2));
+  const bounded = timeoutOptions(requestTimeoutMs);
 
   let running = false;
   let leading = false;
@@ -69,8 +71,14 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   let observedAtMs = 0;
   /** When the last successful acquire/renew request was sent (our clock). */
   let lastRenewMs = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let deadlineTimer: NodeJS.Timeout | undefined;
+  let timer: { cancel(): void } | undefined;
+  let deadlineTimer: { cancel(): void } | undefined;
+  const setTimer = (callback: () => void, delayMs: number, keepAlive: boolean): { cancel(): void } => {
+    if (clock.setTimer) return clock.setTimer(callback, delayMs);
+    const timeout = setTimeout(callback, delayMs);
+    if (!keepAlive) timeout.unref();
+    return { cancel: () => clearTimeout(timeout) };
+  };
   let inFlight: Promise<void> | undefined;
 
   const nowMs = () => clock.now().getTime();
@@ -81,16 +89,15 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   /** A renewal sent at `sentMs` succeeded: lead until renewDeadline after it, unless renewed again. */
   const renewed = (sentMs: number) => {
     lastRenewMs = sentMs;
-    clearTimeout(deadlineTimer);
+    deadlineTimer?.cancel();
     const remainingMs = lastRenewMs + renewDeadlineMs - nowMs();
     if (remainingMs <= 0) return setLeading(false);
-    deadlineTimer = setTimeout(() => {
+    deadlineTimer = setTimer(() => {
       if (leading && !withinDeadline()) {
         logger.warn({ lease: `${namespace}/${name}`, renewDeadlineMs }, 'lease not renewed within the renew deadline');
         setLeading(false);
       }
-    }, remainingMs + 1);
-    deadlineTimer.unref();
+    }, remainingMs + 1, false);
     setLeading(true);
   };
 
@@ -132,7 +139,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   const tryAcquireOrRenew = async (): Promise<void> => {
     let lease: V1Lease | undefined;
     try {
-      lease = await api.request<V1Lease>('GET', leasePath, { timeoutMs: requestTimeoutMs });
+      lease = await coordination.readNamespacedLease({ name, namespace }, bounded);
     } catch (err) {
       const error = classifyKubeError(err, `read Lease ${namespace}/${name}`);
       if (error.code !== 'KubeNotFound') throw error;
@@ -140,10 +147,10 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     if (lease === undefined) {
       try {
         const sentMs = nowMs();
-        const created = await api.request<V1Lease>('POST', leasesPath, {
-          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: desiredSpec(undefined) },
-          timeoutMs: requestTimeoutMs,
-        });
+        const created = await coordination.createNamespacedLease(
+          { namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: desiredSpec(undefined) } },
+          bounded,
+        );
         observe(created);
         renewed(sentMs);
       } catch (err) {
@@ -162,11 +169,11 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     }
     try {
       const sentMs = nowMs();
-      const updated = await api.request<V1Lease>('PUT', leasePath, {
+      const updated = await coordination.replaceNamespacedLease(
         // metadata carries the resourceVersion we read: a concurrent candidate makes this a 409.
-        body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec: desiredSpec(lease) },
-        timeoutMs: requestTimeoutMs,
-      });
+        { name, namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: lease.metadata, spec: desiredSpec(lease) } },
+        bounded,
+      );
       observe(updated);
       renewed(sentMs);
     } catch (err) {
@@ -186,12 +193,12 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
 
   const schedule = () => {
     if (!running) return;
-    timer = setTimeout(() => {
+    timer = setTimer(() => {
       inFlight = tick().finally(() => {
         inFlight = undefined;
         schedule();
       });
-    }, retryPeriodMs);
+    }, retryPeriodMs, true);
   };
 
   return {
@@ -205,17 +212,19 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     },
     async stop() {
       running = false;
-      clearTimeout(timer);
+      timer?.cancel();
       await inFlight;
-      clearTimeout(deadlineTimer);
+      deadlineTimer?.cancel();
       if (!leading) return;
       // Step down first so nothing writes while the Lease is being released.
       setLeading(false);
       try {
-        const lease = await api.request<V1Lease>('GET', leasePath);
+        const lease = await coordination.readNamespacedLease({ name, namespace });
         if (lease.spec?.holderIdentity !== identity) return;
         const now = formatMicroTime(clock.now());
-        await api.request('PUT', leasePath, {
+        await coordination.replaceNamespacedLease({
+          name,
+          namespace,
           body: {
             apiVersion: 'coordination.k8s.io/v1',
             kind: 'Lease',

@@ -9,6 +9,7 @@
 //   not whole objects with managedFields and data nobody reads.
 // - Any failure restarts the loop with backoff and is reported; 410 Gone (a resourceVersion too old)
 //   relists at once. Nothing ever stops it but stop().
+import { backoffDelayMs } from '../backoff.ts';
 import type { Random } from '../clock.ts';
 import type { RegcredError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -266,7 +267,7 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
         }
         const error = classifyKubeError(err, `list/watch ${options.description}`);
         options.onError?.(error);
-        const delay = Math.min(maxMs, baseMs * 2 ** failures) * (0.5 + random() / 2);
+        const delay = backoffDelayMs(failures + 1, { baseMs, maxMs }, random);
         failures++;
         // The server and the cause (ECONNREFUSED, TLS: ..., timeout, HTTP 403 Forbidden): what an operator
         // needs to tell a wrong address from a firewall from RBAC. classifyKubeError's message holds no body.

@@ -2,19 +2,11 @@
 // (a merge patch carrying metadata.resourceVersion, so a concurrent change yields a 409 KubeConflict that
 // the caller retries on the fresh object), and a status-only patch that never touches data.
 import type { V1Secret } from '@kubernetes/client-node';
+import { DOCKER_CONFIG_JSON_KEY } from '../dockerconfig.ts';
 import { RegcredError } from '../errors.ts';
-import { MERGE_PATCH, type KubeApi } from './api-client.ts';
+import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
-
-export const DOCKER_CONFIG_JSON_KEY = '.dockerconfigjson';
-/** The key of a push secret: the file build tools (kaniko, buildah, skopeo) mount as config.json. */
-export const CONFIG_JSON_KEY = 'config.json';
-
-/**
- * The answer to a write as PartialObjectMetadata (the apiserver honours it for PATCH too), else the whole
- * object: a write to a tenant's 1 MiB Secret then answers about 1 KiB, not the 1 MiB again.
- */
-const METADATA_ONLY = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+import { MERGE_PATCH_OPTIONS, typedApis } from './typed-apis.ts';
 
 export interface SecretRef {
   namespace: string;
@@ -44,15 +36,10 @@ export interface SecretWriter {
 }
 
 export function createSecretWriter(options: { api: KubeApi; fieldManager: string }): SecretWriter {
+  const { core } = typedApis(options.api);
   const patch = async (ref: SecretRef, body: object): Promise<string | undefined> => {
     try {
-      // Only the new resourceVersion is read: the answer is the metadata, not the Secret (its data) again.
-      const result = await options.api.request<V1Secret>('PATCH', `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`, {
-        query: { fieldManager: options.fieldManager },
-        body,
-        contentType: MERGE_PATCH,
-        accept: METADATA_ONLY,
-      });
+      const result: V1Secret = await core.patchNamespacedSecret({ name: ref.name, namespace: ref.namespace, body, fieldManager: options.fieldManager }, MERGE_PATCH_OPTIONS);
       return result.metadata?.resourceVersion;
     } catch (err) {
       const error = classifyKubeError(err, `patch Secret ${ref.namespace}/${ref.name}`);

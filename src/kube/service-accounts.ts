@@ -3,8 +3,9 @@
 // writers (kubectl, other controllers) are not overwritten; a read first avoids a write when present.
 import type { V1ServiceAccount } from '@kubernetes/client-node';
 import { RegcredError } from '../errors.ts';
-import { STRATEGIC_MERGE_PATCH, type KubeApi } from './api-client.ts';
+import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
+import { STRATEGIC_MERGE_PATCH_OPTIONS, typedApis } from './typed-apis.ts';
 
 export type AttachResult = 'attached' | 'present';
 
@@ -14,20 +15,18 @@ export interface ServiceAccountAttacher {
 }
 
 export function createServiceAccountAttacher(options: { api: KubeApi; fieldManager: string }): ServiceAccountAttacher {
-  const { api } = options;
+  const { core } = typedApis(options.api);
   return {
     async attach(namespace, serviceAccount, secretName) {
       // Name and namespace apart: `ns/name` can exceed the 32-character run last-error redacts as token-like.
       const what = `ServiceAccount ${serviceAccount} in namespace ${namespace}`;
       try {
-        const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount)}`;
-        const current = await api.request<V1ServiceAccount>('GET', path);
+        const current: V1ServiceAccount = await core.readNamespacedServiceAccount({ name: serviceAccount, namespace });
         if ((current.imagePullSecrets ?? []).some((ref) => ref.name === secretName)) return 'present';
-        await api.request('PATCH', path, {
-          query: { fieldManager: options.fieldManager },
-          body: { imagePullSecrets: [{ name: secretName }] },
-          contentType: STRATEGIC_MERGE_PATCH,
-        });
+        await core.patchNamespacedServiceAccount(
+          { name: serviceAccount, namespace, body: { imagePullSecrets: [{ name: secretName }] }, fieldManager: options.fieldManager },
+          STRATEGIC_MERGE_PATCH_OPTIONS,
+        );
         return 'attached';
       } catch (err) {
         const error = classifyKubeError(err, `attach to ${what}`);

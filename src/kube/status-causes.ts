@@ -1,6 +1,6 @@
 // Why the apiserver refused an object, told without the values it refused: validation messages quote
 // the rejected value, and for a Secret that value is secret data.
-import { bodyExcerpt } from '../exchange/redact.ts';
+import { bodyExcerpt } from '../redact.ts';
 
 const FIELD_PATH = /^[A-Za-z0-9_.[\]\-/]{1,120}$/;
 

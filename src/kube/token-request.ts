@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import { readJwtId } from '../token/jwt-times.ts';
 import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
+import { typedApis } from './typed-apis.ts';
 
 export interface ServiceAccountRef {
   namespace: string;
@@ -45,7 +46,9 @@ export function createTokenRequester(api: KubeApi, serviceAccount: ServiceAccoun
   return async ({ audience, expirationSeconds }) => {
     let result: AuthenticationV1TokenRequest;
     try {
-      result = await api.request('POST', `/api/v1/namespaces/${encodeURIComponent(serviceAccount.namespace)}/serviceaccounts/${encodeURIComponent(serviceAccount.name)}/token`, {
+      result = await typedApis(api).core.createNamespacedServiceAccountToken({
+        name: serviceAccount.name,
+        namespace: serviceAccount.namespace,
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds, ...boundObjectRef } },
       });
     } catch (err) {
@@ -65,8 +68,8 @@ export function createTokenRequester(api: KubeApi, serviceAccount: ServiceAccoun
       });
     }
     const token = result?.status?.token;
-    // On the wire a metav1.Time is an RFC 3339 string (the generated type says Date: it is not revived here).
-    const expiresAt = new Date(result?.status?.expirationTimestamp as unknown as string);
+    // The generated deserializer revives metav1.Time as a Date.
+    const expiresAt = new Date(result?.status?.expirationTimestamp ?? NaN);
     if (!token || Number.isNaN(expiresAt.getTime())) {
       throw new RegcredError('TokenRequestFailed', 'TokenRequest answered without a token or expiry');
     }

@@ -6,6 +6,7 @@ import { RegcredError } from '../errors.ts';
 import type { LabelSelector } from './label-selector.ts';
 import { scopeAllowsNamespace, validateNamespaceScope } from './namespace-match.ts';
 import { validatePassthroughRule, type PassthroughRule } from './passthrough-policy.ts';
+import { isPlainObject } from '../plain-object.ts';
 
 /** What a Secret uses an identity for: a pull secret or a push secret. */
 export type Use = 'pull' | 'push';
@@ -38,9 +39,6 @@ export interface AccessRequest {
 
 export type AccessDecision = { allowed: true } | { allowed: false; error: RegcredError };
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function validateRule(raw: unknown, path: string, problems: string[]): PolicyRule | undefined {
   if (!isPlainObject(raw)) {

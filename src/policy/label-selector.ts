@@ -1,5 +1,6 @@
 // Kubernetes label selectors (metav1.LabelSelector: matchLabels + matchExpressions), validated once and
 // evaluated purely, with the semantics the apiserver gives them (k8s.io/apimachinery labels.Selector).
+import { isPlainObject } from '../plain-object.ts';
 
 export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 
@@ -16,9 +17,6 @@ export interface LabelSelector {
 
 const OPERATORS = new Set<string>(['In', 'NotIn', 'Exists', 'DoesNotExist']);
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Validates a selector as read from YAML; problems are pushed with their field path. The rules are the

@@ -1,5 +1,6 @@
 // Which namespaces a policy entry covers: names or globs, a label selector, or both (both must match).
 // Shared by identity rules and pass-through rules so both read a namespace list the same way.
+import { compileGlob } from '../glob.ts';
 import { matchesLabelSelector, validateLabelSelector, type LabelSelector } from './label-selector.ts';
 
 export interface NamespaceScope {
@@ -10,17 +11,11 @@ export interface NamespaceScope {
 
 const MAX_GLOB_LENGTH = 253;
 
-/** Namespace globs: names have no separators, so `*` is any run of characters. Anchored, no backtracking blow-up. */
-function compileNamespaceGlob(pattern: string): RegExp {
-  const source = pattern.replace(/[.+^${}()|[\]\\/-]/g, '\\$&').replace(/\*+/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${source}$`);
-}
-
 const compiledGlobs = new WeakMap<NamespaceScope, RegExp[]>();
 function globsOf(scope: NamespaceScope): RegExp[] {
   let globs = compiledGlobs.get(scope);
   if (!globs) {
-    globs = (scope.namespaces ?? []).map(compileNamespaceGlob);
+    globs = (scope.namespaces ?? []).map((pattern) => compileGlob(pattern));
     compiledGlobs.set(scope, globs);
   }
   return globs;

@@ -9,10 +9,6 @@ const MAX_LIFETIME_MS = 24 * 3_600_000;
 export type Problems = string[];
 export type Obj = Record<string, unknown>;
 
-export function isObject(value: unknown): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 export function checkKeys(obj: Obj, path: string, allowed: readonly string[], problems: Problems): void {
   for (const key of Object.keys(obj)) {
     // Unknown keys are errors: a typo such as `subjectPatern` must not silently widen a policy.

@@ -1,8 +1,9 @@
 // The token service's configuration file: its types and a pure validator whose messages name the
 // field path (`identities[2].grants[0].repository: ...`). Files (keys, CAs, JWKS) are read later.
 import { RegcredError } from '../errors.ts';
-import { checkKeys, httpsUrl, isObject, lifetime, str, strList, type Problems } from './config-fields.ts';
-import { compileGlob } from './patterns.ts';
+import { isPlainObject } from '../plain-object.ts';
+import { checkKeys, httpsUrl, lifetime, str, strList, type Problems } from './config-fields.ts';
+import { compileGlob } from '../glob.ts';
 import { compileCondition, conditionErrorMessage } from './condition.ts';
 
 /** How a registry token names its signing key; see docs/sts.md for which registry needs which. */
@@ -85,7 +86,7 @@ const ISSUER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const UID = /^[A-Za-z0-9][A-Za-z0-9._\/-]{0,252}$/;
 
 function validateIssuer(raw: unknown, path: string, problems: Problems): IssuerConfig | undefined {
-  if (!isObject(raw)) {
+  if (!isPlainObject(raw)) {
     problems.push(`${path}: must be a mapping`);
     return undefined;
   }
@@ -109,7 +110,7 @@ function validateIssuer(raw: unknown, path: string, problems: Problems): IssuerC
   const caFile = str(raw, 'caFile', path, problems, false);
   let jwks: { keys: unknown[] } | undefined;
   if (raw.jwks !== undefined) {
-    if (!isObject(raw.jwks) || !Array.isArray(raw.jwks.keys)) problems.push(`${path}.jwks: must be a JWKS ({keys: [...]})`);
+    if (!isPlainObject(raw.jwks) || !Array.isArray(raw.jwks.keys)) problems.push(`${path}.jwks: must be a JWKS ({keys: [...]})`);
     else jwks = { keys: raw.jwks.keys };
   }
   if (jwks !== undefined && jwksFile !== undefined) problems.push(`${path}: set jwks or jwksFile, not both`);
@@ -133,7 +134,7 @@ function validateIssuer(raw: unknown, path: string, problems: Problems): IssuerC
 }
 
 function validateGrant(raw: unknown, path: string, problems: Problems): GrantConfig | undefined {
-  if (!isObject(raw)) {
+  if (!isPlainObject(raw)) {
     problems.push(`${path}: must be a mapping`);
     return undefined;
   }
@@ -161,7 +162,7 @@ function validateGrant(raw: unknown, path: string, problems: Problems): GrantCon
 }
 
 function validateIdentity(raw: unknown, path: string, issuerNames: Set<string>, problems: Problems): IdentityConfig | undefined {
-  if (!isObject(raw)) {
+  if (!isPlainObject(raw)) {
     problems.push(`${path}: must be a mapping`);
     return undefined;
   }
@@ -214,7 +215,7 @@ function validateIdentity(raw: unknown, path: string, issuerNames: Set<string>, 
  */
 export function validateStsConfig(raw: unknown): StsConfig {
   const problems: Problems = [];
-  if (!isObject(raw)) throw new RegcredError('ConfigInvalid', 'configuration: must be a YAML mapping');
+  if (!isPlainObject(raw)) throw new RegcredError('ConfigInvalid', 'configuration: must be a YAML mapping');
   checkKeys(raw, '', ['service', 'tokenIssuer', 'realm', 'exchangeAudiences', 'lifetimes', 'signing', 'issuers', 'identities'], problems);
   const service = str(raw, 'service', '', problems, true);
   const tokenIssuer = str(raw, 'tokenIssuer', '', problems, true);
@@ -234,7 +235,7 @@ export function validateStsConfig(raw: unknown): StsConfig {
   const lifetimes = raw.lifetimes ?? {};
   let exchangeLifetimeMs = 0;
   let registryLifetimeMs = 0;
-  if (!isObject(lifetimes)) problems.push('lifetimes: must be a mapping');
+  if (!isPlainObject(lifetimes)) problems.push('lifetimes: must be a mapping');
   else {
     checkKeys(lifetimes, 'lifetimes', ['exchange', 'registry'], problems);
     exchangeLifetimeMs = lifetime(lifetimes, 'exchange', DEFAULTS.exchangeLifetime, 'lifetimes', problems);
@@ -242,7 +243,7 @@ export function validateStsConfig(raw: unknown): StsConfig {
   }
 
   let signing: StsConfig['signing'] | undefined;
-  if (!isObject(raw.signing)) problems.push('signing: required, a mapping');
+  if (!isPlainObject(raw.signing)) problems.push('signing: required, a mapping');
   else {
     checkKeys(raw.signing, 'signing', ['keyFile', 'certificateFile', 'headerStyle'], problems);
     const keyFile = str(raw.signing, 'keyFile', 'signing', problems, true);

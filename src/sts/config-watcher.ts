@@ -1,18 +1,18 @@
-// Keeps the active runtime in step with the configuration file and the files it references.
+// Keeps the active snapshot in step with the configuration file and the files it references.
 // Watches their directories (a ConfigMap or Secret mount replaces files by swapping a `..data`
 // symlink, which a watch on the file itself never sees), debounces, rebuilds, and swaps only a
-// runtime that loaded completely: a bad new file is logged and the old configuration keeps serving.
+// snapshot that loaded completely: a bad new file is logged and the old configuration keeps serving.
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../log.ts';
 import { toRegcredError } from '../errors.ts';
-import type { StsRuntime } from './runtime.ts';
+import type { StsConfigSnapshot } from './config-snapshot.ts';
 import { createReloadLoop, type ReloadResult } from '../reload-loop.ts';
 
 export interface ConfigWatcherOptions {
-  load: () => Promise<StsRuntime>;
-  /** Called with each new runtime after it replaced the old one. */
-  onSwap: (runtime: StsRuntime) => void;
+  load: () => Promise<StsConfigSnapshot>;
+  /** Called with each new snapshot after it replaced the old one. */
+  onSwap: (snapshot: StsConfigSnapshot) => void;
   onReloadResult?: (result: ReloadResult) => void;
   logger: Logger;
   /** Quiet time after the last file event before reloading; editors and kubelet write in bursts. */
@@ -27,7 +27,7 @@ export interface ConfigWatcher {
   close(): void;
 }
 
-export function watchConfig(initial: StsRuntime, options: ConfigWatcherOptions): ConfigWatcher {
+export function watchConfig(initial: StsConfigSnapshot, options: ConfigWatcherOptions): ConfigWatcher {
   let watchers = new Map<string, FSWatcher>();
 
   function watchDirectories(files: readonly string[]): void {

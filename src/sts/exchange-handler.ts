@@ -4,17 +4,17 @@
 import type { IncomingMessage } from 'node:http';
 import { RegcredError } from '../errors.ts';
 import { parseBearer } from './credentials.ts';
-import { readBody } from './http-io.ts';
+import { readBody } from './request-body.ts';
 import { authorizeIdentity } from './identities.ts';
 import type { StsMetrics } from './metrics.ts';
 import { peekIssuer, verifyOidcToken } from './oidc-verify.ts';
 import { mintRegistryToken } from './registry-token.ts';
-import type { StsRuntime } from './runtime.ts';
+import type { StsConfigSnapshot } from './config-snapshot.ts';
 
 export interface HandlerInput {
   req: IncomingMessage;
   url: URL;
-  runtime: StsRuntime;
+  snapshot: StsConfigSnapshot;
   now: Date;
   metrics: StsMetrics;
 }
@@ -54,22 +54,22 @@ function param(query: URLSearchParams, form: URLSearchParams, name: string): str
 
 const FORM = /^application\/x-www-form-urlencoded\s*(?:;|$)/i;
 
-export async function handleExchange({ req, url, runtime, now, metrics }: HandlerInput): Promise<HandlerResult> {
+export async function handleExchange({ req, url, snapshot, now, metrics }: HandlerInput): Promise<HandlerResult> {
   // Read (bounded) in any case, so the connection stays usable; only a form body carries fields.
   const body = await readBody(req);
   const form = FORM.test(req.headers['content-type'] ?? '') ? new URLSearchParams(body) : new URLSearchParams();
   const audience = param(url.searchParams, form, 'aud');
   const uid = param(url.searchParams, form, 'identity');
   const jwt = parseBearer(req.headers.authorization);
-  const { config } = runtime;
+  const { config } = snapshot;
   if (audience !== config.service && !config.exchangeAudiences.includes(audience)) {
     throw new RegcredError('AudienceInvalid', 'this service does not issue tokens for that registry', { status: 403 });
   }
-  const issuer = runtime.issuersByUrl.get(peekIssuer(jwt));
+  const issuer = snapshot.issuersByUrl.get(peekIssuer(jwt));
   if (!issuer) throw new RegcredError('IssuerUnknown', 'token issuer not trusted', { status: 401 });
   const verified = await verifyOidcToken(jwt, issuer, now);
-  const identity = authorizeIdentity(runtime.identitiesByUid, uid, issuer.name, verified.subject, verified.claims);
-  const minted = await mintRegistryToken(runtime.tokens, {
+  const identity = authorizeIdentity(snapshot.identitiesByUid, uid, issuer.name, verified.subject, verified.claims);
+  const minted = await mintRegistryToken(snapshot.tokens, {
     subject: identity.uid,
     access: [],
     lifetimeMs: config.exchangeLifetimeMs,

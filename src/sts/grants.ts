@@ -1,6 +1,6 @@
 // Repository grants: compiled patterns and the intersection of requested scopes with them.
 import type { Action, GrantConfig } from './config-schema.ts';
-import { compileGlob } from './patterns.ts';
+import { compileGlob } from '../glob.ts';
 import type { AccessEntry, RequestedScope } from './scope.ts';
 
 export interface Grant {

@@ -5,7 +5,7 @@ import { RegcredError } from '../errors.ts';
 import type { IdentityConfig } from './config-schema.ts';
 import { compileCondition, type ClaimsCondition } from './condition.ts';
 import { compileGrants, type Grant } from './grants.ts';
-import { compileGlob } from './patterns.ts';
+import { compileGlob } from '../glob.ts';
 
 export interface Identity {
   uid: string;

@@ -3,8 +3,8 @@
 // `maxStaleMs` after the last successful fetch; a token with an unknown `kid` triggers a refetch at
 // once, at most once per cooldown. Never a fetch per request.
 import { createLocalJWKSet, errors as joseErrors, type JWTVerifyGetKey } from 'jose';
+import { readFileSync } from 'node:fs';
 import { RegcredError } from '../errors.ts';
-import { fileTokenCredential } from '../kube/kube-connection.ts';
 import { createHttpsFetch, type FetchLike } from './https-fetch.ts';
 
 /** Defaults, documented in docs/sts.md ("Trust and caching of issuer keys"). */
@@ -157,9 +157,21 @@ export function issuerKeySourceId(source: IssuerKeySource): string {
   return JSON.stringify([source.issuer, source.jwks ?? null, source.caPem ?? null, source.bearerTokenFile ?? null, source.maxStaleMs ?? null]);
 }
 
+/**
+ * KubeConfig's token-file auth (kube-config.ts), loaded on the first fetch: an sts without such an
+ * issuer never loads client-node (tens of MiB of its 64 MiB goal). The file must be readable now.
+ */
 function defaultCredentials(path: string): () => Promise<string | undefined> {
-  const source = fileTokenCredential(path, `bearerTokenFile ${path}`, () => new Date());
-  return () => source.authorization();
+  const what = `bearerTokenFile ${path}`;
+  let token: string;
+  try {
+    token = readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new Error(`${what}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (token === '') throw new Error(`${what}: the file is empty`);
+  let source: Promise<() => Promise<string | undefined>> | undefined;
+  return async () => (await (source ??= import('../kube/kube-config.ts').then((m) => m.tokenFileAuthorization(path, what))))();
 }
 
 /**

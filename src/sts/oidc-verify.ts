@@ -20,7 +20,7 @@ export interface TrustedIssuer {
   keys: IssuerKeys;
   /**
    * Tokens of this issuer already verified, by hash: a client presenting the same token again (a CI
-   * job pulling several images) costs a hash instead of a signature check. Per runtime, so a reload
+   * job pulling several images) costs a hash instead of a signature check. Per snapshot, so a reload
    * that changes the issuer's trust starts empty.
    */
   verified?: VerifiedTokenCache<VerifiedOidcToken>;

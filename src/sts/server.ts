@@ -1,5 +1,5 @@
 // The token service's HTTP server: routes, per-request timing and refusal accounting, and the only
-// place that logs a request's outcome. Each request reads the runtime once, so a reload mid-request
+// place that logs a request's outcome. Each request reads the snapshot once, so a reload mid-request
 // changes nothing for it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -7,15 +7,15 @@ import type { Clock } from '../clock.ts';
 import { RegcredError, toRegcredError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { handleExchange, type HandlerInput, type HandlerResult } from './exchange-handler.ts';
-import { realmFor, sendError, sendJson, statusOf } from './http-io.ts';
+import { realmFor, sendError, sendJson, statusOf } from './answer.ts';
 import { countRefusal, type Endpoint, type StsMetrics } from './metrics.ts';
-import type { StsRuntime } from './runtime.ts';
+import type { StsConfigSnapshot } from './config-snapshot.ts';
 import { handleToken } from './token-handler.ts';
 import { closeGracefully, listen } from '../http/listen.ts';
 
 export interface StsServerOptions {
-  /** The active runtime; read once per request. */
-  getRuntime: () => StsRuntime;
+  /** The active snapshot; read once per request. */
+  getSnapshot: () => StsConfigSnapshot;
   clock: Clock;
   logger: Logger;
   metrics: StsMetrics;
@@ -55,8 +55,8 @@ export function createStsServer(options: StsServerOptions): StsServer {
       res.writeHead(400).end();
       return;
     }
-    const runtime = options.getRuntime();
-    const challenge = { realm: realmFor(runtime.config.realm, req), service: runtime.config.service };
+    const snapshot = options.getSnapshot();
+    const challenge = { realm: realmFor(snapshot.config.realm, req), service: snapshot.config.service };
     try {
       if (url.pathname === '/.well-known/jwks.json') {
         endpoint = 'jwks';
@@ -64,7 +64,7 @@ export function createStsServer(options: StsServerOptions): StsServer {
           res.writeHead(405, { allow: 'GET, HEAD' }).end();
           return;
         }
-        sendJson(res, 200, runtime.jwks, { 'cache-control': 'public, max-age=300' });
+        sendJson(res, 200, snapshot.jwks, { 'cache-control': 'public, max-age=300' });
         return;
       }
       const route = ROUTES[url.pathname];
@@ -77,7 +77,7 @@ export function createStsServer(options: StsServerOptions): StsServer {
         res.writeHead(405, { allow: route.methods.join(', ') }).end();
         return;
       }
-      const result = await route.handle({ req, url, runtime, now: options.clock.now(), metrics });
+      const result = await route.handle({ req, url, snapshot, now: options.clock.now(), metrics });
       sendJson(res, 200, result.body);
       logger.debug({ endpoint, identity: result.identity, status: 200 }, 'token issued');
     } catch (err) {

@@ -4,11 +4,11 @@ import { RegcredError } from '../errors.ts';
 import { parseBasic, type BasicCredentials } from './credentials.ts';
 import type { HandlerInput, HandlerResult } from './exchange-handler.ts';
 import { intersectAccess } from './grants.ts';
-import { readBody } from './http-io.ts';
+import { readBody } from './request-body.ts';
 import { findIdentity, type Identity } from './identities.ts';
 import { verifyOidcToken } from './oidc-verify.ts';
 import { mintRegistryToken, verifyExchangeToken } from './registry-token.ts';
-import type { StsRuntime } from './runtime.ts';
+import type { StsConfigSnapshot } from './config-snapshot.ts';
 import { formatAccess, parseScopes } from './scope.ts';
 
 /** The Basic-auth username that marks an exchange token as the password (as with cgr.dev). */
@@ -29,20 +29,20 @@ function unauthorized(error: unknown): never {
   throw error;
 }
 
-async function authenticate(runtime: StsRuntime, credentials: BasicCredentials, now: Date): Promise<Authenticated> {
+async function authenticate(snapshot: StsConfigSnapshot, credentials: BasicCredentials, now: Date): Promise<Authenticated> {
   if (credentials.username === TOKEN_USERNAME) {
-    const credential = await verifyExchangeToken(runtime.tokens, runtime.exchangeCache, credentials.password, now);
-    const identity = runtime.identitiesByUid.get(credential.subject);
+    const credential = await verifyExchangeToken(snapshot.tokens, snapshot.exchangeCache, credentials.password, now);
+    const identity = snapshot.identitiesByUid.get(credential.subject);
     // The identity may have been removed from the configuration since the exchange.
     if (!identity) throw new RegcredError('IdentityUnknown', 'identity no longer configured', { status: 401 });
     return { identity, notAfter: credential.expiresAt };
   }
-  const issuer = runtime.issuersByName.get(credentials.username);
+  const issuer = snapshot.issuersByName.get(credentials.username);
   if (!issuer) throw new RegcredError('IssuerUnknown', 'unknown username', { status: 401 });
   const verified = await verifyOidcToken(credentials.password, issuer, now);
   // The registry token must not outlive the JWT it was derived from (requiredClaims makes exp present).
   const notAfter = new Date((verified.claims.exp as number) * 1000);
-  return { identity: findIdentity(runtime.identities, issuer.name, verified.subject, verified.claims), notAfter };
+  return { identity: findIdentity(snapshot.identities, issuer.name, verified.subject, verified.claims), notAfter };
 }
 
 function credentialsFromForm(form: URLSearchParams, header: string | undefined): BasicCredentials {
@@ -58,7 +58,7 @@ function credentialsFromForm(form: URLSearchParams, header: string | undefined):
   return parseBasic(header);
 }
 
-export async function handleToken({ req, url, runtime, now, metrics }: HandlerInput): Promise<HandlerResult> {
+export async function handleToken({ req, url, snapshot, now, metrics }: HandlerInput): Promise<HandlerResult> {
   const isForm = req.method === 'POST';
   let params = url.searchParams;
   let credentials: BasicCredentials;
@@ -74,16 +74,16 @@ export async function handleToken({ req, url, runtime, now, metrics }: HandlerIn
     credentials = parseBasic(req.headers.authorization);
   }
   const service = params.get('service');
-  if (service !== null && service !== runtime.config.service) {
+  if (service !== null && service !== snapshot.config.service) {
     throw new RegcredError('RequestInvalid', 'this service does not issue tokens for that registry', { status: 400 });
   }
   const scopes = parseScopes(params.getAll('scope'));
-  const { identity, notAfter } = await authenticate(runtime, credentials, now).catch(unauthorized);
+  const { identity, notAfter } = await authenticate(snapshot, credentials, now).catch(unauthorized);
   const access = intersectAccess(scopes, identity.grants);
-  const minted = await mintRegistryToken(runtime.tokens, {
+  const minted = await mintRegistryToken(snapshot.tokens, {
     subject: identity.uid,
     access,
-    lifetimeMs: runtime.config.registryLifetimeMs,
+    lifetimeMs: snapshot.config.registryLifetimeMs,
     now,
     ...(notAfter ? { notAfter } : {}),
   });

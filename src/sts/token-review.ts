@@ -4,6 +4,7 @@
 // most, so a deletion is seen within that time and a burst of one token costs one review.
 import { RegcredError } from '../errors.ts';
 import type { KubeApi } from '../kube/api-client.ts';
+import { typedApis } from '../kube/typed-apis.ts';
 import { VerifiedTokenCache } from './verified-token-cache.ts';
 
 /** Upper bound of the answer cache: "refused at once" must stay true to within seconds. */
@@ -36,7 +37,7 @@ export function createTokenReviewer(options: TokenReviewerOptions): TokenReviewe
   async function review(token: string, audiences: readonly string[]): Promise<boolean> {
     let answer: TokenReviewStatus;
     try {
-      answer = await options.api.request<TokenReviewStatus>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+      answer = await typedApis(options.api).authentication.createTokenReview({
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [...audiences] } },
       });
     } catch (err) {

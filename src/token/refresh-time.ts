@@ -2,7 +2,7 @@
 // jitter that is a pure function of the token so every reader of the same token agrees on the instant.
 import { createHash } from 'node:crypto';
 
-export interface RefreshPolicy {
+export interface RefreshSchedule {
   /** Refresh when this fraction of the token's lifetime remains (0 < f < 1). */
   remainingFraction: number;
   /** At least this long before `exp`, so a slow exchange or a short outage still ends before expiry. */
@@ -11,7 +11,7 @@ export interface RefreshPolicy {
   jitterFraction: number;
 }
 
-export const DEFAULT_REFRESH_POLICY: RefreshPolicy = Object.freeze({
+export const DEFAULT_REFRESH_SCHEDULE: RefreshSchedule = Object.freeze({
   remainingFraction: 1 / 3,
   minMarginMs: 5 * 60_000,
   jitterFraction: 0.1,
@@ -30,16 +30,16 @@ export interface TokenTimes {
  * already "expiring", and the controller would exchange again at once, forever.
  */
 const MAX_MARGIN_FRACTION = 0.5;
-/** Whatever the policy, a token is used for at least this fraction of its life (same hot-loop reason). */
+/** Whatever the schedule, a token is used for at least this fraction of its life (same hot-loop reason). */
 const MAX_LEAD_FRACTION = 0.9;
 
 /** Throws a plain Error naming the bad field; config validation calls it at startup. */
-export function validateRefreshPolicy(policy: RefreshPolicy): RefreshPolicy {
-  const { remainingFraction, minMarginMs, jitterFraction } = policy;
+export function validateRefreshSchedule(schedule: RefreshSchedule): RefreshSchedule {
+  const { remainingFraction, minMarginMs, jitterFraction } = schedule;
   if (!(remainingFraction > 0 && remainingFraction < 1)) throw new Error('remainingFraction must be in (0, 1)');
   if (!(Number.isFinite(minMarginMs) && minMarginMs >= 0)) throw new Error('minMarginMs must be ≥ 0');
   if (!(jitterFraction >= 0 && jitterFraction < 1)) throw new Error('jitterFraction must be in [0, 1)');
-  return policy;
+  return schedule;
 }
 
 /**
@@ -59,20 +59,20 @@ export function tokenJitter(token: string): number {
  * Lifetime runs from `iat` (else `nbf`); a token with neither has no known lifetime and refreshes
  * minMarginMs (plus jitter) before `exp`.
  */
-export function refreshAt(token: string, times: TokenTimes, policy: RefreshPolicy): Date {
+export function refreshAt(token: string, times: TokenTimes, schedule: RefreshSchedule): Date {
   const expMs = times.expiresAt.getTime();
   const start = times.issuedAt ?? times.notBefore;
   const lifetimeMs = start ? Math.max(0, expMs - start.getTime()) : undefined;
 
   let leadMs: number;
   if (lifetimeMs === undefined) {
-    leadMs = policy.minMarginMs;
+    leadMs = schedule.minMarginMs;
   } else {
-    const fractionLeadMs = lifetimeMs * policy.remainingFraction;
-    const marginMs = Math.min(policy.minMarginMs, lifetimeMs * MAX_MARGIN_FRACTION);
+    const fractionLeadMs = lifetimeMs * schedule.remainingFraction;
+    const marginMs = Math.min(schedule.minMarginMs, lifetimeMs * MAX_MARGIN_FRACTION);
     leadMs = Math.max(fractionLeadMs, marginMs);
   }
-  leadMs += leadMs * policy.jitterFraction * tokenJitter(token);
+  leadMs += leadMs * schedule.jitterFraction * tokenJitter(token);
   if (lifetimeMs !== undefined) leadMs = Math.min(leadMs, lifetimeMs * MAX_LEAD_FRACTION);
   return new Date(Math.floor(expMs - leadMs));
 }

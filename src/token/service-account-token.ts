@@ -1,7 +1,9 @@
 // The controller's own ServiceAccount token, one per audience: requested with TokenRequest, reused by
-// every Secret until most of its lifetime is gone, and fetched at most once at a time (single-flight).
+// every Secret until most of its lifetime is gone, and fetched at most once at a time (single-flight,
+// token/renewing-cache.ts).
 import type { Clock } from '../clock.ts';
 import { RegcredError } from '../errors.ts';
+import { createRenewingCache, type Renewed } from './renewing-cache.ts';
 
 /** What the apiserver granted: the token and its real expiry (it may shorten the requested lifetime). */
 export interface IssuedServiceAccountToken {
@@ -37,12 +39,6 @@ export const MIN_EXPIRATION_SECONDS = 600;
 /** A token closer than this to its expiry is not handed out after a failed renewal. */
 const STILL_USABLE_MARGIN_MS = 60_000;
 
-interface Entry {
-  token: string;
-  renewAfterMs: number;
-  expiresAtMs: number;
-}
-
 export function createServiceAccountTokenSource(options: ServiceAccountTokenSourceOptions): ServiceAccountTokenSource {
   const expirationSeconds = options.expirationSeconds ?? 3600;
   const reuseFraction = options.reuseFraction ?? 0.8;
@@ -52,41 +48,26 @@ export function createServiceAccountTokenSource(options: ServiceAccountTokenSour
   if (!(reuseFraction > 0 && reuseFraction < 1)) {
     throw new RegcredError('ConfigInvalid', 'token reuse fraction must be between 0 and 1');
   }
-  const cache = new Map<string, Entry>();
-  const inFlight = new Map<string, Promise<string>>();
+  // A TokenRequest hiccup must not stop exchanges while the previous token is still good.
+  const cache = createRenewingCache<string>({ clock: options.clock, keepOnErrorMarginMs: STILL_USABLE_MARGIN_MS });
 
-  const fetchToken = async (audience: string): Promise<string> => {
+  const fetchToken = async (audience: string): Promise<Renewed<string>> => {
     const requestedAtMs = options.clock.now().getTime();
     let issued: IssuedServiceAccountToken;
     try {
       issued = await options.request({ audience, expirationSeconds });
     } catch (err) {
       options.onRequest?.('error');
-      // A TokenRequest hiccup must not stop exchanges while the previous token is still good.
-      const previous = cache.get(audience);
-      if (previous && options.clock.now().getTime() < previous.expiresAtMs - STILL_USABLE_MARGIN_MS) return previous.token;
       throw err;
     }
     options.onRequest?.('success');
-    const expiresAtMs = issued.expiresAt.getTime();
     // Lifetime counted from when we asked: conservative if the apiserver was slow to answer.
-    const lifetimeMs = Math.max(0, expiresAtMs - requestedAtMs);
-    cache.set(audience, { token: issued.token, expiresAtMs, renewAfterMs: requestedAtMs + lifetimeMs * reuseFraction });
-    return issued.token;
+    const lifetimeMs = Math.max(0, issued.expiresAt.getTime() - requestedAtMs);
+    return { value: issued.token, expiresAt: issued.expiresAt, renewAt: new Date(requestedAtMs + lifetimeMs * reuseFraction) };
   };
 
   return {
-    get(audience) {
-      const entry = cache.get(audience);
-      if (entry && options.clock.now().getTime() < entry.renewAfterMs) return Promise.resolve(entry.token);
-      const pending = inFlight.get(audience);
-      if (pending) return pending;
-      const promise = fetchToken(audience).finally(() => inFlight.delete(audience));
-      inFlight.set(audience, promise);
-      return promise;
-    },
-    invalidate(audience) {
-      cache.delete(audience);
-    },
+    get: (audience) => cache.get(audience, () => fetchToken(audience)),
+    invalidate: (audience) => cache.forget(audience),
   };
 }

@@ -1,6 +1,7 @@
 // Per-workload identity: tokens of ServiceAccounts in the Secrets' namespaces (TokenRequest, the
 // exchanger's audience), one reusing source per ServiceAccount, bounded in number.
 import type { Clock } from '../clock.ts';
+import { objectKey } from '../object-key.ts';
 import { createServiceAccountTokenSource, type IssuedServiceAccountToken, type ServiceAccountTokenSource } from './service-account-token.ts';
 
 export interface WorkloadServiceAccount {
@@ -32,7 +33,7 @@ export interface WorkloadTokenSources {
 export function createWorkloadTokenSources(options: WorkloadTokenSourcesOptions): WorkloadTokenSources {
   const maxEntries = options.maxEntries ?? 5_000;
   const sources = new Map<string, ServiceAccountTokenSource>();
-  const keyOf = (sa: WorkloadServiceAccount): string => `${sa.namespace}/${sa.name}${sa.boundTo ? `#${sa.boundTo.uid}` : ''}`;
+  const keyOf = (sa: WorkloadServiceAccount): string => `${objectKey(sa)}${sa.boundTo ? `#${sa.boundTo.uid}` : ''}`;
   const sourceFor = (sa: WorkloadServiceAccount): ServiceAccountTokenSource => {
     const key = keyOf(sa);
     let source = sources.get(key);

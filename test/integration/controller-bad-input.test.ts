@@ -3,20 +3,15 @@
 // keeps running. After the STS recovers, Secrets are filled, last-error is cleared and a Recovered Event
 // follows.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
-import type { StsFault, TestSts } from '../support/test-sts.ts';
+import { before, describe, it } from 'node:test';
+import type { StsFault } from '../support/test-sts.ts';
 import { waitFor } from '../support/wait.ts';
 import {
-  Kube,
-  createControllerIdentity,
   metricValue,
-  startController,
-  startSts,
   suffix,
   tokenOf,
-  type ControllerIdentity,
   type TestController,
+  useControllerBed,
 } from './controller-harness.ts';
 
 const OTHER = JSON.stringify({ auths: { 'other.example': { username: 'robot', password: 'p4ss', auth: Buffer.from('robot:p4ss').toString('base64') } } });
@@ -55,38 +50,26 @@ const STS_CASES: Array<{ fault: StsFault; code: string }> = [
 ];
 
 describe('controller: bad input', () => {
-  let cp: ControlPlane;
-  let kube: Kube;
-  let identity: ControllerIdentity;
-  let sts: TestSts;
+  const bed = useControllerBed();
   let controller: TestController;
   const inputNs = new Map<InputCase, string>();
   const stsNs = new Map<StsFault, string>();
 
   before(async () => {
-    cp = await useControlPlane();
-    kube = new Kube(cp);
-    identity = await createControllerIdentity(cp);
-    sts = await startSts(cp, 3600);
-    for (const c of INPUT_CASES) inputNs.set(c, await kube.namespace('bad-input'));
-    for (const c of STS_CASES) stsNs.set(c.fault, await kube.namespace('bad-sts'));
-    controller = await startController(identity, sts, [...inputNs.values(), ...stsNs.values()], ['--no-leader-elect']);
-  });
-
-  after(async () => {
-    await controller?.stop();
-    await sts?.stop();
+    for (const c of INPUT_CASES) inputNs.set(c, await bed.kube.namespace('bad-input'));
+    for (const c of STS_CASES) stsNs.set(c.fault, await bed.kube.namespace('bad-sts'));
+    controller = await bed.startController([...inputNs.values(), ...stsNs.values()], ['--no-leader-elect']);
   });
 
   async function expectReported(namespace: string, code: string, reason: string, originalData: string): Promise<void> {
     const secret = await waitFor(async () => {
-      const s = await kube.secret(namespace, 'pull-secret');
+      const s = await bed.kube.secret(namespace, 'pull-secret');
       return s?.metadata?.annotations?.['kube-regcred.io/last-error']?.startsWith(`${code}:`) ? s : undefined;
     }, { description: `last-error ${code} on ${namespace}/pull-secret` });
     const data = Buffer.from(secret.data?.['.dockerconfigjson'] ?? '', 'base64').toString('utf8');
     assert.equal(data, originalData, 'the Secret kept its data');
     const events = await waitFor(async () => {
-      const list = (await kube.events(namespace, 'pull-secret')).filter((e) => e.type === 'Warning' && e.reason === reason);
+      const list = (await bed.kube.events(namespace, 'pull-secret')).filter((e) => e.type === 'Warning' && e.reason === reason);
       return list.length > 0 ? list : undefined;
     }, { description: `a ${reason} Event on ${namespace}/pull-secret` });
     assert.ok(events[0]!.message?.startsWith(`${code}:`), `Event message names the code: ${events[0]!.message}`);
@@ -100,7 +83,7 @@ describe('controller: bad input', () => {
     it(`reports ${c.what} (${c.code}) and leaves the Secret as it was`, async () => {
       const namespace = inputNs.get(c)!;
       const data = c.dockerConfigJson ?? OTHER;
-      await kube.createPullSecret(namespace, 'pull-secret', c.annotations, data);
+      await bed.kube.createPullSecret(namespace, 'pull-secret', c.annotations, data);
       await expectReported(namespace, c.code, 'InvalidSecret', data);
     });
   }
@@ -109,42 +92,42 @@ describe('controller: bad input', () => {
     it(`reports an STS answering ${String(c.fault)} (${c.code}), keeps the old data, and does not send an Event per retry`, async () => {
       const namespace = stsNs.get(c.fault)!;
       const id = `sts-case/${suffix()}`;
-      sts.setFault(c.fault);
-      await kube.createPullSecret(namespace, 'pull-secret', { 'kube-regcred.io/identity': id }, OTHER);
+      bed.sts.setFault(c.fault);
+      await bed.kube.createPullSecret(namespace, 'pull-secret', { 'kube-regcred.io/identity': id }, OTHER);
       await expectReported(namespace, c.code, 'ExchangeFailed', OTHER);
       if (c.fault === 500) {
         // Transient: retried with backoff. Several attempts, still one Event.
-        await waitFor(() => (sts.calls.byIdentity.get(id) ?? 0) >= 3, { description: 'three exchange attempts' });
-        const warnings = (await kube.events(namespace, 'pull-secret')).filter((e) => e.type === 'Warning');
+        await waitFor(() => (bed.sts.calls.byIdentity.get(id) ?? 0) >= 3, { description: 'three exchange attempts' });
+        const warnings = (await bed.kube.events(namespace, 'pull-secret')).filter((e) => e.type === 'Warning');
         assert.equal(warnings.length, 1, `one Warning Event for repeated ${c.code}, got ${warnings.length}`);
       }
     });
   }
 
   it('fills the Secrets once the STS works again: last-error cleared, Recovered Event', async () => {
-    sts.setFault(undefined);
+    bed.sts.setFault(undefined);
     // Transient failures retry by themselves, but the fault is the STS's, not the Secret's: a Secret of an
     // earlier case that retried while the STS answered 401 (permanent) waits for a change like the 401
     // case itself. So every case's Secret is touched, as an operator would after fixing the STS.
     for (const namespace of stsNs.values()) {
-      await kube.core.patchNamespacedSecret({ namespace, name: 'pull-secret', body: [{ op: 'add', path: '/metadata/labels', value: { retry: 'please' } }] });
+      await bed.kube.core.patchNamespacedSecret({ namespace, name: 'pull-secret', body: [{ op: 'add', path: '/metadata/labels', value: { retry: 'please' } }] });
     }
     for (const [fault, namespace] of stsNs) {
       const secret = await waitFor(async () => {
-        const s = await kube.secret(namespace, 'pull-secret');
+        const s = await bed.kube.secret(namespace, 'pull-secret');
         return tokenOf(s) && s?.metadata?.annotations?.['kube-regcred.io/last-error'] === undefined ? s : undefined;
       }, { description: `Secret of the ${String(fault)} case filled and last-error cleared`, timeoutMs: 20_000 });
       const data = JSON.parse(Buffer.from(secret.data!['.dockerconfigjson']!, 'base64').toString('utf8')) as { auths: Record<string, unknown> };
       assert.ok(data.auths['other.example'], 'other entry kept');
-      await waitFor(async () => (await kube.events(namespace, 'pull-secret')).some((e) => e.type === 'Normal' && e.reason === 'Recovered'), {
+      await waitFor(async () => (await bed.kube.events(namespace, 'pull-secret')).some((e) => e.type === 'Normal' && e.reason === 'Recovered'), {
         description: `Recovered Event for the ${String(fault)} case`,
       });
     }
     // Permanent input errors stay reported: nothing was retried for them.
     for (const namespace of inputNs.values()) {
-      const secret = await kube.secret(namespace, 'pull-secret');
+      const secret = await bed.kube.secret(namespace, 'pull-secret');
       assert.ok(secret?.metadata?.annotations?.['kube-regcred.io/last-error'], 'input error still reported');
-      const warnings = (await kube.events(namespace, 'pull-secret')).filter((e) => e.type === 'Warning');
+      const warnings = (await bed.kube.events(namespace, 'pull-secret')).filter((e) => e.type === 'Warning');
       assert.equal(warnings.length, 1, 'one Event for a permanent error');
     }
   });
@@ -152,15 +135,15 @@ describe('controller: bad input', () => {
   it('never puts token text in logs, Events or annotations, even when the STS echoes tokens in errors', async () => {
     const texts = [controller.logs.text()];
     for (const namespace of [...inputNs.values(), ...stsNs.values()]) {
-      for (const event of await kube.events(namespace, 'pull-secret')) texts.push(`${event.reason} ${event.message}`);
-      const secret = await kube.secret(namespace, 'pull-secret');
+      for (const event of await bed.kube.events(namespace, 'pull-secret')) texts.push(`${event.reason} ${event.message}`);
+      const secret = await bed.kube.secret(namespace, 'pull-secret');
       texts.push(JSON.stringify(secret?.metadata?.annotations ?? {}));
       const token = tokenOf(secret);
       if (token) texts.push(`\u0000${token}`); // marker: checked below, not searched for itself
     }
     const markers = texts.filter((t) => t.startsWith('\u0000')).map((t) => t.slice(1));
     const all = texts.filter((t) => !t.startsWith('\u0000')).join('\n');
-    assert.ok(!all.includes(identity.token), 'the kubeconfig ServiceAccount token appears');
+    assert.ok(!all.includes(bed.identity.token), 'the kubeconfig ServiceAccount token appears');
     for (const token of markers) assert.ok(!all.includes(token), 'a registry token appears');
     assert.ok(!/eyJ[A-Za-z0-9_-]{10,}/.test(all), 'something JWT-shaped appears');
     assert.ok(!all.includes('p4ss') && !all.includes(Buffer.from('robot:p4ss').toString('base64')), 'another registry password appears');

@@ -8,10 +8,11 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import type { TestSts } from '../support/test-sts.ts';
 import { waitFor } from '../support/wait.ts';
+import { builtCli } from '../support/cli.ts';
 import { Kube, REGISTRY, SA_NAME, STS_AUDIENCE, createControllerIdentity, metricValue, startSts, suffix, tokenOf } from './controller-harness.ts';
 
 const NODE = process.execPath;
-const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
+const MAIN = await builtCli();
 
 describe('kube-regcred controller (the command)', () => {
   it('prints --help with every flag and exits 0', () => {

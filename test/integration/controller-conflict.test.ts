@@ -10,13 +10,13 @@ import { createChainguardExchanger } from '../../src/exchange/chainguard.ts';
 import { createTokenCache } from '../../src/exchange/token-cache.ts';
 import { createEventRecorder } from '../../src/kube/events.ts';
 import { createKubeApi } from '../../src/kube/api-client.ts';
-import { loadKubeConnection } from '../../src/kube/kube-connection.ts';
+import { loadKubeConnection } from '../../src/kube/kube-config.ts';
 import { toSecretObject, type SecretObject } from '../../src/kube/secret-informer.ts';
 import { createSecretWriter } from '../../src/kube/secret-writer.ts';
 import { createTokenRequester } from '../../src/kube/token-request.ts';
 import { createControllerMetrics } from '../../src/controller/metrics.ts';
 import { createReconciler } from '../../src/controller/reconcile.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE } from '../../src/token/refresh-time.ts';
 import { createServiceAccountTokenSource } from '../../src/token/service-account-token.ts';
 import { createLogger } from '../../src/log.ts';
 import { systemClock } from '../../src/clock.ts';
@@ -56,7 +56,7 @@ describe('controller: write conflicts', () => {
       tokenCache: createTokenCache({
         exchanger: createChainguardExchanger({ issuerUrl: sts.url, audience: STS_AUDIENCE, timeoutMs: 2000 }),
         clock: systemClock,
-        refresh: DEFAULT_REFRESH_POLICY,
+        refresh: DEFAULT_REFRESH_SCHEDULE,
       }),
       serviceAccountTokens: createServiceAccountTokenSource({
         request: createTokenRequester(api, { namespace: identity.namespace, name: SA_NAME }),
@@ -64,7 +64,7 @@ describe('controller: write conflicts', () => {
       }),
       audience: STS_AUDIENCE,
       subject: `system:serviceaccount:${identity.namespace}:${SA_NAME}`,
-      settings: { defaultRegistry: REGISTRY, registries: [REGISTRY], refresh: DEFAULT_REFRESH_POLICY },
+      settings: { defaultRegistry: REGISTRY, registries: [REGISTRY], refresh: DEFAULT_REFRESH_SCHEDULE },
       clock: systemClock,
       logger,
       metrics,

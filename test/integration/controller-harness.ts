@@ -1,11 +1,13 @@
 // Shared set-up for the controller's integration tests on the real test bed: the controller's own
 // ServiceAccount with RBAC like the shipped manifests (never admin), a test STS that verifies its tokens
-// against the apiserver JWKS, and an in-process controller whose logs are captured.
+// against the apiserver JWKS, and an in-process controller whose logs are captured. useControllerBed()
+// puts the usual three together for a suite and stops what it started.
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { ApiException, AuthorizationV1Api, CoreV1Api, RbacAuthorizationV1Api, type CoreV1Event, type V1Secret } from '@kubernetes/client-node';
 import type { DestinationStream } from 'pino';
-import type { ControlPlane } from '../support/testbed.ts';
+import { after, before } from 'node:test';
+import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import { grantRole } from '../support/rbac.ts';
 import { waitFor } from '../support/wait.ts';
 import { startTestSts, type TestSts } from '../support/test-sts.ts';
@@ -164,6 +166,67 @@ export async function startController(
       await running.stop();
       // KUBE_REGCRED_TEST_LOGS=1 shows what the controller logged, for debugging a failing test.
       if (process.env['KUBE_REGCRED_TEST_LOGS']) process.stderr.write(`--- controller ${running.identity} logs ---\n${logs.text()}\n`);
+    },
+  };
+}
+
+export interface ControllerBedOptions {
+  /** Lifetime of the registry tokens the test STS issues; default 3600. */
+  stsTokenLifetimeSeconds?: number;
+  /** Without the read-Secrets grant (the test binds it later with identity.bindReadSecrets()). */
+  bindReadSecrets?: boolean;
+}
+
+/** What a suite's before() hook set up; read it in tests and in the suite's own later hooks. */
+export interface ControllerBed {
+  readonly cp: ControlPlane;
+  readonly kube: Kube;
+  readonly identity: ControllerIdentity & { bindReadSecrets(): Promise<void> };
+  readonly sts: TestSts;
+  /** Starts a controller (as `identity` unless another is given) that the bed stops after the suite. */
+  startController(watchNamespaces: string[], extraArgs?: string[], identity?: ControllerIdentity): Promise<TestController>;
+}
+
+/**
+ * For a describe(): the test bed, an admin client, the controller's identity and a test STS, made in
+ * a before() hook (registered now, so it runs before the suite's own); an after() hook stops every
+ * controller the suite started through the bed, then the STS.
+ */
+export function useControllerBed(options: ControllerBedOptions = {}): ControllerBed {
+  let state: { cp: ControlPlane; kube: Kube; identity: ControllerIdentity & { bindReadSecrets(): Promise<void> }; sts: TestSts } | undefined;
+  const controllers: TestController[] = [];
+  const ready = () => {
+    if (!state) throw new Error('useControllerBed: used before its before() hook ran');
+    return state;
+  };
+  before(async () => {
+    const cp = await useControlPlane();
+    const kube = new Kube(cp);
+    const identity = await createControllerIdentity(cp, options.bindReadSecrets === false ? { bindReadSecrets: false } : {});
+    const sts = await startSts(cp, options.stsTokenLifetimeSeconds ?? 3600);
+    state = { cp, kube, identity, sts };
+  });
+  after(async () => {
+    for (const controller of controllers) await controller.stop();
+    await state?.sts.stop();
+  });
+  return {
+    get cp() {
+      return ready().cp;
+    },
+    get kube() {
+      return ready().kube;
+    },
+    get identity() {
+      return ready().identity;
+    },
+    get sts() {
+      return ready().sts;
+    },
+    async startController(watchNamespaces, extraArgs = [], identity = ready().identity) {
+      const controller = await startController(identity, ready().sts, watchNamespaces, extraArgs);
+      controllers.push(controller);
+      return controller;
     },
   };
 }

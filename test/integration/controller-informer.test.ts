@@ -1,33 +1,20 @@
 // The Secret informer when the API refuses it: the list-watch loop must report it (metric, not ready)
 // and restart it with backoff until it works.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
-import type { TestSts } from '../support/test-sts.ts';
+import { describe, it } from 'node:test';
 import { waitFor } from '../support/wait.ts';
-import { Kube, createControllerIdentity, metricValue, startController, startSts, tokenOf, type TestController } from './controller-harness.ts';
+import { metricValue, tokenOf, type TestController, useControllerBed } from './controller-harness.ts';
 
 describe('controller: Secret informer failures', () => {
-  let cp: ControlPlane;
-  let sts: TestSts;
+  // The controller's identity starts without the grant to read Secrets.
+  const bed = useControllerBed({ bindReadSecrets: false });
   let controller: TestController | undefined;
 
-  before(async () => {
-    cp = await useControlPlane();
-    sts = await startSts(cp, 3600);
-  });
-
-  after(async () => {
-    await controller?.stop();
-    await sts?.stop();
-  });
-
   it('is not ready while it may not list Secrets, reports it, and recovers once allowed', async () => {
-    const kube = new Kube(cp);
-    const identity = await createControllerIdentity(cp, { bindReadSecrets: false });
+    const { kube, identity } = bed;
     const ns = await kube.namespace('informer');
     await kube.createPullSecret(ns, 'pull-secret', { 'kube-regcred.io/identity': 'informer/one' });
-    controller = await startController(identity, sts, [ns], ['--no-leader-elect']);
+    controller = await bed.startController([ns], ['--no-leader-elect']);
     const ops = `http://127.0.0.1:${controller.running.opsPort}`;
 
     await waitFor(async () => metricValue(await controller!.metricsText(), 'kube_regcred_errors_total', { code: 'KubeForbidden' }) >= 1, {

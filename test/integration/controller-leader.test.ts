@@ -1,28 +1,19 @@
 // Two controllers sharing one Lease on the real test bed: exactly one writes, the follower keeps its
 // cache warm and is ready, and when the leader stops (releasing the Lease) the follower takes over.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { CoordinationV1Api } from '@kubernetes/client-node';
-import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
-import type { TestSts } from '../support/test-sts.ts';
 import { waitFor } from '../support/wait.ts';
 import {
-  Kube,
-  createControllerIdentity,
   metricValue,
-  startController,
-  startSts,
   suffix,
   tokenOf,
-  type ControllerIdentity,
   type TestController,
+  useControllerBed,
 } from './controller-harness.ts';
 
 describe('controller: leader election', () => {
-  let cp: ControlPlane;
-  let kube: Kube;
-  let identity: ControllerIdentity;
-  let sts: TestSts;
+  const bed = useControllerBed();
   let first: TestController;
   let second: TestController;
   let ns1: string;
@@ -31,20 +22,10 @@ describe('controller: leader election', () => {
   const args = ['--lease-name', leaseName, '--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '500ms'];
 
   before(async () => {
-    cp = await useControlPlane();
-    kube = new Kube(cp);
-    identity = await createControllerIdentity(cp);
-    sts = await startSts(cp, 3600);
-    ns1 = await kube.namespace('leader');
-    ns2 = await kube.namespace('leader');
-    first = await startController(identity, sts, [ns1, ns2], args);
-    second = await startController(identity, sts, [ns1, ns2], args);
-  });
-
-  after(async () => {
-    await first?.stop();
-    await second?.stop();
-    await sts?.stop();
+    ns1 = await bed.kube.namespace('leader');
+    ns2 = await bed.kube.namespace('leader');
+    first = await bed.startController([ns1, ns2], args);
+    second = await bed.startController([ns1, ns2], args);
   });
 
   it('elects exactly one leader; only it exchanges and writes; both are ready', async () => {
@@ -52,11 +33,11 @@ describe('controller: leader election', () => {
     const [leader, follower] = first.running.elector!.isLeader() ? [first, second] : [second, first];
     await waitFor(() => follower.running.controller.readiness().ready, { description: 'follower ready (leader known)' });
     assert.equal(follower.running.elector!.leader(), leader.running.identity, 'the follower knows who leads');
-    const lease = await cp.kubeConfig('admin').makeApiClient(CoordinationV1Api).readNamespacedLease({ name: leaseName, namespace: identity.namespace });
+    const lease = await bed.cp.kubeConfig('admin').makeApiClient(CoordinationV1Api).readNamespacedLease({ name: leaseName, namespace: bed.identity.namespace });
     assert.equal(lease.spec?.holderIdentity, leader.running.identity);
 
-    await kube.createPullSecret(ns1, 'pull-secret', { 'kube-regcred.io/identity': 'leader/one' });
-    await waitFor(async () => tokenOf(await kube.secret(ns1, 'pull-secret')), { description: 'Secret filled' });
+    await bed.kube.createPullSecret(ns1, 'pull-secret', { 'kube-regcred.io/identity': 'leader/one' });
+    await waitFor(async () => tokenOf(await bed.kube.secret(ns1, 'pull-secret')), { description: 'Secret filled' });
     // The follower saw the Secret too (warm cache) but did nothing with it.
     await waitFor(async () => metricValue(await follower.metricsText(), 'kube_regcred_managed_secrets') === 1, {
       description: 'follower cache holds the Secret',
@@ -67,43 +48,43 @@ describe('controller: leader election', () => {
     assert.equal(metricValue(followerMetrics, 'kube_regcred_secret_refreshes_total'), 0, 'the follower never wrote');
     assert.equal(metricValue(followerMetrics, 'kube_regcred_exchanges_total', { result: 'success' }), 0, 'the follower never exchanged');
     assert.equal(metricValue(followerMetrics, 'kube_regcred_token_requests_total', { result: 'success' }), 0, 'the follower never asked for a token');
-    assert.equal(sts.calls.exchange, 1, 'one exchange in all');
+    assert.equal(bed.sts.calls.exchange, 1, 'one exchange in all');
   });
 
   it('hands over when the leader stops: the follower takes the Lease and writes', async () => {
     const [leader, follower] = first.running.elector!.isLeader() ? [first, second] : [second, first];
     await leader.stop();
     await waitFor(() => follower.running.elector!.isLeader(), { description: 'follower took over', timeoutMs: 10_000 });
-    await kube.createPullSecret(ns2, 'pull-secret', { 'kube-regcred.io/identity': 'leader/two' });
-    await waitFor(async () => tokenOf(await kube.secret(ns2, 'pull-secret')), { description: 'Secret filled by the new leader' });
+    await bed.kube.createPullSecret(ns2, 'pull-secret', { 'kube-regcred.io/identity': 'leader/two' });
+    await waitFor(async () => tokenOf(await bed.kube.secret(ns2, 'pull-secret')), { description: 'Secret filled by the new leader' });
     assert.equal(metricValue(await follower.metricsText(), 'kube_regcred_secret_refreshes_total'), 1, 'the new leader wrote it');
     // The first Secret still holds its good token: the new leader did not rewrite it.
-    const lease = await cp.kubeConfig('admin').makeApiClient(CoordinationV1Api).readNamespacedLease({ name: leaseName, namespace: identity.namespace });
+    const lease = await bed.cp.kubeConfig('admin').makeApiClient(CoordinationV1Api).readNamespacedLease({ name: leaseName, namespace: bed.identity.namespace });
     assert.equal(lease.spec?.holderIdentity, follower.running.identity);
     assert.ok((lease.spec?.leaseTransitions ?? 0) >= 1, 'a transition was recorded');
   });
 
   it('takes over a Lease whose holder stopped renewing, only after the lease duration', async () => {
     const ghostLease = `ghost-${suffix()}`;
-    const ns3 = await kube.namespace('leader');
+    const ns3 = await bed.kube.namespace('leader');
     const now = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
     // A holder that never renews (a crashed leader): its Lease is fresh when the controller starts.
-    await cp.kubeConfig('admin').makeApiClient(CoordinationV1Api).createNamespacedLease({
-      namespace: identity.namespace,
+    await bed.cp.kubeConfig('admin').makeApiClient(CoordinationV1Api).createNamespacedLease({
+      namespace: bed.identity.namespace,
       body: {
         metadata: { name: ghostLease },
         spec: { holderIdentity: 'ghost', leaseDurationSeconds: 4, renewTime: now as unknown as Date, acquireTime: now as unknown as Date },
       },
     });
-    await kube.createPullSecret(ns3, 'pull-secret', { 'kube-regcred.io/identity': 'leader/three' });
-    const third = await startController(identity, sts, [ns3], ['--lease-name', ghostLease, '--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '500ms']);
+    await bed.kube.createPullSecret(ns3, 'pull-secret', { 'kube-regcred.io/identity': 'leader/three' });
+    const third = await bed.startController([ns3], ['--lease-name', ghostLease, '--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '500ms']);
     try {
       await waitFor(() => third.running.controller.readiness().ready, { description: 'ready as a follower of the ghost' });
       assert.equal(third.running.elector!.leader(), 'ghost');
       assert.equal(third.running.elector!.isLeader(), false);
-      assert.equal(tokenOf(await kube.secret(ns3, 'pull-secret')), undefined, 'a follower does not write');
+      assert.equal(tokenOf(await bed.kube.secret(ns3, 'pull-secret')), undefined, 'a follower does not write');
       await waitFor(() => third.running.elector!.isLeader(), { description: 'took over the expired Lease', timeoutMs: 15_000 });
-      await waitFor(async () => tokenOf(await kube.secret(ns3, 'pull-secret')), { description: 'filled after the takeover' });
+      await waitFor(async () => tokenOf(await bed.kube.secret(ns3, 'pull-secret')), { description: 'filled after the takeover' });
     } finally {
       await third.stop();
     }

@@ -6,11 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import type { TestSts } from '../support/test-sts.ts';
 import { waitFor } from '../support/wait.ts';
-import { Kube, createControllerIdentity, startController, startSts, suffix, tokenOf, type ControllerIdentity, type TestController } from './controller-harness.ts';
+import { suffix, tokenOf, type TestController, useControllerBed } from './controller-harness.ts';
 
 /** The time of the first log line with this message, in ms (pino's `time`, ISO in our logger). */
 function loggedAt(controller: TestController, msg: string): number | undefined {
@@ -29,10 +27,7 @@ function loggedTimes(controller: TestController, msg: string): number[] {
 }
 
 describe('controller: leader cut off from the apiserver', () => {
-  let cp: ControlPlane;
-  let kube: Kube;
-  let identity: ControllerIdentity;
-  let sts: TestSts;
+  const bed = useControllerBed({ stsTokenLifetimeSeconds: 6 });
   let proxy: TcpProxy;
   let leader: TestController;
   let follower: TestController;
@@ -42,30 +37,23 @@ describe('controller: leader cut off from the apiserver', () => {
   const args = ['--lease-name', leaseName, '--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '500ms', '--refresh-min-margin', '1s'];
 
   before(async () => {
-    cp = await useControlPlane();
-    kube = new Kube(cp);
-    identity = await createControllerIdentity(cp);
-    sts = await startSts(cp, 6);
-    ns = await kube.namespace('partition');
-    const server = new URL(cp.server);
+    ns = await bed.kube.namespace('partition');
+    const server = new URL(bed.cp.server);
     proxy = await startTcpProxy({ host: server.hostname, port: Number(server.port) });
-    const viaProxy = { ...identity, kubeconfig: `${identity.kubeconfig}-proxied` };
-    writeFileSync(viaProxy.kubeconfig, readFileSync(identity.kubeconfig, 'utf8').replaceAll(server.origin, `https://127.0.0.1:${proxy.port}`), { mode: 0o600 });
-    leader = await startController(viaProxy, sts, [ns], args);
+    const viaProxy = { ...bed.identity, kubeconfig: `${bed.identity.kubeconfig}-proxied` };
+    writeFileSync(viaProxy.kubeconfig, readFileSync(bed.identity.kubeconfig, 'utf8').replaceAll(server.origin, `https://127.0.0.1:${proxy.port}`), { mode: 0o600 });
+    leader = await bed.startController([ns], args, viaProxy);
     await waitFor(() => leader.running.elector!.isLeader(), { description: 'the proxied replica leads' });
-    follower = await startController(identity, sts, [ns], args);
+    follower = await bed.startController([ns], args);
   });
 
   after(async () => {
-    await leader?.stop();
-    await follower?.stop();
     await proxy?.stop();
-    await sts?.stop();
   });
 
   it('never has two leaders, and the cut-off leader neither writes nor sends Events once it is not leader', async (t) => {
-    await kube.createPullSecret(ns, 'pull-secret', { 'kube-regcred.io/identity': 'partition/one' });
-    await waitFor(async () => tokenOf(await kube.secret(ns, 'pull-secret')), { description: 'Secret filled by the leader' });
+    await bed.kube.createPullSecret(ns, 'pull-secret', { 'kube-regcred.io/identity': 'partition/one' });
+    await waitFor(async () => tokenOf(await bed.kube.secret(ns, 'pull-secret')), { description: 'Secret filled by the leader' });
     await waitFor(() => follower.running.controller.readiness().ready, { description: 'follower ready' });
 
     const overlaps: number[] = [];
@@ -81,8 +69,8 @@ describe('controller: leader cut off from the apiserver', () => {
     proxy.blackhole();
     await waitFor(() => follower.running.elector!.isLeader(), { description: 'the follower took over', timeoutMs: 20_000 });
     // Refreshes keep coming (6 s tokens): the new leader writes them, the old one must not.
-    const tokenAtTakeover = tokenOf(await kube.secret(ns, 'pull-secret'));
-    await waitFor(async () => tokenOf(await kube.secret(ns, 'pull-secret')) !== tokenAtTakeover, { description: 'the new leader refreshed', timeoutMs: 15_000 });
+    const tokenAtTakeover = tokenOf(await bed.kube.secret(ns, 'pull-secret'));
+    await waitFor(async () => tokenOf(await bed.kube.secret(ns, 'pull-secret')) !== tokenAtTakeover, { description: 'the new leader refreshed', timeoutMs: 15_000 });
     proxy.heal();
     // After healing, the old leader's cut-off requests fail; whatever it does next must not be a write or an Event.
     await waitFor(() => leader.running.elector!.leader() === follower.running.identity, { description: 'the old leader sees the new one', timeoutMs: 20_000 });
@@ -98,7 +86,7 @@ describe('controller: leader cut off from the apiserver', () => {
     assert.ok(stoppedAtMs < startedAtMs, `the old leader stopped (${stoppedAtMs - cutAtMs} ms after the cut) before the new one started (${startedAtMs - cutAtMs} ms)`);
     const lateWrites = loggedTimes(leader, 'registry token written').filter((at) => at > stoppedAtMs);
     assert.deepEqual(lateWrites, [], 'no write by the old leader after it stepped down');
-    const events = await kube.events(ns, 'pull-secret');
+    const events = await bed.kube.events(ns, 'pull-secret');
     // Event timestamps have whole seconds: anything the old leader sent after it stopped shows as later.
     const stale = events.filter((e) => e.reportingInstance === leader.running.identity && new Date(e.firstTimestamp!).getTime() > stoppedAtMs + 1000);
     assert.deepEqual(stale.map((e) => `${e.reason}: ${e.message}`), [], 'no Event by the old leader after it stepped down');

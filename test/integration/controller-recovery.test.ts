@@ -2,49 +2,35 @@
 // identity succeeds, every Secret of that identity gets the new token at once, without waiting for its
 // own (long) backoff timer, and from that one exchange.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
-import type { TestSts } from '../support/test-sts.ts';
+import { before, describe, it } from 'node:test';
 import { waitFor } from '../support/wait.ts';
-import { Kube, createControllerIdentity, expMs, startController, startSts, tokenOf, type ControllerIdentity, type TestController } from './controller-harness.ts';
+import { expMs, tokenOf, type TestController, useControllerBed } from './controller-harness.ts';
 
 const LIFETIME_SECONDS = 10;
 const SECRETS = 5;
 const IDENTITY = 'recovery/one';
 
 describe('controller: recovery after an STS outage', () => {
-  let cp: ControlPlane;
-  let kube: Kube;
-  let identity: ControllerIdentity;
-  let sts: TestSts;
+  const bed = useControllerBed({ stsTokenLifetimeSeconds: LIFETIME_SECONDS });
   let controller: TestController;
   const namespaces: string[] = [];
 
   before(async () => {
-    cp = await useControlPlane();
-    kube = new Kube(cp);
-    identity = await createControllerIdentity(cp);
-    sts = await startSts(cp, LIFETIME_SECONDS);
-    for (let i = 0; i < SECRETS; i++) namespaces.push(await kube.namespace('recovery'));
+    for (let i = 0; i < SECRETS; i++) namespaces.push(await bed.kube.namespace('recovery'));
     // Backoff of at least 20 s once the old tokens are gone: far longer than this test waits for recovery.
-    controller = await startController(identity, sts, namespaces, ['--no-leader-elect', '--refresh-min-margin', '1s', '--backoff-base', '20s', '--backoff-max', '60s']);
-  });
-
-  after(async () => {
-    await controller?.stop();
-    await sts?.stop();
+    controller = await bed.startController(namespaces, ['--no-leader-elect', '--refresh-min-margin', '1s', '--backoff-base', '20s', '--backoff-max', '60s']);
   });
 
   it('refreshes every Secret of the identity from the first successful exchange, not at its own backoff', async (t) => {
-    for (const ns of namespaces) await kube.createPullSecret(ns, 'pull-secret', { 'kube-regcred.io/identity': IDENTITY });
-    const originals = await Promise.all(namespaces.map((ns) => waitFor(async () => tokenOf(await kube.secret(ns, 'pull-secret')), { description: `${ns} filled` })));
+    for (const ns of namespaces) await bed.kube.createPullSecret(ns, 'pull-secret', { 'kube-regcred.io/identity': IDENTITY });
+    const originals = await Promise.all(namespaces.map((ns) => waitFor(async () => tokenOf(await bed.kube.secret(ns, 'pull-secret')), { description: `${ns} filled` })));
     const lastExpMs = Math.max(...originals.map(expMs));
-    sts.setFault(500);
+    bed.sts.setFault(500);
 
     // The outage outlasts every token, and every Secret has failed and sits on its backoff timer.
     await waitFor(() => Date.now() > lastExpMs + 1000, { description: 'outage past the tokens exp', timeoutMs: 20_000 });
     for (const ns of namespaces) {
-      await waitFor(async () => (await kube.secret(ns, 'pull-secret'))?.metadata?.annotations?.['kube-regcred.io/last-error']?.startsWith('StsServerError'), {
+      await waitFor(async () => (await bed.kube.secret(ns, 'pull-secret'))?.metadata?.annotations?.['kube-regcred.io/last-error']?.startsWith('StsServerError'), {
         description: `${ns} reported the outage`,
       });
     }
@@ -54,17 +40,17 @@ describe('controller: recovery after an STS outage', () => {
 
     // The STS is back. One Secret changes (as any input change or its own timer would), so it is
     // reconciled now; its exchange is the first success.
-    sts.setFault(undefined);
-    const exchangesBefore = sts.calls.issued;
+    bed.sts.setFault(undefined);
+    const exchangesBefore = bed.sts.calls.issued;
     const healedAtMs = Date.now();
-    await kube.core.patchNamespacedSecret({ namespace: namespaces[0]!, name: 'pull-secret', body: [{ op: 'add', path: '/metadata/labels', value: { touched: 'yes' } }] });
+    await bed.kube.core.patchNamespacedSecret({ namespace: namespaces[0]!, name: 'pull-secret', body: [{ op: 'add', path: '/metadata/labels', value: { touched: 'yes' } }] });
 
     const seenAtMs = new Map<string, number>();
     await waitFor(
       async () => {
         for (const [i, ns] of namespaces.entries()) {
           if (seenAtMs.has(ns)) continue;
-          const token = tokenOf(await kube.secret(ns, 'pull-secret'));
+          const token = tokenOf(await bed.kube.secret(ns, 'pull-secret'));
           if (token !== undefined && token !== originals[i]) seenAtMs.set(ns, Date.now());
         }
         return seenAtMs.size === namespaces.length;
@@ -75,7 +61,7 @@ describe('controller: recovery after an STS outage', () => {
     for (const ns of namespaces.slice(1)) {
       assert.ok(seenAtMs.get(ns)! < timers.get(ns)!, `${ns} was refreshed before its own backoff timer`);
     }
-    assert.equal(sts.calls.issued - exchangesBefore, 1, 'one exchange served every Secret of the identity');
+    assert.equal(bed.sts.calls.issued - exchangesBefore, 1, 'one exchange served every Secret of the identity');
     const spreadMs = Math.max(...seenAtMs.values()) - Math.min(...seenAtMs.values());
     t.diagnostic(`all ${SECRETS} Secrets refreshed ${Math.max(...seenAtMs.values()) - healedAtMs} ms after the STS came back; ${spreadMs} ms between the first and the last`);
   });

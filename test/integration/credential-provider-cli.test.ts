@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { cacheDurationSeconds } from '../../src/credential-provider/answer.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE } from '../../src/token/refresh-time.ts';
 import { readJwtTimes } from '../../src/token/jwt-times.ts';
 import { providerRequest, runProvider, shippedProvider, startProviderBed, type ProviderBed } from '../support/credential-provider.ts';
 import { buildTinyImage } from '../support/oci-image.ts';
@@ -90,7 +90,7 @@ test('a ServiceAccount of a namespace the sts allows gets a registry credential 
   // The controller's margin rule on the token's real exp, never past exp.
   const times = readJwtTimes(password);
   const seconds = Number(/^(\d+)s$/.exec(response.cacheDuration)![1]);
-  const expected = cacheDurationSeconds({ token: password, ...times }, new Date(), DEFAULT_REFRESH_POLICY);
+  const expected = cacheDurationSeconds({ token: password, ...times }, new Date(), DEFAULT_REFRESH_SCHEDULE);
   assert.ok(Math.abs(seconds - expected) <= 2, `cacheDuration ${seconds}s, the refresh rule gives ${expected}s`);
   assert.ok(seconds * 1000 < times.expiresAt.getTime() - Date.now(), 'cacheDuration ends before the token expires');
   assert.ok(seconds > 0);

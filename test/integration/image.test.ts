@@ -81,7 +81,7 @@ describe('the image built from the Dockerfile', () => {
     );
     assert.deepEqual(summary.Layers, served.layers.map((l) => l.digest));
     for (const layer of served.layers) assert.equal(layer.mediaType, 'application/vnd.oci.image.layer.v1.tar+gzip');
-    // The base's files, node, node_modules, package.json, dist: a layer each at least.
+    // The base's files, node, package.json, dist: a layer each at least.
     assert.ok(served.layers.length >= 4, `expected the base and the Dockerfile's COPY layers, got ${served.layers.length}`);
   });
 

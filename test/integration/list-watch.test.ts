@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createKubeApi, type KubeApi } from '../../src/kube/api-client.ts';
-import { loadKubeConnection } from '../../src/kube/kube-connection.ts';
+import { loadKubeConnection } from '../../src/kube/kube-config.ts';
 import { createListWatch, type CacheEventType } from '../../src/kube/list-watch.ts';
 import { createSecretInformer } from '../../src/kube/secret-informer.ts';
 import { isManaged } from '../../src/annotations.ts';

@@ -14,13 +14,14 @@ import type { ControlPlane } from './control-plane.ts';
 import { grantRole } from './rbac.ts';
 import { freePort } from './ports.ts';
 import { startComponent, type Component } from './process.ts';
+import { builtCli } from './cli.ts';
 import { serviceAccountToken, startTokenRegistry, STS_AUDIENCE, type TokenRegistry, type TokenRegistryOptions } from './token-registry.ts';
 
 export { CONTROLLER_SUBJECT, PUBLISHER, STS_AUDIENCE } from './token-registry.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'src', 'main.ts');
+const CLI = await builtCli();
 
 export interface FullChainOptions extends TokenRegistryOptions {
   /** Namespaces the controller watches; empty = cluster-wide. */

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface TcpProxy {
   port: number;
+  /** Client connections accepted so far (a TLS client opens one per handshake). */
+  connections(): number;
   blackhole(): void;
   heal(): void;
   /** Bytes forwarded so far, client → server (up) and server → client (down), and connections accepted. */
@@ -17,8 +19,10 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let dropping = false;
   const counted = { up: 0, down: 0, connections: 0 };
+  let accepted = 0;
   const pairs = new Set<{ client: Socket; upstream: Socket; broken: boolean }>();
   const server = createServer((client) => {
+    accepted++;
     const upstream = connect(target.port, target.host);
     counted.connections++;
     const pair = { client, upstream, broken: dropping };
@@ -48,6 +52,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
+    connections: () => accepted,
     blackhole() {
       dropping = true;
       for (const pair of pairs) pair.broken = true;

@@ -14,9 +14,10 @@ import { startComponent, type Component } from './process.ts';
 import { startRegistry, type RegistryProcess } from './registry.ts';
 import { buildRunnableImage } from './pods.ts';
 import { skopeoCopy, writeAuthfile, type CopyResult } from './skopeo.ts';
+import { builtCli } from './cli.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const CLI = join(ROOT, 'src', 'main.ts');
+const CLI = await builtCli();
 
 export const STS_AUDIENCE = 'kube-regcred-sts';
 export const CONTROLLER_SUBJECT = 'system:serviceaccount:kube-regcred:kube-regcred';

@@ -30,7 +30,7 @@ describe('apiserver unreachable', () => {
     }) as unknown as DestinationStream;
     const logger = createLogger({ level: 'warn', destination });
     const api = createKubeApi({
-      connection: { server: new URL(`https://127.0.0.1:${port}`), tls: { rejectUnauthorized: true }, namespace: undefined, authorization: async () => undefined, invalidate: () => undefined },
+      connection: { server: new URL(`https://127.0.0.1:${port}`), namespace: undefined, requestAuth: async () => ({ headers: {}, tls: { rejectUnauthorized: true } }) },
     });
     const cache = createListWatch({
       api,

@@ -1,8 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffDelayMs, capDelay, retryDelayMs, MIN_CAPPED_DELAY_MS } from '../../src/controller/backoff.ts';
+import { backoffDelayMs } from '../../src/backoff.ts';
+import { capDelay, retryDelayMs, MIN_CAPPED_DELAY_MS } from '../../src/controller/retry-delay.ts';
 
-const policy = { baseMs: 1_000, maxMs: 60_000 };
+const schedule = { baseMs: 1_000, maxMs: 60_000 };
 const fixed = (value: number) => () => value;
 const NOW = new Date('2026-11-23T09:00:00Z');
 const inMs = (ms: number) => new Date(NOW.getTime() + ms);
@@ -24,16 +25,16 @@ describe('backoffDelayMs', () => {
   ];
   for (const [attempt, random, expected] of cases) {
     it(`waits ${expected} ms on attempt ${attempt} when random() = ${random}`, () => {
-      assert.equal(backoffDelayMs(attempt, policy, fixed(random)), expected);
+      assert.equal(backoffDelayMs(attempt, schedule, fixed(random)), expected);
     });
   }
 
   it('stays within [baseMs, min(maxMs, baseMs·2^(attempt-1))] for any random value', () => {
     for (let attempt = 1; attempt < 20; attempt += 1) {
-      const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
+      const ceiling = Math.min(schedule.maxMs, schedule.baseMs * 2 ** (attempt - 1));
       for (const r of [0, 0.1, 0.5, 0.9, 0.999_999]) {
-        const delay = backoffDelayMs(attempt, policy, fixed(r));
-        assert.ok(delay >= policy.baseMs && delay <= ceiling, `attempt ${attempt}, random ${r}: ${delay} ms`);
+        const delay = backoffDelayMs(attempt, schedule, fixed(r));
+        assert.ok(delay >= schedule.baseMs && delay <= ceiling, `attempt ${attempt}, random ${r}: ${delay} ms`);
       }
     }
   });
@@ -57,12 +58,12 @@ describe('capDelay', () => {
 
 describe('retryDelayMs', () => {
   it('honours Retry-After when it is longer than the backoff', () => {
-    assert.equal(retryDelayMs({ attempt: 1, policy, random: fixed(0), now: NOW, retryAfterMs: 7_000 }), 7_000);
+    assert.equal(retryDelayMs({ attempt: 1, schedule, random: fixed(0), now: NOW, retryAfterMs: 7_000 }), 7_000);
   });
 
   it('still retries before the old token stops working, even against Retry-After', () => {
     assert.equal(
-      retryDelayMs({ attempt: 9, policy, random: fixed(0.9), now: NOW, retryAfterMs: 120_000, usefulUntil: inMs(30_000) }),
+      retryDelayMs({ attempt: 9, schedule, random: fixed(0.9), now: NOW, retryAfterMs: 120_000, usefulUntil: inMs(30_000) }),
       30_000,
     );
   });

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { answerRequest, cacheDurationSeconds, type AnswerDeps } from '../../src/credential-provider/answer.ts';
-import { DEFAULT_REFRESH_POLICY, refreshAt } from '../../src/token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE, refreshAt } from '../../src/token/refresh-time.ts';
 import { RegcredError, isRegcredError } from '../../src/errors.ts';
 import type { ExchangeRequest, Exchanger, RegistryToken } from '../../src/exchange/exchanger.ts';
 import { createPassthroughExchanger } from '../../src/exchange/passthrough.ts';
@@ -38,7 +38,7 @@ function deps(exchanger: Exchanger, extra: Partial<AnswerDeps> = {}): AnswerDeps
     mode: 'exchange',
     exchanger,
     clock: { now: () => T0 },
-    refresh: DEFAULT_REFRESH_POLICY,
+    refresh: DEFAULT_REFRESH_SCHEDULE,
     target: { audience: AUD, identityTemplate: 'ns/{namespace}' },
     passthroughUsername: 'cluster',
     cacheKeyType: 'Registry',
@@ -52,20 +52,20 @@ const request = (image = 'registry.example:5000/apps/web') => JSON.stringify({ a
 describe('cacheDurationSeconds', () => {
   it("is the controller's refresh instant, in whole seconds from now", () => {
     const token = registryToken(3600);
-    const expected = Math.floor((refreshAt(token.token, token, DEFAULT_REFRESH_POLICY).getTime() - T0.getTime()) / 1000);
-    assert.equal(cacheDurationSeconds(token, T0, DEFAULT_REFRESH_POLICY), expected);
+    const expected = Math.floor((refreshAt(token.token, token, DEFAULT_REFRESH_SCHEDULE).getTime() - T0.getTime()) / 1000);
+    assert.equal(cacheDurationSeconds(token, T0, DEFAULT_REFRESH_SCHEDULE), expected);
     assert.ok(expected <= 2400 && expected >= 2160, `1/3 of 1 h remaining, up to 10 % earlier: ${expected}`);
   });
 
   it('never lasts longer than the token, and is 0 once the token is due', () => {
     for (const lifetime of [1, 30, 61, 600, 86_400]) {
       const token = registryToken(lifetime);
-      assert.ok(cacheDurationSeconds(token, T0, DEFAULT_REFRESH_POLICY) < lifetime, `lifetime ${lifetime}`);
+      assert.ok(cacheDurationSeconds(token, T0, DEFAULT_REFRESH_SCHEDULE) < lifetime, `lifetime ${lifetime}`);
     }
     const old = registryToken(600, new Date(T0.getTime() - 590_000));
-    assert.equal(cacheDurationSeconds(old, T0, DEFAULT_REFRESH_POLICY), 0);
+    assert.equal(cacheDurationSeconds(old, T0, DEFAULT_REFRESH_SCHEDULE), 0);
     const expired = registryToken(60, new Date(T0.getTime() - 3_600_000));
-    assert.equal(cacheDurationSeconds(expired, T0, DEFAULT_REFRESH_POLICY), 0);
+    assert.equal(cacheDurationSeconds(expired, T0, DEFAULT_REFRESH_SCHEDULE), 0);
   });
 });
 
@@ -76,7 +76,7 @@ describe('answerRequest', () => {
     const response = JSON.parse(await answerRequest(request(), deps(exchanger)));
     assert.deepEqual(exchanger.calls, [{ identity: 'ns/team-a', registry: 'registry.example:5000', subjectToken: SA_TOKEN }]);
     assert.deepEqual(response.auth, { 'registry.example:5000': { username: '_token', password: token.token } });
-    assert.equal(response.cacheDuration, `${cacheDurationSeconds(token, T0, DEFAULT_REFRESH_POLICY)}s`);
+    assert.equal(response.cacheDuration, `${cacheDurationSeconds(token, T0, DEFAULT_REFRESH_SCHEDULE)}s`);
   });
 
   it('keys the auth entry by the image for Image cache keys', async () => {

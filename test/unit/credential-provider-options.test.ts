@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { OptionsError } from '../../src/config.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE } from '../../src/token/refresh-time.ts';
 import { parseCredentialProviderSettings } from '../../src/credential-provider/options.ts';
 
 describe('credential-provider options', () => {
@@ -15,7 +15,7 @@ describe('credential-provider options', () => {
       cacheKeyType: 'Registry',
       exchangeTimeoutMs: 10_000,
       logLevel: 'info',
-      refresh: DEFAULT_REFRESH_POLICY,
+      refresh: DEFAULT_REFRESH_SCHEDULE,
     });
   });
 

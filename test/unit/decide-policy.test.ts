@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ANNOTATIONS, formatTokenFor } from '../../src/annotations.ts';
 import { decide, type SecretView } from '../../src/controller/decide.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE } from '../../src/token/refresh-time.ts';
 import { serializeDockerConfig, withRegistryToken } from '../../src/dockerconfig.ts';
 import { parseIdentityPolicy } from '../../src/policy/identity-policy.ts';
 import { tokenFor } from '../support/unsigned-jwt.ts';
@@ -15,7 +15,7 @@ identities:
   - { uid: other-puller, uses: [pull], namespaces: [team-a] }
   - { uid: pusher, uses: [push], namespaceSelector: { matchLabels: { builds: allowed } } }
 `);
-const settings = { defaultRegistry: 'cgr.dev', registries: ['cgr.dev', 'reg.example'], refresh: DEFAULT_REFRESH_POLICY, policy };
+const settings = { defaultRegistry: 'cgr.dev', registries: ['cgr.dev', 'reg.example'], refresh: DEFAULT_REFRESH_SCHEDULE, policy };
 const fresh = tokenFor(T0, 3600);
 
 function view(overrides: Partial<SecretView> & { identity?: string; extra?: Record<string, string> } = {}): SecretView {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ANNOTATIONS } from '../../src/annotations.ts';
 import { decide, type Action, type SecretView } from '../../src/controller/decide.ts';
-import { DEFAULT_REFRESH_POLICY, refreshAt } from '../../src/token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE, refreshAt } from '../../src/token/refresh-time.ts';
 import { encodeAuth, serializeDockerConfig, withRegistryToken } from '../../src/dockerconfig.ts';
 import type { RegistryToken } from '../../src/exchange/exchanger.ts';
 import { readJwtTimes } from '../../src/token/jwt-times.ts';
@@ -11,7 +11,7 @@ import { tokenFor } from '../support/unsigned-jwt.ts';
 const UID = '720909c9f5279097d847ad02a2f24ba8f59de36a/a033a6fabe0bfa0d';
 const T0 = new Date('2026-11-23T09:00:00Z');
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
-const settings = { defaultRegistry: 'cgr.dev', registries: ['cgr.dev', 'registry.example:5000'], refresh: DEFAULT_REFRESH_POLICY };
+const settings = { defaultRegistry: 'cgr.dev', registries: ['cgr.dev', 'registry.example:5000'], refresh: DEFAULT_REFRESH_SCHEDULE };
 const target = { identity: UID, registry: 'cgr.dev', access: 'pull' as const };
 
 function secret(overrides: Partial<SecretView> = {}): SecretView {
@@ -33,7 +33,7 @@ function registryToken(token: string): RegistryToken {
   return { token, ...readJwtTimes(token) };
 }
 
-const dueOf = (token: string) => refreshAt(token, readJwtTimes(token), DEFAULT_REFRESH_POLICY);
+const dueOf = (token: string) => refreshAt(token, readJwtTimes(token), DEFAULT_REFRESH_SCHEDULE);
 
 describe('decide: which Secrets are ours', () => {
   it('ignores a Secret of another type', () => {
@@ -121,24 +121,25 @@ describe('decide: a Secret with a good token is left alone', () => {
 });
 
 describe('decide: the exchange cache', () => {
-  it('writes a cached token fresher than the Secret’s without an exchange', () => {
+  // There is no separate "write the cached token" action: refresh asks TokenCache.get, which hands over
+  // a cached token that is not yet due without an exchange (token-cache.test.ts asserts that).
+  it('asks for a new token for an expiring Secret even when the cache holds a fresher one (get() returns it, no exchange)', () => {
     const old = tokenFor(T0, 3600);
     const newer = registryToken(tokenFor(at(3000), 3600));
     assert.deepEqual(decide(holding(old), at(3000), newer, settings), {
-      kind: 'write',
+      kind: 'refresh',
       target,
-      token: newer,
       reason: 'expiring',
       currentExpiresAt: at(3600),
     });
   });
 
-  it('writes a cached token into an empty Secret', () => {
+  it('asks for a token for an empty Secret whatever the cache holds', () => {
     const cached = registryToken(tokenFor(T0, 3600));
-    assert.deepEqual(decide(secret(), at(10), cached, settings), { kind: 'write', target, token: cached, reason: 'missing' });
+    assert.deepEqual(decide(secret(), at(10), cached, settings), { kind: 'refresh', target, reason: 'missing' });
   });
 
-  it('does not write a cached token that is itself due: it asks for an exchange', () => {
+  it('asks for an exchange when the cached token is itself due', () => {
     const cached = registryToken(tokenFor(T0, 3600));
     const action = decide(secret(), at(3500), cached, settings);
     assert.deepEqual(action, { kind: 'refresh', target, reason: 'missing' });
@@ -150,15 +151,17 @@ describe('decide: the exchange cache', () => {
     assert.equal(decide(holding(token), at(100), newer, settings).kind, 'wait');
   });
 
-  it('never writes back the token the Secret already holds (hot-loop property), at any instant of its life', () => {
+  it('asks to refresh a Secret holding the cached token only once that token is due (hot-loop property), at any instant of its life', () => {
     for (const lifetime of [20, 120, 600, 3600, 43_200]) {
       for (let i = 0; i < 5; i += 1) {
         const token = tokenFor(T0, lifetime);
         const cached = registryToken(token);
+        const due = refreshAt(token, cached, DEFAULT_REFRESH_SCHEDULE).getTime();
         for (let step = 0; step <= 60; step += 1) {
           const now = at((lifetime * 1.2 * step) / 60);
           const action = decide(holding(token), now, cached, settings);
-          assert.notEqual(action.kind, 'write', `lifetime ${lifetime} s at ${now.toISOString()}: wrote the same token back`);
+          // Before its refresh instant the cache would hand this very token back: decide must wait.
+          assert.equal(action.kind, now.getTime() < due ? 'wait' : 'refresh', `lifetime ${lifetime} s at ${now.toISOString()}: ${action.kind}`);
         }
       }
     }

@@ -5,14 +5,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ANNOTATIONS, parseAttachTo } from '../../src/annotations.ts';
 import { decide, type SecretView } from '../../src/controller/decide.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
-import { toSecretView } from '../../src/controller/reconcile.ts';
+import { DEFAULT_REFRESH_SCHEDULE } from '../../src/token/refresh-time.ts';
+import { toSecretView } from '../../src/controller/secret-view.ts';
 import { MAX_DOCKER_CONFIG_BYTES, MAX_DOCKER_CONFIG_DEPTH, decodeDockerConfig, nestingDepth, parseDockerConfig } from '../../src/dockerconfig.ts';
 import { RegcredError } from '../../src/errors.ts';
 import { toSecretObject } from '../../src/kube/secret-informer.ts';
 
 const UID = '720909c9f5279097d847ad02a2f24ba8f59de36a';
-const settings = { defaultRegistry: 'cgr.dev', registries: [], refresh: DEFAULT_REFRESH_POLICY };
+const settings = { defaultRegistry: 'cgr.dev', registries: [], refresh: DEFAULT_REFRESH_SCHEDULE };
 const NOW = new Date('2026-12-01T12:00:00Z');
 const LIMITS = { dataKey: '.dockerconfigjson', maxDataBytes: MAX_DOCKER_CONFIG_BYTES };
 

@@ -90,10 +90,8 @@ describe('classifyKubeError', () => {
     const api = createKubeApi({
       connection: {
         server: new URL('https://127.0.0.1:9'),
-        tls: { rejectUnauthorized: true },
         namespace: undefined,
-        authorization: () => Promise.reject(new Error('exec credential plugin "x" failed (exit code 1)')),
-        invalidate: () => undefined,
+        requestAuth: () => Promise.reject(new Error('exec credential plugin "x" failed (exit code 1)')),
       },
     });
     const err = await api.request('GET', '/api').then(() => undefined, (e: unknown) => e);

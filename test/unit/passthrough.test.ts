@@ -6,7 +6,7 @@ import { ANNOTATIONS, formatTokenFor, isManaged, parseTarget } from '../../src/a
 import { decide, type SecretView } from '../../src/controller/decide.ts';
 import { parseControllerSettings } from '../../src/controller/options.ts';
 import { createPassthroughCredentials, PASSTHROUGH_WAIT_PREFIX } from '../../src/controller/passthrough-credentials.ts';
-import { DEFAULT_REFRESH_POLICY } from '../../src/token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE } from '../../src/token/refresh-time.ts';
 import { serializeDockerConfig, withRegistryToken } from '../../src/dockerconfig.ts';
 import { RegcredError } from '../../src/errors.ts';
 import { createPassthroughExchanger } from '../../src/exchange/passthrough.ts';
@@ -18,7 +18,7 @@ import { tokenFor } from '../support/unsigned-jwt.ts';
 const T0 = new Date('2026-11-23T09:00:00Z');
 const REGISTRY = 'zot.example:5000';
 const passthroughRegistries = { [REGISTRY]: { audience: 'zot.example', username: 'cluster' } };
-const base = { defaultRegistry: 'cgr.dev', registries: ['cgr.dev', 'other.example'], passthroughRegistries, refresh: DEFAULT_REFRESH_POLICY };
+const base = { defaultRegistry: 'cgr.dev', registries: ['cgr.dev', 'other.example'], passthroughRegistries, refresh: DEFAULT_REFRESH_SCHEDULE };
 const policy = parseIdentityPolicy(`identities: []
 passthrough:
   - audience: zot.example
@@ -136,7 +136,7 @@ describe('pass-through flags', () => {
 
 describe('pass-through credentials: one TokenRequest per (audience, subject) per lifetime', () => {
   const clock = { now: () => T0 };
-  const cache = () => createTokenCache({ exchanger: createPassthroughExchanger(), clock, refresh: DEFAULT_REFRESH_POLICY });
+  const cache = () => createTokenCache({ exchanger: createPassthroughExchanger(), clock, refresh: DEFAULT_REFRESH_SCHEDULE });
   const target = parseTarget({ [ANNOTATIONS.exchange]: 'passthrough', [ANNOTATIONS.registry]: REGISTRY }, base);
 
   it("shares the controller's own token across Secrets and namespaces", async () => {
@@ -180,7 +180,7 @@ describe('pass-through credentials: one TokenRequest per (audience, subject) per
   it('names the key a failed Secret waits on as the cache reports a stored token: shared across Secrets of one audience, never an exchange key', async () => {
     const stored: string[] = [];
     const credentials = createPassthroughCredentials({
-      cache: createTokenCache({ exchanger: createPassthroughExchanger(), clock, refresh: DEFAULT_REFRESH_POLICY, onStored: (key) => stored.push(PASSTHROUGH_WAIT_PREFIX + key) }),
+      cache: createTokenCache({ exchanger: createPassthroughExchanger(), clock, refresh: DEFAULT_REFRESH_SCHEDULE, onStored: (key) => stored.push(PASSTHROUGH_WAIT_PREFIX + key) }),
       ownSubject: 'own',
       requestOwn: async (audience) => tokenFor(T0, 3600, { aud: [audience] }),
       requestWorkload: async (sa, audience) => tokenFor(T0, 3600, { aud: [audience], sub: `system:serviceaccount:${sa.namespace}:${sa.name}` }),

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bodyExcerpt, redactSecrets } from '../../src/exchange/redact.ts';
+import { bodyExcerpt, redactSecrets } from '../../src/redact.ts';
 
 const JWT =
   'eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YTpiIn0.MEUCIQDk3l9sZ2lnbmF0dXJlLXNpZ25hdHVyZQ';

@@ -1,20 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DEFAULT_REFRESH_POLICY,
+  DEFAULT_REFRESH_SCHEDULE,
   refreshAt,
   tokenJitter,
-  validateRefreshPolicy,
-  type RefreshPolicy,
+  validateRefreshSchedule,
+  type RefreshSchedule,
 } from '../../src/token/refresh-time.ts';
 import { readJwtTimes } from '../../src/token/jwt-times.ts';
 import { tokenFor, unsignedJwt } from '../support/unsigned-jwt.ts';
 
 const T0 = new Date('2026-11-23T09:00:00Z');
-const NO_JITTER: RefreshPolicy = { ...DEFAULT_REFRESH_POLICY, jitterFraction: 0 };
+const NO_JITTER: RefreshSchedule = { ...DEFAULT_REFRESH_SCHEDULE, jitterFraction: 0 };
 const seconds = (date: Date) => (date.getTime() - T0.getTime()) / 1000;
 
-function dueSeconds(lifetimeSeconds: number, policy: RefreshPolicy = NO_JITTER): number {
+function dueSeconds(lifetimeSeconds: number, policy: RefreshSchedule = NO_JITTER): number {
   const token = tokenFor(T0, lifetimeSeconds);
   return seconds(refreshAt(token, readJwtTimes(token), policy));
 }
@@ -51,13 +51,13 @@ describe('refreshAt jitter', () => {
   it('is deterministic: the same token always gets the same instant', () => {
     const token = tokenFor(T0, 3600);
     const times = readJwtTimes(token);
-    const first = refreshAt(token, times, DEFAULT_REFRESH_POLICY).getTime();
-    for (let i = 0; i < 5; i += 1) assert.equal(refreshAt(token, { ...times }, DEFAULT_REFRESH_POLICY).getTime(), first);
+    const first = refreshAt(token, times, DEFAULT_REFRESH_SCHEDULE).getTime();
+    for (let i = 0; i < 5; i += 1) assert.equal(refreshAt(token, { ...times }, DEFAULT_REFRESH_SCHEDULE).getTime(), first);
   });
 
   it('only moves the instant earlier, by at most jitterFraction of the lead time', () => {
     for (let i = 0; i < 200; i += 1) {
-      const due = dueSeconds(3600, DEFAULT_REFRESH_POLICY);
+      const due = dueSeconds(3600, DEFAULT_REFRESH_SCHEDULE);
       assert.ok(due <= 2400, `due after ${due} s: jitter moved it later than 2400 s`);
       assert.ok(due >= 2400 - 0.1 * 1200, `due after ${due} s: jitter moved it more than 120 s earlier`);
     }
@@ -65,7 +65,7 @@ describe('refreshAt jitter', () => {
 
   it('spreads different tokens over the jitter window', () => {
     const dues = new Set<number>();
-    for (let i = 0; i < 50; i += 1) dues.add(Math.round(dueSeconds(3600, DEFAULT_REFRESH_POLICY)));
+    for (let i = 0; i < 50; i += 1) dues.add(Math.round(dueSeconds(3600, DEFAULT_REFRESH_SCHEDULE)));
     assert.ok(dues.size > 25, `expected most of 50 tokens to get distinct instants, got ${dues.size}`);
   });
 
@@ -78,8 +78,8 @@ describe('refreshAt jitter', () => {
 });
 
 describe('refreshAt never makes a token due at birth (the hot-loop guard)', () => {
-  const policies: RefreshPolicy[] = [
-    DEFAULT_REFRESH_POLICY,
+  const policies: RefreshSchedule[] = [
+    DEFAULT_REFRESH_SCHEDULE,
     { remainingFraction: 0.95, minMarginMs: 3_600_000, jitterFraction: 0.9 },
     { remainingFraction: 0.01, minMarginMs: 0, jitterFraction: 0 },
   ];
@@ -95,8 +95,8 @@ describe('refreshAt never makes a token due at birth (the hot-loop guard)', () =
   }
 });
 
-describe('validateRefreshPolicy', () => {
-  const bad: Array<[string, Partial<RefreshPolicy>]> = [
+describe('validateRefreshSchedule', () => {
+  const bad: Array<[string, Partial<RefreshSchedule>]> = [
     ['remainingFraction 0', { remainingFraction: 0 }],
     ['remainingFraction 1', { remainingFraction: 1 }],
     ['remainingFraction NaN', { remainingFraction: Number.NaN }],
@@ -106,11 +106,11 @@ describe('validateRefreshPolicy', () => {
   ];
   for (const [name, change] of bad) {
     it(`refuses ${name}`, () => {
-      assert.throws(() => validateRefreshPolicy({ ...DEFAULT_REFRESH_POLICY, ...change }));
+      assert.throws(() => validateRefreshSchedule({ ...DEFAULT_REFRESH_SCHEDULE, ...change }));
     });
   }
 
   it('accepts the default policy', () => {
-    assert.equal(validateRefreshPolicy(DEFAULT_REFRESH_POLICY), DEFAULT_REFRESH_POLICY);
+    assert.equal(validateRefreshSchedule(DEFAULT_REFRESH_SCHEDULE), DEFAULT_REFRESH_SCHEDULE);
   });
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isRegcredError } from '../../src/errors.ts';
 import { compileGrants, intersectAccess } from '../../src/sts/grants.ts';
-import { compileGlob } from '../../src/sts/patterns.ts';
+import { compileGlob } from '../../src/glob.ts';
 import { MAX_SCOPES, formatAccess, parseScope, parseScopes } from '../../src/sts/scope.ts';
 
 function refused(fn: () => unknown): string {

@@ -17,6 +17,11 @@ function apiAnswering(answer: () => Promise<unknown>): KubeApi & { calls: unknow
       calls.push({ method, path, body: options?.body });
       return (await answer()) as T;
     },
+    // What the typed AuthenticationV1Api sends through: the body serialized, the answer as JSON text.
+    requestText: async (method: string, path: string, options?: { body?: unknown }) => {
+      calls.push({ method, path, body: typeof options?.body === 'string' ? JSON.parse(options.body) : options?.body });
+      return { status: 201, headers: { 'content-type': 'application/json' }, text: JSON.stringify(await answer()) };
+    },
     watch: () => Promise.reject(new Error('no watch here')),
     close: () => undefined,
   };

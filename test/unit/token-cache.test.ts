@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ANNOTATIONS } from '../../src/annotations.ts';
 import { decide } from '../../src/controller/decide.ts';
-import { DEFAULT_REFRESH_POLICY, refreshAt } from '../../src/token/refresh-time.ts';
+import { DEFAULT_REFRESH_SCHEDULE, refreshAt } from '../../src/token/refresh-time.ts';
 import { serializeDockerConfig, withRegistryToken } from '../../src/dockerconfig.ts';
 import { RegcredError } from '../../src/errors.ts';
 import type { ExchangeRequest, Exchanger, RegistryToken } from '../../src/exchange/exchanger.ts';
@@ -56,7 +56,7 @@ describe('token cache', () => {
   it('shares one in-flight exchange among concurrent callers, and one subject-token fetch', async () => {
     const clock = manualClock();
     const fake = fakeExchanger(clock);
-    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_POLICY });
+    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_SCHEDULE });
     let subjectTokenCalls = 0;
     const subjectToken = async () => {
       subjectTokenCalls += 1;
@@ -76,7 +76,7 @@ describe('token cache', () => {
   it('keeps separate entries per identity, per registry and per subject', async () => {
     const clock = manualClock();
     const fake = fakeExchanger(clock);
-    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_POLICY });
+    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_SCHEDULE });
     const subjectToken = async () => 'sa-jwt';
     await Promise.all([
       cache.get({ ...key, subjectToken }),
@@ -91,11 +91,11 @@ describe('token cache', () => {
   it('returns the cached token until its refresh instant, then exchanges again', async () => {
     const clock = manualClock();
     const fake = fakeExchanger(clock);
-    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_POLICY });
+    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_SCHEDULE });
     const subjectToken = async () => 'sa-jwt';
     assert.equal(cache.peek(key.identity, key.registry, key.subject), undefined, 'peek before any exchange');
     const first = await cache.get({ ...key, subjectToken });
-    const due = refreshAt(first.token, first, DEFAULT_REFRESH_POLICY);
+    const due = refreshAt(first.token, first, DEFAULT_REFRESH_SCHEDULE);
 
     clock.set(new Date(due.getTime() - 1));
     assert.equal((await cache.get({ ...key, subjectToken })).token, first.token, 'get just before the refresh instant');
@@ -120,11 +120,11 @@ describe('token cache', () => {
         return { token, ...readJwtTimes(token) };
       },
     };
-    const cache = createTokenCache({ exchanger: noIat, clock, refresh: DEFAULT_REFRESH_POLICY });
+    const cache = createTokenCache({ exchanger: noIat, clock, refresh: DEFAULT_REFRESH_SCHEDULE });
     const subjectToken = async () => 'sa-jwt';
     const first = await cache.get({ ...key, subjectToken });
     // By its own claims it is due already (exp - 5 min is in the past)...
-    assert.ok(refreshAt(first.token, first, DEFAULT_REFRESH_POLICY).getTime() <= clock.now().getTime());
+    assert.ok(refreshAt(first.token, first, DEFAULT_REFRESH_SCHEDULE).getTime() <= clock.now().getTime());
     // ...but the cache keeps it like a 2-minute token issued on arrival (due 54-60 s later).
     clock.advance(30_000);
     assert.equal((await cache.get({ ...key, subjectToken })).token, first.token);
@@ -135,7 +135,7 @@ describe('token cache', () => {
   it('does not cache failures: every waiter sees the error, the next get exchanges again', async () => {
     const clock = manualClock();
     const fake = fakeExchanger(clock);
-    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_POLICY });
+    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_SCHEDULE });
     const subjectToken = async () => 'sa-jwt';
     fake.fail(new RegcredError('StsServerError', 'STS answered 500'));
     const results = await Promise.allSettled([cache.get({ ...key, subjectToken }), cache.get({ ...key, subjectToken })]);
@@ -149,7 +149,7 @@ describe('token cache', () => {
   it('does not cache a failure to get the subject token, and does not exchange without one', async () => {
     const clock = manualClock();
     const fake = fakeExchanger(clock);
-    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_POLICY });
+    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_SCHEDULE });
     await assert.rejects(
       cache.get({ ...key, subjectToken: async () => Promise.reject(new RegcredError('TokenRequestFailed', 'TokenRequest failed')) }),
       (e: unknown) => e instanceof RegcredError && e.code === 'TokenRequestFailed',
@@ -162,7 +162,7 @@ describe('token cache', () => {
   it('lets one caller stop waiting without cancelling the shared exchange for the others', async () => {
     const clock = manualClock();
     const fake = fakeExchanger(clock);
-    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_POLICY });
+    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_SCHEDULE });
     const subjectToken = async () => 'sa-jwt';
     fake.hold();
     const controller = new AbortController();
@@ -179,7 +179,7 @@ describe('token cache', () => {
   it('stays within maxEntries, evicting expired entries first', async () => {
     const clock = manualClock();
     const fake = fakeExchanger(clock, 60);
-    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_POLICY, maxEntries: 3 });
+    const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_SCHEDULE, maxEntries: 3 });
     const subjectToken = async () => 'sa-jwt';
     await cache.get({ ...key, identity: 'old/1', subjectToken });
     await cache.get({ ...key, identity: 'old/2', subjectToken });
@@ -198,8 +198,8 @@ describe('token cache and decide agree (no hot loop)', () => {
     for (const lifetime of [20, 120, 600, 3600]) {
       const clock = manualClock();
       const fake = fakeExchanger(clock, lifetime);
-      const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_POLICY });
-      const settings = { defaultRegistry: 'cgr.dev', registries: [], refresh: DEFAULT_REFRESH_POLICY };
+      const cache = createTokenCache({ exchanger: fake.exchanger, clock, refresh: DEFAULT_REFRESH_SCHEDULE });
+      const settings = { defaultRegistry: 'cgr.dev', registries: [], refresh: DEFAULT_REFRESH_SCHEDULE };
       const subjectToken = async () => 'sa-jwt';
       let held: RegistryToken = await cache.get({ ...key, subjectToken });
       for (let step = 0; step < 200; step += 1) {

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTokenWaiters } from '../../src/controller/token-waiters.ts';
 import { nextPageLimit } from '../../src/kube/list-watch.ts';
-import { EXPIRY_SAFETY_MS, lastUsefulInstant } from '../../src/controller/backoff.ts';
+import { EXPIRY_SAFETY_MS, lastUsefulInstant } from '../../src/controller/retry-delay.ts';
 
 describe('token waiters', () => {
   it('releases every Secret waiting for a token key, once', () => {

@@ -4,10 +4,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createWorkQueue } from '../../src/controller/queue.ts';
 import { createLogger } from '../../src/log.ts';
-import { systemClock } from '../../src/clock.ts';
+import { createManualClock } from '../support/manual-clock.ts';
 import { waitFor } from '../support/wait.ts';
 
 const logger = createLogger({ level: 'silent' });
+// Timers come from this clock: no test here waits in real time for a timer.
+const clock = createManualClock();
 
 function deferred() {
   let release!: () => void;
@@ -21,7 +23,7 @@ function blockedQueue() {
   const gate = deferred();
   const queue = createWorkQueue({
     concurrency: 1,
-    clock: systemClock,
+    clock,
     logger,
     process: async (key) => {
       if (key === 'block') await gate.promise;
@@ -46,9 +48,10 @@ describe('work queue', () => {
   it('runs a key that fell due by its timer before keys added by events that wait already', async () => {
     const { queue, seen, gate } = blockedQueue();
     for (const key of ['new-1', 'new-2', 'new-3']) queue.add(key);
-    queue.addAt('due-past', new Date(Date.now() - 1000));
-    queue.addAt('due-soon', new Date(Date.now() + 20));
-    await waitFor(() => queue.scheduledAt('due-soon') === undefined, { description: 'due-soon fell due' });
+    queue.addAt('due-past', new Date(clock.now().getTime() - 1000));
+    queue.addAt('due-soon', new Date(clock.now().getTime() + 20));
+    clock.advance(20);
+    assert.equal(queue.scheduledAt('due-soon'), undefined, 'due-soon fell due');
     queue.add('new-4');
     gate.release();
     await queue.onIdle();
@@ -57,10 +60,11 @@ describe('work queue', () => {
 
   it('moves a key queued by an event up when its timer falls due while it waits', async () => {
     const { queue, seen, gate } = blockedQueue();
-    queue.addAt('valid', new Date(Date.now() + 30));
+    queue.addAt('valid', new Date(clock.now().getTime() + 30));
     for (const key of ['hostile-1', 'hostile-2']) queue.add(key);
     queue.add('valid'); // its own write's event: queued behind the flood, its refresh timer kept
-    await waitFor(() => queue.scheduledAt('valid') === undefined, { description: 'valid fell due while waiting' });
+    clock.advance(30);
+    assert.equal(queue.scheduledAt('valid'), undefined, 'valid fell due while waiting');
     gate.release();
     await queue.onIdle();
     assert.deepEqual(seen, ['block', 'valid', 'hostile-1', 'hostile-2']);
@@ -73,7 +77,7 @@ describe('work queue', () => {
     const gate = deferred();
     const queue = createWorkQueue({
       concurrency: 4,
-      clock: systemClock,
+      clock,
       logger,
       process: async () => {
         running++;
@@ -96,28 +100,42 @@ describe('work queue', () => {
 
   it('keeps one timer per key: adding again replaces it', async () => {
     const seen: string[] = [];
-    const queue = createWorkQueue({ concurrency: 2, clock: systemClock, logger, process: async (key) => void seen.push(key) });
-    const far = new Date(Date.now() + 60_000);
+    const queue = createWorkQueue({ concurrency: 2, clock, logger, process: async (key) => void seen.push(key) });
+    const far = new Date(clock.now().getTime() + 60_000);
     queue.addAt('k', far);
     assert.equal(queue.scheduledAt('k')?.getTime(), far.getTime());
-    const near = new Date(Date.now() + 30);
+    const near = new Date(clock.now().getTime() + 30);
     queue.addAt('k', near);
     assert.equal(queue.scheduledAt('k')?.getTime(), near.getTime(), 'the later timer was replaced');
+    clock.advance(30);
     await waitFor(() => seen.length === 1, { description: 'the replaced timer fired' });
     assert.equal(queue.scheduledAt('k'), undefined);
     await queue.shutdown();
     assert.deepEqual(seen, ['k']);
   });
 
+  it('runs a timed key when the clock reaches its instant, not before', async () => {
+    const seen: string[] = [];
+    const queue = createWorkQueue({ concurrency: 1, clock, logger, process: async (key) => void seen.push(key) });
+    queue.addAt('k', new Date(clock.now().getTime() + 1_000));
+    clock.advance(999);
+    await queue.onIdle();
+    assert.deepEqual(seen, [], 'ran before its instant');
+    clock.advance(1);
+    await waitFor(() => seen.length === 1, { description: 'the timer fired at its instant' });
+    assert.equal(clock.pending(), 0);
+    await queue.shutdown();
+  });
+
   it('add() cancels the timer and runs now; forget() drops the timer', async () => {
     const seen: string[] = [];
-    const queue = createWorkQueue({ concurrency: 1, clock: systemClock, logger, process: async (key) => void seen.push(key) });
-    queue.addAt('a', new Date(Date.now() + 60_000));
+    const queue = createWorkQueue({ concurrency: 1, clock, logger, process: async (key) => void seen.push(key) });
+    queue.addAt('a', new Date(clock.now().getTime() + 60_000));
     queue.add('a');
     await queue.onIdle();
     assert.deepEqual(seen, ['a']);
     assert.equal(queue.scheduledAt('a'), undefined);
-    queue.addAt('b', new Date(Date.now() + 60_000));
+    queue.addAt('b', new Date(clock.now().getTime() + 60_000));
     queue.forget('b');
     assert.equal(queue.scheduledAt('b'), undefined);
     await queue.shutdown();
@@ -128,12 +146,12 @@ describe('work queue', () => {
     let maxRunning = 0;
     const queue = createWorkQueue({
       concurrency: 2,
-      clock: systemClock,
+      clock,
       logger,
       process: async () => {
         running++;
         maxRunning = Math.max(maxRunning, running);
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await new Promise((resolve) => setImmediate(resolve));
         running--;
       },
     });
@@ -143,7 +161,7 @@ describe('work queue', () => {
   });
 
   it('counts failures per key and resets them on success', async () => {
-    const queue = createWorkQueue({ concurrency: 1, clock: systemClock, logger, process: async () => undefined });
+    const queue = createWorkQueue({ concurrency: 1, clock, logger, process: async () => undefined });
     assert.equal(queue.recordFailure('a'), 1);
     assert.equal(queue.recordFailure('a'), 2);
     assert.equal(queue.recordFailure('b'), 1);
@@ -158,7 +176,7 @@ describe('work queue', () => {
     let finished = false;
     const queue = createWorkQueue({
       concurrency: 1,
-      clock: systemClock,
+      clock,
       logger,
       process: async (key) => {
         seen.push(key);
@@ -170,14 +188,15 @@ describe('work queue', () => {
     });
     queue.add('running');
     queue.add('waiting');
-    queue.addAt('timed', new Date(Date.now() + 20));
+    queue.addAt('timed', new Date(clock.now().getTime() + 20));
     await waitFor(() => seen.length === 1, { description: 'first key running' });
     const stopped = queue.shutdown();
     gate.release();
     await stopped;
     assert.equal(finished, true, 'shutdown resolved before the running key finished');
     queue.add('after');
-    await new Promise((resolve) => setTimeout(resolve, 40));
+    clock.advance(40);
+    await queue.onIdle();
     assert.deepEqual(seen, ['running'], 'nothing else ran after shutdown');
   });
 });

@@ -1,10 +1,7 @@
-// Small HTTP helpers for the token service: bounded body reading, JSON answers, and the one place
-// that turns a RegcredError into a status, a challenge and a token-free body.
+// How the token service answers: JSON that no cache keeps, and the one place that turns a RegcredError
+// into a status, a Bearer challenge and a token-free body (Docker errcode and OAuth2 error fields).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RegcredError, type ErrorCode } from '../errors.ts';
-
-/** The OAuth2 form is a few KB at most (a JWT password and a handful of scopes). */
-export const MAX_BODY_BYTES = 16_384;
+import type { RegcredError, ErrorCode } from '../errors.ts';
 
 const DEFAULT_STATUS: Partial<Record<ErrorCode, number>> = {
   CredentialMissing: 401,
@@ -73,36 +70,6 @@ export function sendError(res: ServerResponse, error: RegcredError, challenge: C
     },
     headers,
   );
-}
-
-/** Reads the whole body up to `maxBytes`; over that, RequestInvalid with status 413 (the rest is discarded, not buffered). */
-export function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > maxBytes) {
-      reject(new RegcredError('RequestInvalid', 'request body too large', { status: 413 }));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > maxBytes) {
-        failed = true;
-        reject(new RegcredError('RequestInvalid', 'request body too large', { status: 413 }));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', (err) => {
-      if (!failed) reject(new RegcredError('RequestInvalid', 'request body unreadable', { status: 400, cause: err }));
-    });
-  });
 }
 
 const SAFE_HOST = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;

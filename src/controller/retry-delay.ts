@@ -1,29 +1,7 @@
-// Retry delays for transient failures: exponential with full jitter, never past the moment the
-// Secret's old token stops being useful.
+// Retry delays for a Secret's transient failures: the shared backoff (src/backoff.ts), at least the
+// peer's Retry-After, never past the moment the Secret's old token stops being useful.
+import { backoffDelayMs, type RetrySchedule } from '../backoff.ts';
 import type { Random } from '../clock.ts';
-
-export interface BackoffPolicy {
-  /** First retry delay, and the floor of every delay. */
-  baseMs: number;
-  /** Ceiling of the exponential growth. */
-  maxMs: number;
-}
-
-export const DEFAULT_BACKOFF_POLICY: BackoffPolicy = Object.freeze({ baseMs: 1_000, maxMs: 5 * 60_000 });
-
-/**
- * The delay before retry number `attempt` (1 = first retry): uniform in [baseMs, min(maxMs, baseMs ×
- * 2^(attempt-1))]. "Full jitter" (AWS Architecture Blog, "Exponential Backoff and Jitter") because an
- * STS outage fails every Secret at the same instant: full jitter spreads their retries over the whole
- * window, and it needs only the attempt count the queue already keeps, where decorrelated jitter would
- * need each key's previous delay. The baseMs floor keeps an unlucky draw from retrying at once.
- */
-export function backoffDelayMs(attempt: number, policy: BackoffPolicy, random: Random): number {
-  const exponent = Math.min(Math.max(Math.floor(attempt), 1) - 1, 52);
-  const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** exponent);
-  if (ceiling <= policy.baseMs) return ceiling;
-  return Math.round(policy.baseMs + random() * (ceiling - policy.baseMs));
-}
 
 /** A capped delay is never shorter than this: it bounds the retry rate in the last seconds of a token. */
 export const MIN_CAPPED_DELAY_MS = 1_000;
@@ -53,7 +31,7 @@ export function lastUsefulInstant(expiresAt: Date): Date {
 
 export interface RetryDelayInput {
   attempt: number;
-  policy: BackoffPolicy;
+  schedule: RetrySchedule;
   random: Random;
   now: Date;
   usefulUntil?: Date;
@@ -63,7 +41,7 @@ export interface RetryDelayInput {
 
 /** The whole rule in one place: backoff, at least Retry-After, at most until the old token stops working. */
 export function retryDelayMs(input: RetryDelayInput): number {
-  const backoff = backoffDelayMs(input.attempt, input.policy, input.random);
+  const backoff = backoffDelayMs(input.attempt, input.schedule, input.random);
   const delay = Math.max(backoff, input.retryAfterMs ?? 0);
   return capDelay(delay, input.now, input.usefulUntil);
 }

@@ -18,30 +18,30 @@ import { VerifiedTokenCache } from './verified-token-cache.ts';
 
 const MAX_FILE_BYTES = 1_048_576;
 
-export interface StsRuntime {
+export interface StsConfigSnapshot {
   config: StsConfig;
   issuersByUrl: ReadonlyMap<string, TrustedIssuer>;
   issuersByName: ReadonlyMap<string, TrustedIssuer>;
   identities: readonly Identity[];
   identitiesByUid: ReadonlyMap<string, Identity>;
   tokens: TokenIssuerSettings;
-  /** Per runtime on purpose: a new signing key must not honour verifications made with the old one. */
+  /** Per snapshot on purpose: a new signing key must not honour verifications made with the old one. */
   exchangeCache: VerifiedTokenCache<ExchangeCredential & { audience: unknown }>;
   jwks: ReturnType<typeof publicJwks>;
   keySources: IssuerKeySource[];
   /** Hash of the config file and every file it references; equal hashes mean nothing to reload. */
   fingerprint: string;
-  /** Every file the runtime was built from, for the watcher. */
+  /** Every file the snapshot was built from, for the watcher. */
   files: string[];
 }
 
-export interface LoadRuntimeOptions {
+export interface LoadConfigSnapshotOptions {
   keyStore: IssuerKeyStore;
   exchangeCacheEntries?: number;
   /** Verified OIDC tokens kept per issuer (raw-OIDC /token and /sts/exchange). */
   oidcCacheEntries?: number;
   /** The apiserver's TokenReview, for issuers with `tokenReview: true`; throws when there is no apiserver to ask. */
-  tokenReviewer?: () => TokenReviewer;
+  tokenReviewer?: () => TokenReviewer | Promise<TokenReviewer>;
 }
 
 async function readInput(path: string, field: string, fingerprint: ReturnType<typeof createHash>): Promise<string> {
@@ -59,7 +59,7 @@ async function readInput(path: string, field: string, fingerprint: ReturnType<ty
 }
 
 /** Reads, validates and compiles the configuration at `configPath`. Throws RegcredError ConfigInvalid/SigningKeyInvalid. */
-export async function loadRuntime(configPath: string, options: LoadRuntimeOptions): Promise<StsRuntime> {
+export async function loadConfigSnapshot(configPath: string, options: LoadConfigSnapshotOptions): Promise<StsConfigSnapshot> {
   const fingerprint = createHash('sha256');
   const files = [resolve(configPath)];
   const text = await readInput(configPath, 'configuration', fingerprint);
@@ -122,7 +122,7 @@ export async function loadRuntime(configPath: string, options: LoadRuntimeOption
     if (issuer.tokenReview) {
       try {
         if (!options.tokenReviewer) throw new Error('no Kubernetes API configured');
-        review = options.tokenReviewer();
+        review = await options.tokenReviewer();
       } catch (err) {
         throw new RegcredError('ConfigInvalid', `${where}.tokenReview: cannot reach the apiserver: ${(err as Error).message}`);
       }

@@ -1,0 +1,62 @@
+// esbuild settings shared by the production build (hack/build.ts → dist/main.js, the image's entry) and
+// the credential provider's single executable (hack/build-credential-provider.ts). Every dependency is
+// bundled, for memory: Node's ESM loader walking @kubernetes/client-node's ~1,000 files costs about
+// 75 MiB of RSS, `yaml`'s alone 13 MiB; the same code bundled costs a fraction (docs/controller.md,
+// "Design notes"). The output imports nothing but Node's own modules.
+import { builtinModules } from 'node:module';
+import { sep } from 'node:path';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
+
+/**
+ * client-node declares no `sideEffects`, so esbuild would keep every generated API and model its index
+ * re-exports; they have none (class and constant declarations), so they are marked free of them.
+ */
+const clientNodeSideEffectFree: Plugin = {
+  name: 'client-node-side-effect-free',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === 'resolving' || !(args.importer.includes(`${sep}@kubernetes${sep}client-node${sep}`) || args.path.startsWith('@kubernetes/client-node'))) return undefined;
+      const resolved = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'resolving' });
+      if (resolved.errors.length > 0 || resolved.external || !resolved.path.includes(`${sep}@kubernetes${sep}client-node${sep}dist${sep}`)) return undefined;
+      return { path: resolved.path, sideEffects: false };
+    });
+  },
+};
+
+/** `require('url')` in bundled dependencies becomes `node:url`: nothing in the output looks like a package. */
+const nodePrefix: Plugin = {
+  name: 'node-prefix',
+  setup(b) {
+    const names = new Set(builtinModules.filter((name) => !name.startsWith('_')));
+    b.onResolve({ filter: /^[a-z_/]+$/ }, (args) => (names.has(args.path) ? { path: `node:${args.path}`, external: true } : undefined));
+  },
+};
+
+export interface BundleOptions {
+  entryPoints: string[];
+  format: 'esm' | 'cjs';
+  outfile?: string;
+  outdir?: string;
+}
+
+export async function bundle(options: BundleOptions): Promise<void> {
+  const esm = options.format === 'esm';
+  const settings: BuildOptions = {
+    entryPoints: options.entryPoints,
+    bundle: true,
+    platform: 'node',
+    format: options.format,
+    target: 'node24',
+    minify: true,
+    // Error classes and loggers name things after their constructors: keep them.
+    keepNames: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    plugins: [nodePrefix, clientNodeSideEffectFree],
+    ...(options.outfile ? { outfile: options.outfile } : {}),
+    ...(options.outdir ? { outdir: options.outdir, entryNames: '[name]', chunkNames: 'chunks/[name]-[hash]', splitting: esm } : {}),
+    // CommonJS code bundled into ESM (js-yaml, undici's dependencies) calls require() for Node's modules.
+    ...(esm ? { banner: { js: "import { createRequire as __kubeRegcredRequire } from 'node:module'; const require = __kubeRegcredRequire(import.meta.url);" } } : {}),
+  };
+  await build(settings);
+}

@@ -1,0 +1,78 @@
+// The writes a reconcile makes to a Secret, each built from what decide() parsed (never from the
+// informer's object, which stays frozen): a new token, the removal of a revoked one, a status patch.
+import { ANNOTATIONS, formatStatus, registryOfTokenFor } from '../annotations.ts';
+import type { Clock } from '../clock.ts';
+import { configKeyOf, hasOwnRegistryEntry, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
+import { RegcredError } from '../errors.ts';
+import type { RegistryToken } from '../exchange/exchanger.ts';
+import { EVENT_REASONS, type EventRecorder } from '../kube/events.ts';
+import type { SecretObject } from '../kube/secret-informer.ts';
+import type { SecretWriter } from '../kube/secret-writer.ts';
+import type { Logger } from '../log.ts';
+import type { SecretReading } from './decide.ts';
+import type { ControllerMetrics } from './metrics.ts';
+
+export interface SecretUpdatesDeps {
+  writer: SecretWriter;
+  events: EventRecorder;
+  metrics: ControllerMetrics;
+  clock: Clock;
+}
+
+export interface SecretUpdates {
+  /** Writes `token` for the reading's target (and the status annotations), clearing last-error when asked. */
+  writeToken(secret: SecretObject, reading: SecretReading, token: RegistryToken, clearError: boolean): Promise<void>;
+  /**
+   * Removes kube-regcred's entry for `registry` (and the expires-at/token-for annotations). The token
+   * itself stays valid at the registry until its exp: revocation stops its use from this Secret and
+   * stops refreshes; it cannot recall copies already read.
+   */
+  revoke(secret: SecretObject, reading: SecretReading, registry: string, log: Logger): Promise<void>;
+  writeStatus(secret: SecretObject, annotations: Readonly<Record<string, string | null>>): Promise<void>;
+}
+
+export function createSecretUpdates(deps: SecretUpdatesDeps): SecretUpdates {
+  const { writer, metrics } = deps;
+
+  /** Writes `config` over the Secret's Docker config, conditional on the resourceVersion it was read at. */
+  async function writeConfig(secret: SecretObject, config: DockerConfig, annotations: Readonly<Record<string, string | null>>): Promise<void> {
+    if (secret.resourceVersion === undefined) throw new RegcredError('KubeInvalid', 'Secret has no resourceVersion');
+    await writer.writeData({
+      namespace: secret.namespace,
+      name: secret.name,
+      resourceVersion: secret.resourceVersion,
+      dockerConfigJson: serializeDockerConfig(config),
+      key: configKeyOf(secret),
+      annotations,
+    });
+  }
+
+  return {
+    async writeToken(secret, reading, token, clearError) {
+      const { target } = reading;
+      let previous = reading.config;
+      // After a registry change, the token we wrote for the old registry is not left behind.
+      const oldRegistry = registryOfTokenFor(secret.annotations[ANNOTATIONS.tokenFor]);
+      if (oldRegistry !== undefined && oldRegistry !== target.registry && hasOwnRegistryEntry(previous, oldRegistry)) {
+        previous = withoutRegistryEntry(previous, oldRegistry);
+      }
+      const config = withRegistryToken(previous, target.registry, token.token, target.passthrough?.username);
+      const annotations = formatStatus({ target, expiresAt: token.expiresAt, refreshedAt: deps.clock.now(), ...(clearError ? { error: null } : {}) });
+      await writeConfig(secret, config, annotations);
+      metrics.secretRefreshes.inc();
+    },
+    async revoke(secret, reading, registry, log) {
+      await writeConfig(secret, withoutRegistryEntry(reading.config, registry), { [ANNOTATIONS.expiresAt]: null, [ANNOTATIONS.tokenFor]: null });
+      metrics.revocations.inc();
+      log.warn({ registry }, 'registry token removed: the identity policy no longer allows it');
+      await deps.events.record(secret, {
+        type: 'Warning',
+        reason: EVENT_REASONS.TokenRevoked,
+        message: `the registry token for ${registry} was removed: the identity policy no longer allows this Secret's identity here`,
+      });
+    },
+    async writeStatus(secret, annotations) {
+      await writer.writeStatus({ namespace: secret.namespace, name: secret.name, annotations });
+    },
+  };
+}
