@@ -16,6 +16,7 @@ import { freePort } from './ports.ts';
 import { startComponent, type Component } from './process.ts';
 import { builtCli } from './cli.ts';
 import { serviceAccountToken, startTokenRegistry, STS_AUDIENCE, type TokenRegistry, type TokenRegistryOptions } from './token-registry.ts';
+import { StopSteps } from './stop-steps.ts';
 
 export { CONTROLLER_SUBJECT, PUBLISHER, STS_AUDIENCE } from './token-registry.ts';
 
@@ -74,10 +75,9 @@ async function waitReady(url: string, what: string, logFile: string, timeoutMs =
 export async function startFullChain(cp: ControlPlane, options: FullChainOptions): Promise<FullChain> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'kube-regcred-chain-'));
   mkdirSync(dir, { recursive: true });
-  const stopping: Array<() => Promise<void>> = [];
+  const stopping = new StopSteps();
   const stop = async (): Promise<void> => {
-    for (const step of stopping.reverse()) await step().catch(() => undefined);
-    stopping.length = 0;
+    await stopping.run();
     // A directory of its own making goes with it (a caller's, such as the demo's, is the caller's).
     if (options.dir === undefined && !process.env.KUBE_REGCRED_KEEP_TESTBED) rmSync(dir, { recursive: true, force: true });
   };

@@ -15,6 +15,7 @@ import { createCertificateAuthority, issueCertificate, type KeyPairFiles } from 
 import { freePort } from './ports.ts';
 import { startRegistry, type RegistryProcess } from './registry.ts';
 import { writeAuthfile } from './skopeo.ts';
+import { StopSteps } from './stop-steps.ts';
 
 export const PROXY_SERVICE = 'registry.proxy.test';
 export const PROXY_TOKEN_ISSUER = 'kube-regcred-sts-proxy-test';
@@ -88,10 +89,9 @@ export interface ProxyBedOptions {
 export async function startProxyBed(options: ProxyBedOptions = {}): Promise<ProxyBed> {
   const dir = mkdtempSync(join(tmpdir(), 'kube-regcred-proxy-bed-'));
   const logs = captureLogs();
-  const stopping: Array<() => Promise<void>> = [];
+  const stopping = new StopSteps();
   const stop = async (): Promise<void> => {
-    for (const step of stopping.reverse()) await step().catch(() => undefined);
-    stopping.length = 0;
+    await stopping.run();
     rmSync(dir, { recursive: true, force: true });
   };
   try {

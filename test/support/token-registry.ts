@@ -15,6 +15,7 @@ import { startRegistry, type RegistryProcess } from './registry.ts';
 import { buildRunnableImage } from './pods.ts';
 import { skopeoCopy, writeAuthfile, type CopyResult } from './skopeo.ts';
 import { builtCli } from './cli.ts';
+import { StopSteps } from './stop-steps.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = await builtCli();
@@ -88,10 +89,9 @@ function ignoreConflict(err: unknown): void {
 export async function startTokenRegistry(cp: ControlPlane, options: TokenRegistryOptions): Promise<TokenRegistry> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'kube-regcred-chain-'));
   mkdirSync(dir, { recursive: true });
-  const stopping: Array<() => Promise<void>> = [];
+  const stopping = new StopSteps();
   const stop = async (): Promise<void> => {
-    for (const step of stopping.reverse()) await step().catch(() => undefined);
-    stopping.length = 0;
+    await stopping.run();
     // A directory of its own making goes with it (a caller's, such as the demo's, is the caller's).
     if (options.dir === undefined && !process.env.KUBE_REGCRED_KEEP_TESTBED) rmSync(dir, { recursive: true, force: true });
   };
