@@ -12,7 +12,18 @@ export interface AgentPool {
   destroy(): void;
 }
 
+// The connection reuses one KubeTls object for a while (kube-config.ts): hash each object once.
+const materialOf = new WeakMap<KubeTls, string>();
+
 function material(tls: KubeTls): string {
+  const known = materialOf.get(tls);
+  if (known !== undefined) return known;
+  const key = hashMaterial(tls);
+  materialOf.set(tls, key);
+  return key;
+}
+
+function hashMaterial(tls: KubeTls): string {
   const hash = createHash('sha256');
   for (const part of [tls.ca, tls.cert, tls.key, tls.servername, String(tls.rejectUnauthorized)]) {
     hash.update(part === undefined ? '\0' : part);

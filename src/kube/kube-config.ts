@@ -12,6 +12,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 
 export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** How long one evaluation of the credentials serves later requests. */
+export const AUTH_REUSE_MS = 1_000;
 /** How long producing credentials (an exec plugin, an OIDC refresh) may take before the request fails. */
 export const CREDENTIAL_TIMEOUT_MS = 60_000;
 
@@ -195,14 +197,28 @@ export function kubeConnection(kc: KubeConfig): KubeConnection {
     return { headers, tls, proxyAgent: cluster.proxyUrl ? (options.agent as Agent) : undefined };
   };
   // Concurrent requests share one evaluation: client-node runs an uncached exec plugin once per caller.
+  // A finished one serves the requests of the next second too: each evaluation re-reads the CA file
+  // and builds an https.Agent we do not use, which cost the cold start of 5,000 Secrets that many
+  // reads and agents; client-node itself re-reads a token file only once a minute.
   let pending: Promise<KubeRequestAuth> | undefined;
+  let recent: { auth: KubeRequestAuth; at: number } | undefined;
   return {
     server,
     namespace,
     requestAuth() {
-      pending ??= compute().finally(() => {
-        pending = undefined;
-      });
+      const now = Date.now();
+      if (recent !== undefined && now - recent.at >= 0 && now - recent.at < AUTH_REUSE_MS) return Promise.resolve(recent.auth);
+      pending ??= compute().then(
+        (auth) => {
+          recent = { auth, at: Date.now() };
+          pending = undefined;
+          return auth;
+        },
+        (error: unknown) => {
+          pending = undefined;
+          throw error;
+        },
+      );
       return pending;
     },
   };
