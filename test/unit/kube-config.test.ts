@@ -6,9 +6,9 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, mock } from 'node:test';
 import { stringify } from 'yaml';
-import { loadKubeConnection } from '../../src/kube/kube-config.ts';
+import { AUTH_REUSE_MS, loadKubeConnection } from '../../src/kube/kube-config.ts';
 
 /** Planted in every credential a refusal test writes: it must never show up in an error. */
 const SECRET = 's3cr3t-value-never-shown';
@@ -98,5 +98,25 @@ describe('credentials of a request', () => {
     const answers = await Promise.all(Array.from({ length: 5 }, () => connection.requestAuth()));
     assert.deepEqual(answers.map((a) => a.headers['authorization']), Array(5).fill('Bearer shared'));
     assert.equal(readFileSync(runs, 'utf8').trim().split('\n').length, 1);
+  });
+
+  it('one evaluation serves the requests that follow within AUTH_REUSE_MS, then the credentials are evaluated again', async () => {
+    // A credential that is already expired: client-node runs the plugin again at every evaluation.
+    const script = join(dir, 'counting-plugin');
+    const runs = join(dir, 'counting-plugin.runs');
+    writeFileSync(script, `#!/bin/sh\necho run >> "${runs}"\necho '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","status":{"token":"t","expirationTimestamp":"2000-01-01T00:00:00Z"}}'\n`);
+    chmodSync(script, 0o755);
+    const count = (): number => readFileSync(runs, 'utf8').trim().split('\n').length;
+    mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    try {
+      const connection = loadKubeConnection({ kubeconfigPath: kubeconfig({ exec: { apiVersion: 'client.authentication.k8s.io/v1', command: script } }), env: {} });
+      for (let i = 0; i < 3; i++) await connection.requestAuth();
+      assert.equal(count(), 1);
+      mock.timers.tick(AUTH_REUSE_MS);
+      assert.equal((await connection.requestAuth()).headers['authorization'], 'Bearer t');
+      assert.equal(count(), 2);
+    } finally {
+      mock.timers.reset();
+    }
   });
 });
