@@ -22,6 +22,8 @@ export interface RequestOptions {
   body?: unknown;
   /** Default `application/json`; patches name their strategy. */
   contentType?: string;
+  /** Default `application/json`; e.g. a metadata-only answer (`as=PartialObjectMetadata`). */
+  accept?: string;
   /** This request's time limit instead of the client's (Lease calls must end within the renew deadline). */
   timeoutMs?: number;
   /** Abort with ResponseTooLargeError once the answer passes this many characters (list pages). */
@@ -101,14 +103,14 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
   const watches = createAgentPool({ secure, maxSockets: Infinity });
   const send = secure ? httpsRequest : httpRequest;
 
-  const open = async (method: string, path: string, pool: AgentPool, body: string | undefined, contentType: string): Promise<ClientRequest> => {
+  const open = async (method: string, path: string, pool: AgentPool, body: string | undefined, contentType: string, accept = 'application/json'): Promise<ClientRequest> => {
     let auth;
     try {
       auth = await connection.requestAuth();
     } catch (err) {
       throw new KubeCredentialsError(err);
     }
-    const headers: Record<string, string> = { ...auth.headers, accept: 'application/json', 'user-agent': userAgent };
+    const headers: Record<string, string> = { ...auth.headers, accept, 'user-agent': userAgent };
     if (body !== undefined) {
       headers['content-type'] = contentType;
       headers['content-length'] = String(Buffer.byteLength(body));
@@ -128,7 +130,7 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
 
   const requestText = async (method: string, path: string, requestOptions: RequestOptions = {}): Promise<TextAnswer> => {
     const body = requestOptions.body === undefined ? undefined : typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
-    const req = await open(method, withQuery(path, requestOptions.query), requests, body, requestOptions.contentType ?? 'application/json');
+    const req = await open(method, withQuery(path, requestOptions.query), requests, body, requestOptions.contentType ?? 'application/json', requestOptions.accept);
     const limitMs = requestOptions.timeoutMs ?? timeoutMs;
     return new Promise<TextAnswer>((resolve, reject) => {
       const timer = setTimeout(() => req.destroy(new TimeoutError(`no complete answer within ${limitMs} ms`)), limitMs);

@@ -1,12 +1,10 @@
 // Writes to Secrets: new .dockerconfigjson data plus status annotations under optimistic concurrency
 // (a merge patch carrying metadata.resourceVersion, so a concurrent change yields a 409 KubeConflict that
 // the caller retries on the fresh object), and a status-only patch that never touches data.
-import type { V1Secret } from '@kubernetes/client-node';
 import { DOCKER_CONFIG_JSON_KEY } from '../dockerconfig.ts';
 import { RegcredError } from '../errors.ts';
 import type { KubeApi } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
-import { MERGE_PATCH_OPTIONS, typedApis } from './typed-apis.ts';
 
 export interface SecretRef {
   namespace: string;
@@ -35,12 +33,25 @@ export interface SecretWriter {
   writeStatus(write: StatusWrite): Promise<string | undefined>;
 }
 
+/**
+ * Only the new resourceVersion is read from a PATCH answer, so it is asked for as metadata (the whole
+ * Secret, managedFields and all, would be parsed and dropped 5,000 times a refresh round; a 1 MiB
+ * hostile Secret's status write would bring back the 1 MiB). An apiserver that cannot answer so falls
+ * back to the full object (the second media type). client-node's typed call cannot ask for this.
+ */
+const METADATA_ANSWER = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json';
+
 export function createSecretWriter(options: { api: KubeApi; fieldManager: string }): SecretWriter {
-  const { core } = typedApis(options.api);
   const patch = async (ref: SecretRef, body: object): Promise<string | undefined> => {
     try {
-      const result: V1Secret = await core.patchNamespacedSecret({ name: ref.name, namespace: ref.namespace, body, fieldManager: options.fieldManager }, MERGE_PATCH_OPTIONS);
-      return result.metadata?.resourceVersion;
+      const path = `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`;
+      const result = await options.api.request<{ metadata?: { resourceVersion?: string } } | undefined>('PATCH', path, {
+        query: { fieldManager: options.fieldManager },
+        body,
+        contentType: 'application/merge-patch+json',
+        accept: METADATA_ANSWER,
+      });
+      return result?.metadata?.resourceVersion;
     } catch (err) {
       const error = classifyKubeError(err, `patch Secret ${ref.namespace}/${ref.name}`);
       if (error.code !== 'KubeForbidden') throw error;

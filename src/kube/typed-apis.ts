@@ -25,7 +25,6 @@ export interface TypedApis {
 }
 
 /** The per-call option a patch needs: the generated code would send a JSON Patch content type. */
-export const MERGE_PATCH_OPTIONS: ConfigurationOptions = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 export const STRATEGIC_MERGE_PATCH_OPTIONS: ConfigurationOptions = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 
 /** Per-call time limit (the Lease's requests must end within its renew deadline). */
