@@ -133,7 +133,60 @@ export function withRegistryToken(config: DockerConfig, registry: string, token:
 }
 
 export function serializeDockerConfig(config: DockerConfig): string {
+  // Programming error, never input: writing the entry would replace its credential with nothing.
+  if (hasOmittedEntry(config)) throw new Error('a Docker config with an omitted entry cannot be serialized: read the document first');
   return JSON.stringify(config);
+}
+
+/**
+ * `auths` entries whose credential the Secret cache did not keep (kube/compact-docker-config.ts). Such an
+ * entry still says who it is for (its username), so every question decide() asks has its answer, but
+ * it cannot be written back: a config that still holds one after a change must be read again whole.
+ */
+const omittedEntries = new WeakSet<object>();
+
+export function omittedEntry(username: string): DockerAuthEntry {
+  const entry = Object.freeze({ username });
+  omittedEntries.add(entry);
+  return entry;
+}
+
+export function hasOmittedEntry(config: DockerConfig): boolean {
+  return Object.values(config.auths ?? {}).some((entry) => typeof entry === 'object' && entry !== null && omittedEntries.has(entry));
+}
+
+/** A document that is one registry's entry and nothing else, as withRegistryToken({}, ...) writes it. */
+export interface SingleEntry {
+  registry: string;
+  username: string;
+  token: string;
+}
+
+/**
+ * The entry of a document that is exactly what withRegistryToken({}, registry, token, username) would
+ * serialize, byte for byte; undefined for anything else (other registries, other fields, another
+ * order, whitespace). Only such a document can be rebuilt from its three parts, which is what lets the
+ * cache keep the parts instead of the document.
+ */
+export function readSingleEntry(text: string): SingleEntry | undefined {
+  // What the controller writes is ~3 × the token; anything far larger is not one entry.
+  if (text.length > 16 * 1024 || !text.startsWith('{"auths":{')) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isPlainObject(parsed) || !isPlainObject(parsed.auths)) return undefined;
+  const registries = Object.keys(parsed.auths);
+  if (registries.length !== 1) return undefined;
+  const registry = registries[0]!;
+  const entry = parsed.auths[registry];
+  if (!isPlainObject(entry)) return undefined;
+  const { username, password } = entry;
+  if (typeof username !== 'string' || typeof password !== 'string' || password === '') return undefined;
+  if (serializeDockerConfig(withRegistryToken({}, registry, password, username)) !== text) return undefined;
+  return { registry, username, token: password };
 }
 
 /** True when `auths` has any entry for `registry` (ours or not). */

@@ -10,7 +10,6 @@ import { objectKey } from '../object-key.ts';
 import type { RetrySchedule } from '../backoff.ts';
 import { retryDelayMs } from './retry-delay.ts';
 import { createWorkQueue, type WorkQueue } from './queue.ts';
-import { inputFingerprint } from './input-fingerprint.ts';
 import { createTokenWaiters } from './token-waiters.ts';
 import type { Outcome } from './outcome.ts';
 import type { Reconciler } from './reconcile.ts';
@@ -60,7 +59,6 @@ function attachTargets(secret: SecretObject): string[] {
 
 export function createController(deps: ControllerDeps): Controller {
   const { informer, reconciler, clock, random, logger } = deps;
-  const fingerprints = new Map<string, string>();
   const waiters = createTokenWaiters();
 
   const schedule = (key: string, outcome: Outcome) => {
@@ -106,27 +104,23 @@ export function createController(deps: ControllerDeps): Controller {
     process: async (key) => schedule(key, await reconciler.reconcile(key)),
   });
 
-  informer.on((type, secret) => {
+  // The cache's previous version tells "changed" (its input digest) and "was managed"; nothing per
+  // Secret is kept here.
+  informer.on((type, secret, previous) => {
     const key = objectKey(secret);
     if (type === 'deleted') {
-      fingerprints.delete(key);
       waiters.forget(key);
       queue.forget(key);
       reconciler.forget(key);
       return;
     }
-    const wasManaged = fingerprints.has(key);
+    const wasManaged = previous !== undefined && isManaged(previous.annotations);
     if (!isManaged(secret.annotations)) {
-      if (wasManaged) {
-        // Opted out: one last pass lets the reconciler drop its state; no timer follows.
-        fingerprints.delete(key);
-        queue.add(key);
-      }
+      // Opted out: one last pass lets the reconciler drop its state; no timer follows.
+      if (wasManaged) queue.add(key);
       return;
     }
-    const fingerprint = inputFingerprint(secret);
-    if (fingerprints.get(key) === fingerprint) return;
-    fingerprints.set(key, fingerprint);
+    if (wasManaged && previous.inputDigest === secret.inputDigest) return;
     queue.add(key);
   });
 

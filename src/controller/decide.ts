@@ -1,14 +1,16 @@
 // THE reconcile decision, pure: from a Secret as read, the time, and the exchange cache's token, what
 // to do. Gathering happens before it, applying (exchange, write, Event, requeue) after it.
 import { ANNOTATIONS, formatTokenFor, isManaged, parseAttachTo, parseTarget, type Target } from '../annotations.ts';
-import { DOCKER_CONFIG_JSON_TYPE, hasOwnRegistryEntry, hasRegistryEntry, parseDockerConfig, PUSH_SECRET_TYPE, readRegistryToken, type DockerConfig } from '../dockerconfig.ts';
+import { DOCKER_CONFIG_JSON_TYPE, hasOwnRegistryEntry, hasRegistryEntry, parseDockerConfig, PUSH_SECRET_TYPE, readRegistryToken, TOKEN_USERNAME, type DockerConfig } from '../dockerconfig.ts';
 import { RegcredError, toRegcredError } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
 import { evaluateAccess, type IdentityPolicy } from '../policy/identity-policy.ts';
 import { evaluatePassthrough } from '../policy/passthrough-policy.ts';
 import type { PassthroughSettings } from '../passthrough-target.ts';
-import { readJwtTimes, type JwtTimes } from '../token/jwt-times.ts';
-import { refreshAt, type RefreshSchedule } from '../token/refresh-time.ts';
+import { expandCompactConfig, type CompactDockerConfig } from '../kube/compact-docker-config.ts';
+import { heldToken, tokenDigest, type HeldToken } from '../token/held-token.ts';
+import type { JwtTimes } from '../token/jwt-times.ts';
+import { refreshAt, refreshAtDigest, type RefreshSchedule } from '../token/refresh-time.ts';
 
 /** The parts of a Secret the decision reads (built from the informer's object, never the object itself). */
 export interface SecretView {
@@ -21,6 +23,8 @@ export interface SecretView {
    * of a push secret; undefined when the key is absent.
    */
   dockerConfigJson: string | undefined;
+  /** Instead of dockerConfigJson: the document in the compact form the Secret cache keeps of our own entry. */
+  compactConfig?: CompactDockerConfig;
   /** Why the Docker config cannot be read at all (too large, not UTF-8); decide() rejects with it. */
   dockerConfigRejected?: RegcredError;
   resourceVersion?: string;
@@ -58,11 +62,12 @@ export type Action =
 /** What decide() parsed from the Secret: the shell writes, revokes and attaches from it, never parsing again. */
 export interface SecretReading {
   target: Target;
+  /** With a compact config, its entry is an omitted one (dockerconfig.ts): writes that keep it read the document first. */
   config: DockerConfig;
   /** The ServiceAccounts named by attach-to. */
   attachTo: string[];
-  /** The token of kube-regcred's entry for the target registry, if there is one. */
-  held: string | undefined;
+  /** The token of kube-regcred's entry for the target registry, if there is one (as a digest and its times). */
+  held: HeldToken | undefined;
   /** Its JWT validity; undefined for no token or an opaque one. */
   heldTimes: JwtTimes | undefined;
 }
@@ -121,9 +126,19 @@ function readSecret(secret: SecretView, settings: DecideSettings): SecretReading
     throw new RegcredError('AccessInvalid', `${ANNOTATIONS.attachTo}: a push secret is never attached to a ServiceAccount`);
   }
   if (secret.dockerConfigRejected) throw secret.dockerConfigRejected;
-  const config = parseDockerConfig(secret.dockerConfigJson);
-  const held = readRegistryToken(config, target.registry, target.passthrough?.username);
-  return { target, config, attachTo, held, heldTimes: held === undefined ? undefined : tryReadJwtTimes(held) };
+  const username = target.passthrough?.username ?? TOKEN_USERNAME;
+  let config: DockerConfig;
+  let held: HeldToken | undefined;
+  const compact = secret.compactConfig;
+  if (compact !== undefined) {
+    config = expandCompactConfig(compact);
+    held = compact.registry === target.registry && compact.username === username ? compact.token : undefined;
+  } else {
+    config = parseDockerConfig(secret.dockerConfigJson);
+    const token = readRegistryToken(config, target.registry, username);
+    held = token === undefined ? undefined : heldToken(token);
+  }
+  return { target, config, attachTo, held, heldTimes: held?.times };
 }
 
 function judge(secret: SecretView, reading: SecretReading, now: Date, cached: CachedToken, settings: DecideSettings): Action {
@@ -158,12 +173,12 @@ function judge(secret: SecretView, reading: SecretReading, now: Date, cached: Ca
     // cache, never read from our own annotations. Held and cached alike: wait; after a restart it is
     // exchanged once more, which is the price of not trusting expires-at.
     const token = cached(target);
-    if (token && token.token === held && isFresh(token, now, settings.refresh)) {
-      return { kind: 'wait', until: refreshAt(held, token, settings.refresh), target, expiresAt: token.expiresAt };
+    if (token && tokenDigest(token.token) === held.digest && isFresh(token, now, settings.refresh)) {
+      return { kind: 'wait', until: refreshAtDigest(held.digest, token, settings.refresh), target, expiresAt: token.expiresAt };
     }
     return { kind: 'refresh', target, reason: 'unreadable' };
   }
-  const due = refreshAt(held, times, settings.refresh);
+  const due = refreshAtDigest(held.digest, times, settings.refresh);
   if (now.getTime() < due.getTime()) return { kind: 'wait', until: due, target, expiresAt: times.expiresAt };
   return { kind: 'refresh', target, reason: now.getTime() >= times.expiresAt.getTime() ? 'expired' : 'expiring', currentExpiresAt: times.expiresAt };
 }
@@ -179,12 +194,4 @@ function isCandidateType(secret: SecretView): boolean {
 
 function isFresh(token: RegistryToken, now: Date, schedule: RefreshSchedule): boolean {
   return now.getTime() < refreshAt(token.token, token, schedule).getTime();
-}
-
-function tryReadJwtTimes(token: string): JwtTimes | undefined {
-  try {
-    return readJwtTimes(token);
-  } catch {
-    return undefined;
-  }
 }

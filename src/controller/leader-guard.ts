@@ -16,6 +16,8 @@ function refuse(what: string): never {
 
 export function guardWriter(writer: SecretWriter, isLeader: IsLeader): SecretWriter {
   return {
+    // A read changes nothing: guarded only by the write it precedes.
+    readDocument: (read) => writer.readDocument(read),
     writeData: async (write) => (isLeader() ? writer.writeData(write) : refuse('Secret write')),
     writeStatus: async (write) => (isLeader() ? writer.writeStatus(write) : refuse('Secret status write')),
   };

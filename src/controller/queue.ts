@@ -6,8 +6,9 @@
 // of new or changed Secrets (a tenant creating a thousand 1 MiB ones, each a slow write to report)
 // never holds back the refreshes that keep the valid ones' tokens alive.
 import PQueue from 'p-queue';
-import type { Timer, TimerClock } from '../clock.ts';
+import type { TimerClock } from '../clock.ts';
 import type { Logger } from '../log.ts';
+import { createDueKeys } from './due-keys.ts';
 
 export interface WorkQueueOptions {
   /** Keys processed at the same time. */
@@ -44,7 +45,8 @@ const DUE_PRIORITY = 1;
 export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const { clock, logger } = options;
   const pqueue = new PQueue({ concurrency: options.concurrency });
-  const timers = new Map<string, { timer: Timer; at: Date }>();
+  // One clock timer for all keys (due-keys.ts): a key that falls due moves ahead of event-added ones.
+  const timers = createDueKeys(clock, (key) => enqueue(key, DUE_PRIORITY));
   /** Keys queued in p-queue, with the priority they are queued at. */
   const waiting = new Map<string, number>();
   const running = new Set<string>();
@@ -52,13 +54,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const failures = new Map<string, number>();
   let closed = false;
 
-  const clearTimer = (key: string) => {
-    const entry = timers.get(key);
-    if (entry) {
-      entry.timer.cancel();
-      timers.delete(key);
-    }
-  };
+  const clearTimer = (key: string) => void timers.delete(key);
 
   const run = async (key: string) => {
     waiting.delete(key);
@@ -102,11 +98,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       return;
     }
     // A pending requeue alone does not keep the process alive after shutdown (TimerClock contract).
-    const timer = clock.setTimer(() => {
-      timers.delete(key);
-      enqueue(key, DUE_PRIORITY);
-    }, delayMs);
-    timers.set(key, { timer, at });
+    timers.set(key, at.getTime());
   };
 
   return {
@@ -132,11 +124,12 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
       failures.delete(key);
     },
     scheduledAt(key) {
-      return timers.get(key)?.at;
+      const atMs = timers.get(key);
+      return atMs === undefined ? undefined : new Date(atMs);
     },
     async shutdown() {
       closed = true;
-      for (const key of [...timers.keys()]) clearTimer(key);
+      timers.clear();
       pqueue.clear();
       waiting.clear();
       again.clear();

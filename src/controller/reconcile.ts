@@ -4,7 +4,6 @@
 // mutates informer objects (it builds new bodies from frozen copies).
 import { ANNOTATIONS, formatStatus } from '../annotations.ts';
 import type { Clock } from '../clock.ts';
-import { readRegistryToken } from '../dockerconfig.ts';
 import { RegcredError, toRegcredError } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
 import type { EventRecorder } from '../kube/events.ts';
@@ -14,6 +13,7 @@ import type { SecretWriter } from '../kube/secret-writer.ts';
 import type { Logger } from '../log.ts';
 import { splitObjectKey } from '../object-key.ts';
 import type { IdentityPolicy } from '../policy/identity-policy.ts';
+import { tokenDigest } from '../token/held-token.ts';
 import { refreshAt } from '../token/refresh-time.ts';
 import { readJwtTimes } from '../token/jwt-times.ts';
 import { createAttachStep } from './attach.ts';
@@ -148,7 +148,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         // The cache handed back the very token the Secret holds (it is due by its own claims, but the
         // cache counts its life from its arrival): writing it again would change nothing.
         // (A retargeted Secret is written anyway: its token-for annotation must catch up.)
-        if (action.reason !== 'retargeted' && readRegistryToken(r.config, action.target.registry) === token.token) return dueOnArrival(token, log);
+        if (action.reason !== 'retargeted' && r.held?.digest === tokenDigest(token.token)) return dueOnArrival(token, log);
         const hadError = report.hasReported(key) || secret.annotations[ANNOTATIONS.lastError] !== undefined;
         try {
           await updates.writeToken(secret, r, token, hadError);

@@ -2,7 +2,7 @@
 // informer's object, which stays frozen): a new token, the removal of a revoked one, a status patch.
 import { ANNOTATIONS, formatStatus, registryOfTokenFor } from '../annotations.ts';
 import type { Clock } from '../clock.ts';
-import { configKeyOf, hasOwnRegistryEntry, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
+import { configKeyOf, decodeDockerConfig, hasOmittedEntry, hasOwnRegistryEntry, parseDockerConfig, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
 import { RegcredError } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
 import { EVENT_REASONS, type EventRecorder } from '../kube/events.ts';
@@ -34,35 +34,45 @@ export interface SecretUpdates {
 export function createSecretUpdates(deps: SecretUpdatesDeps): SecretUpdates {
   const { writer, metrics } = deps;
 
-  /** Writes `config` over the Secret's Docker config, conditional on the resourceVersion it was read at. */
-  async function writeConfig(secret: SecretObject, config: DockerConfig, annotations: Readonly<Record<string, string | null>>): Promise<void> {
-    if (secret.resourceVersion === undefined) throw new RegcredError('KubeInvalid', 'Secret has no resourceVersion');
-    await writer.writeData({
-      namespace: secret.namespace,
-      name: secret.name,
-      resourceVersion: secret.resourceVersion,
-      dockerConfigJson: serializeDockerConfig(config),
-      key: configKeyOf(secret),
-      annotations,
-    });
+  /**
+   * Writes `change(document)` over the Secret's Docker config, conditional on the resourceVersion it was
+   * read at. The document is decide()'s reading; when the change keeps an entry the cache holds only in
+   * compact form (a token for another registry), the document is read from the API first: a GET that
+   * only a retargeted Secret costs.
+   */
+  async function writeConfig(
+    secret: SecretObject,
+    reading: SecretReading,
+    change: (document: DockerConfig) => DockerConfig,
+    annotations: Readonly<Record<string, string | null>>,
+  ): Promise<void> {
+    const { resourceVersion } = secret;
+    if (resourceVersion === undefined) throw new RegcredError('KubeInvalid', 'Secret has no resourceVersion');
+    const key = configKeyOf(secret);
+    let config = change(reading.config);
+    if (hasOmittedEntry(config)) {
+      const stored = await writer.readDocument({ namespace: secret.namespace, name: secret.name, resourceVersion, key });
+      config = change(parseDockerConfig(stored === undefined ? undefined : decodeDockerConfig(stored)));
+    }
+    await writer.writeData({ namespace: secret.namespace, name: secret.name, resourceVersion, dockerConfigJson: serializeDockerConfig(config), key, annotations });
   }
 
   return {
     async writeToken(secret, reading, token, clearError) {
       const { target } = reading;
-      let previous = reading.config;
       // After a registry change, the token we wrote for the old registry is not left behind.
       const oldRegistry = registryOfTokenFor(secret.annotations[ANNOTATIONS.tokenFor]);
-      if (oldRegistry !== undefined && oldRegistry !== target.registry && hasOwnRegistryEntry(previous, oldRegistry)) {
-        previous = withoutRegistryEntry(previous, oldRegistry);
-      }
-      const config = withRegistryToken(previous, target.registry, token.token, target.passthrough?.username);
+      const change = (document: DockerConfig) => {
+        const previous =
+          oldRegistry !== undefined && oldRegistry !== target.registry && hasOwnRegistryEntry(document, oldRegistry) ? withoutRegistryEntry(document, oldRegistry) : document;
+        return withRegistryToken(previous, target.registry, token.token, target.passthrough?.username);
+      };
       const annotations = formatStatus({ target, expiresAt: token.expiresAt, refreshedAt: deps.clock.now(), ...(clearError ? { error: null } : {}) });
-      await writeConfig(secret, config, annotations);
+      await writeConfig(secret, reading, change, annotations);
       metrics.secretRefreshes.inc();
     },
     async revoke(secret, reading, registry, log) {
-      await writeConfig(secret, withoutRegistryEntry(reading.config, registry), { [ANNOTATIONS.expiresAt]: null, [ANNOTATIONS.tokenFor]: null });
+      await writeConfig(secret, reading, (document) => withoutRegistryEntry(document, registry), { [ANNOTATIONS.expiresAt]: null, [ANNOTATIONS.tokenFor]: null });
       metrics.revocations.inc();
       log.warn({ registry }, 'registry token removed: the identity policy no longer allows it');
       await deps.events.record(secret, {

@@ -1,5 +1,6 @@
 // Gathering for decide(): the informer's frozen Secret turned into the plain SecretView it reads, with
-// the Docker config decoded from base64 (or the reason it cannot be read at all).
+// the Docker config decoded from base64 (or the reason it cannot be read at all), or in the compact
+// form the cache keeps of a document that is only our own entry.
 import { configKeyOf, decodeDockerConfig, dockerConfigTooLarge } from '../dockerconfig.ts';
 import { toRegcredError, type RegcredError } from '../errors.ts';
 import type { SecretObject } from '../kube/secret-informer.ts';
@@ -25,6 +26,7 @@ export function toSecretView(secret: SecretObject, namespaceLabels?: Readonly<Re
     dockerConfigJson,
   };
   if (rejected !== undefined) view.dockerConfigRejected = rejected;
+  if (secret.compactConfig !== undefined) view.compactConfig = secret.compactConfig;
   if (secret.resourceVersion !== undefined) view.resourceVersion = secret.resourceVersion;
   if (namespaceLabels !== undefined) view.namespaceLabels = namespaceLabels;
   return view;

@@ -4,10 +4,14 @@
 // controller acts on, so memory follows the managed Secrets, not the size of the cluster.
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
+import { ANNOTATIONS } from '../annotations.ts';
 import type { Logger } from '../log.ts';
 import type { Random } from '../clock.ts';
 import type { RegcredError } from '../errors.ts';
 import type { KubeApi } from './api-client.ts';
+import { DOCKER_CONFIG_JSON_TYPE, PUSH_SECRET_TYPE } from '../dockerconfig.ts';
+import { compactDockerConfig, type CompactDockerConfig } from './compact-docker-config.ts';
+import { secretInputDigest } from './secret-input-digest.ts';
 import { coreCollectionPath, createListWatch, objectKey, type ListWatchCache } from './list-watch.ts';
 
 /**
@@ -20,10 +24,14 @@ export interface SecretObject {
   readonly uid: string | undefined;
   readonly resourceVersion: string | undefined;
   readonly type: string | undefined;
-  readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
-  /** base64 values, as the API returns them; with `dataKey` set, only that key (and only when small enough). */
+  /**
+   * base64 values, as the API returns them; with `dataKey` set, only that key (and only when small
+   * enough), and not even that when `compactConfig` holds it.
+   */
   readonly data: Readonly<Record<string, string>>;
+  /** With `dataKey` set: the data key's document in compact form, when it is the one entry we write. */
+  readonly compactConfig?: CompactDockerConfig;
   /** Set when the data key was larger than the cap and not kept: its decoded size in bytes. */
   readonly droppedDataBytes?: number;
   /**
@@ -32,6 +40,11 @@ export interface SecretObject {
    * them still count as a change.
    */
   readonly foreignAnnotationsDigest?: string;
+  /**
+   * What counts as "the Secret changed" for the controller (secret-input-digest.ts): labels are in it and
+   * nowhere else, since nothing reads them.
+   */
+  readonly inputDigest: string;
 }
 
 /** What the cache keeps of each Secret: bounded, whatever a tenant puts into it. */
@@ -45,6 +58,12 @@ export interface SecretLimits {
 /** Annotations kube-regcred reads or writes: kept as they are; every other one only as a digest. */
 const OWN_ANNOTATION = /^(?:kube-regcred\.io\/|pull-secret-updater\.chainguard\.dev\/)/;
 
+/**
+ * Status annotations the controller writes and never reads (decide() trusts only the token's own
+ * claims): not kept at all, 50,000 pairs of timestamps being a tenth of the cache.
+ */
+const WRITE_ONLY_ANNOTATIONS = new Set<string>([ANNOTATIONS.expiresAt, ANNOTATIONS.refreshedAt]);
+
 /** Decoded size of a base64 value, without decoding it. */
 function base64Bytes(value: string): number {
   const padding = value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0;
@@ -52,7 +71,8 @@ function base64Bytes(value: string): number {
 }
 
 export type SecretEventType = 'added' | 'updated' | 'deleted';
-export type SecretEventHandler = (type: SecretEventType, secret: SecretObject) => void;
+/** `previous`: what the cache held before an update (undefined for added and deleted). */
+export type SecretEventHandler = (type: SecretEventType, secret: SecretObject, previous?: SecretObject) => void;
 
 export interface SecretInformer {
   start(): Promise<void>;
@@ -89,35 +109,48 @@ export interface SecretInformerOptions {
   limits?: SecretLimits;
 }
 
-/** A frozen copy; with `limits`, bounded (one data key, capped; foreign annotations as a digest). */
+/** Shared by every Secret without kept data: the cache holds tens of thousands of these records. */
+const NO_DATA: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The Secret types there are many of, as one string each rather than one copy per Secret. */
+function sharedType(type: string | undefined): string | undefined {
+  return type === DOCKER_CONFIG_JSON_TYPE ? DOCKER_CONFIG_JSON_TYPE : type === PUSH_SECRET_TYPE ? PUSH_SECRET_TYPE : type;
+}
+
+/** A frozen copy; with `limits`, bounded (one data key, capped, compact when it is our own entry; foreign annotations as a digest). */
 export function toSecretObject(secret: V1Secret, limits?: SecretLimits): SecretObject {
   const meta = secret.metadata ?? {};
-  const base = {
-    namespace: meta.namespace ?? '',
-    name: meta.name ?? '',
-    uid: meta.uid,
-    resourceVersion: meta.resourceVersion,
-    type: secret.type,
-    labels: Object.freeze({ ...(meta.labels ?? {}) }),
-  };
+  const type = sharedType(secret.type);
+  const base = { namespace: meta.namespace ?? '', name: meta.name ?? '', uid: meta.uid, resourceVersion: meta.resourceVersion, type };
+  const labels = meta.labels ?? {};
   if (limits === undefined) {
-    return Object.freeze({ ...base, annotations: Object.freeze({ ...(meta.annotations ?? {}) }), data: Object.freeze({ ...(secret.data ?? {}) }) });
+    const annotations = Object.freeze({ ...(meta.annotations ?? {}) });
+    const data = Object.freeze({ ...(secret.data ?? {}) });
+    return Object.freeze({ ...base, annotations, data, inputDigest: secretInputDigest({ type, labels, annotations, data }) });
   }
   const own: Record<string, string> = {};
   const foreign: Array<[string, string]> = [];
   for (const [key, value] of Object.entries(meta.annotations ?? {})) {
+    if (WRITE_ONLY_ANNOTATIONS.has(key)) continue;
     if (OWN_ANNOTATION.test(key)) own[key] = value;
     else foreign.push([key, value]);
   }
   const value = secret.data?.[limits.dataKey];
   const bytes = value === undefined ? 0 : base64Bytes(value);
   const oversized = value !== undefined && bytes > limits.maxDataBytes;
+  const compactConfig = value === undefined || oversized ? undefined : compactDockerConfig(value);
+  const data = value === undefined || oversized || compactConfig !== undefined ? NO_DATA : Object.freeze({ [limits.dataKey]: value });
+  const droppedDataBytes = oversized ? bytes : undefined;
+  const foreignAnnotationsDigest = foreign.length > 0 ? digestOf(foreign) : undefined;
+  const annotations = Object.freeze(own);
   return Object.freeze({
     ...base,
-    annotations: Object.freeze(own),
-    data: Object.freeze(value === undefined || oversized ? {} : { [limits.dataKey]: value }),
-    ...(oversized ? { droppedDataBytes: bytes } : {}),
-    ...(foreign.length > 0 ? { foreignAnnotationsDigest: digestOf(foreign) } : {}),
+    annotations,
+    data,
+    ...(compactConfig !== undefined ? { compactConfig } : {}),
+    ...(droppedDataBytes !== undefined ? { droppedDataBytes } : {}),
+    ...(foreignAnnotationsDigest !== undefined ? { foreignAnnotationsDigest } : {}),
+    inputDigest: secretInputDigest({ type, labels, annotations, data, compactConfig, droppedDataBytes, foreignAnnotationsDigest }),
   });
 }
 
@@ -142,8 +175,8 @@ export function createSecretInformer(options: SecretInformerOptions): SecretInfo
       path: coreCollectionPath('secrets', namespace),
       fieldSelector: options.fieldSelector,
       transform,
-      onEvent: (type, secret) => {
-        for (const handler of handlers) handler(type, secret);
+      onEvent: (type, secret, previous) => {
+        for (const handler of handlers) handler(type, secret, previous);
       },
       onListed: (secrets, first) => {
         if (first) logger.info({ namespace: namespace ?? '*', kind, secrets }, 'secret cache synced');

@@ -26,7 +26,18 @@ export interface StatusWrite extends SecretRef {
   annotations: Readonly<Record<string, string | null>>;
 }
 
+export interface DocumentRead extends SecretRef {
+  /** The resourceVersion the caller's view is at: a Secret changed since fails with KubeConflict. */
+  resourceVersion: string;
+  key: string;
+}
+
 export interface SecretWriter {
+  /**
+   * The base64 value of `key` as the Secret holds it now (undefined: absent), for a write that must keep
+   * what the cache did not (an omitted entry, kube/compact-docker-config.ts).
+   */
+  readDocument(read: DocumentRead): Promise<string | undefined>;
   /** Resolves with the new resourceVersion. Throws RegcredError (KubeConflict, KubeForbidden, ...). */
   writeData(write: DataWrite): Promise<string | undefined>;
   /** Annotation-only merge patch: no precondition, because it never changes what the Secret grants. */
@@ -62,6 +73,19 @@ export function createSecretWriter(options: { api: KubeApi; fieldManager: string
     }
   };
   return {
+    async readDocument(read) {
+      let secret: { metadata?: { resourceVersion?: string }; data?: Record<string, string> };
+      try {
+        secret = await options.api.request('GET', `/api/v1/namespaces/${encodeURIComponent(read.namespace)}/secrets/${encodeURIComponent(read.name)}`);
+      } catch (err) {
+        throw classifyKubeError(err, `get Secret ${read.namespace}/${read.name}`);
+      }
+      // Another version than the one decided on: the watch brings it, and the reconcile runs again.
+      if (secret.metadata?.resourceVersion !== read.resourceVersion) {
+        throw new RegcredError('KubeConflict', `get Secret ${read.namespace}/${read.name}: changed since it was read`);
+      }
+      return secret.data?.[read.key];
+    },
     writeData(write) {
       return patch(write, {
         metadata: { resourceVersion: write.resourceVersion, annotations: { ...write.annotations } },

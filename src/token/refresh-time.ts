@@ -1,6 +1,6 @@
 // When a registry token is due for refresh: from its real lifetime, a fraction before `exp`, with a
 // jitter that is a pure function of the token so every reader of the same token agrees on the instant.
-import { createHash } from 'node:crypto';
+import { tokenDigest } from './held-token.ts';
 
 export interface RefreshSchedule {
   /** Refresh when this fraction of the token's lifetime remains (0 < f < 1). */
@@ -49,8 +49,12 @@ export function validateRefreshSchedule(schedule: RefreshSchedule): RefreshSched
  * schedule stable across restarts.
  */
 export function tokenJitter(token: string): number {
-  const digest = createHash('sha256').update(token).digest();
-  return digest.readUIntBE(0, 6) / 2 ** 48;
+  return digestJitter(tokenDigest(token));
+}
+
+/** tokenJitter() from the token's digest (held-token.ts): the first 6 bytes of its SHA-256. */
+export function digestJitter(digest: string): number {
+  return Buffer.from(digest, 'base64url').readUIntBE(0, 6) / 2 ** 48;
 }
 
 /**
@@ -60,6 +64,11 @@ export function tokenJitter(token: string): number {
  * minMarginMs (plus jitter) before `exp`.
  */
 export function refreshAt(token: string, times: TokenTimes, schedule: RefreshSchedule): Date {
+  return refreshAtDigest(tokenDigest(token), times, schedule);
+}
+
+/** refreshAt() of the token whose tokenDigest() is `digest`: what a reader that keeps only the digest calls. */
+export function refreshAtDigest(digest: string, times: TokenTimes, schedule: RefreshSchedule): Date {
   const expMs = times.expiresAt.getTime();
   const start = times.issuedAt ?? times.notBefore;
   const lifetimeMs = start ? Math.max(0, expMs - start.getTime()) : undefined;
@@ -72,7 +81,7 @@ export function refreshAt(token: string, times: TokenTimes, schedule: RefreshSch
     const marginMs = Math.min(schedule.minMarginMs, lifetimeMs * MAX_MARGIN_FRACTION);
     leadMs = Math.max(fractionLeadMs, marginMs);
   }
-  leadMs += leadMs * schedule.jitterFraction * tokenJitter(token);
+  leadMs += leadMs * schedule.jitterFraction * digestJitter(digest);
   if (lifetimeMs !== undefined) leadMs = Math.min(leadMs, lifetimeMs * MAX_LEAD_FRACTION);
   return new Date(Math.floor(expMs - leadMs));
 }

@@ -6,7 +6,7 @@ import { isPullStuck } from '../../src/kube/pull-backoff-pods.ts';
 import type { SecretObject } from '../../src/kube/secret-informer.ts';
 
 const secret = (name: string, annotations: Record<string, string>, overrides: Partial<SecretObject> = {}): SecretObject => ({
-  namespace: 'ns', name, uid: undefined, resourceVersion: '1', type: 'kubernetes.io/dockerconfigjson', labels: {}, data: {},
+  namespace: 'ns', name, uid: undefined, resourceVersion: '1', type: 'kubernetes.io/dockerconfigjson', data: {}, inputDigest: '',
   annotations: { 'kube-regcred.io/identity': 'id', ...annotations }, ...overrides,
 });
 const pod = { namespace: 'ns', name: 'p', uid: 'u', serviceAccountName: 'app', imagePullSecrets: ['already'] };
