@@ -4,7 +4,7 @@
 import { ANNOTATIONS, isManaged, parseAttachTo } from '../annotations.ts';
 import type { Random, TimerClock } from '../clock.ts';
 import type { NamespaceInformer } from '../kube/namespace-informer.ts';
-import type { SecretInformer, SecretObject } from '../kube/secret-informer.ts';
+import { sameDockerConfig, type SecretInformer, type SecretObject } from '../kube/secret-informer.ts';
 import type { Logger } from '../log.ts';
 import { objectKey } from '../object-key.ts';
 import type { RetrySchedule } from '../backoff.ts';
@@ -120,7 +120,11 @@ export function createController(deps: ControllerDeps): Controller {
       if (wasManaged) queue.add(key);
       return;
     }
-    if (wasManaged && previous.inputDigest === secret.inputDigest) return;
+    if (wasManaged && previous.inputDigest === secret.inputDigest) {
+      if (sameDockerConfig(previous, secret)) return;
+      // Our own write coming back: the reconcile that sent it has already set the next look.
+      if (reconciler.ownWrites?.arrived(key, secret.compactConfig)) return;
+    }
     queue.add(key);
   });
 

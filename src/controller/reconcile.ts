@@ -23,6 +23,7 @@ import { createFailureReport } from './failure-report.ts';
 import type { FailureInput } from './failure-plan.ts';
 import type { ControllerMetrics, ReconcileOutcome } from './metrics.ts';
 import type { Outcome } from './outcome.ts';
+import { createOwnWrites, type OwnWrites } from './own-writes.ts';
 import { createRegistryTokens, type RegistryTokensDeps } from './registry-tokens.ts';
 import type { SecretExpiries } from './secret-gauges.ts';
 import { createSecretUpdates } from './secret-updates.ts';
@@ -52,6 +53,8 @@ export interface ReconcilerDeps extends RegistryTokensDeps {
 
 export interface Reconciler {
   reconcile(key: string): Promise<Outcome>;
+  /** Token writes sent and not yet seen back (own-writes.ts); absent: every change is reconciled. */
+  readonly ownWrites?: OwnWrites;
   /** The Secret is gone: drop what we remember about it. */
   forget(key: string): void;
 }
@@ -60,7 +63,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { clock, metrics } = deps;
   const currentSettings = (): DecideSettings => ({ ...deps.settings, policy: deps.policy?.() });
   const tokens = createRegistryTokens(deps);
-  const updates = createSecretUpdates(deps);
+  const ownWrites = createOwnWrites();
+  const updates = createSecretUpdates({ ...deps, ownWrites });
   const report = createFailureReport({ events: deps.events, metrics, updates });
   const attach = createAttachStep({
     ...(deps.attacher ? { attacher: deps.attacher } : {}),
@@ -181,7 +185,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   return {
     reconcile,
+    ownWrites,
     forget(key) {
+      ownWrites.forget(key);
       report.forget(key);
       attach.forget(key);
       deps.expiries?.record(key, undefined);

@@ -11,12 +11,17 @@ import type { SecretWriter } from '../kube/secret-writer.ts';
 import type { Logger } from '../log.ts';
 import type { SecretReading } from './decide.ts';
 import type { ControllerMetrics } from './metrics.ts';
+import type { OwnWrites } from './own-writes.ts';
+import { objectKey } from '../object-key.ts';
+import { tokenDigest } from '../token/held-token.ts';
 
 export interface SecretUpdatesDeps {
   writer: SecretWriter;
   events: EventRecorder;
   metrics: ControllerMetrics;
   clock: Clock;
+  /** Told of each token write just before it is sent, so its own watch event can be told apart. */
+  ownWrites?: OwnWrites;
 }
 
 export interface SecretUpdates {
@@ -68,7 +73,14 @@ export function createSecretUpdates(deps: SecretUpdatesDeps): SecretUpdates {
         return withRegistryToken(previous, target.registry, token.token, target.passthrough?.username);
       };
       const annotations = formatStatus({ target, expiresAt: token.expiresAt, refreshedAt: deps.clock.now(), ...(clearError ? { error: null } : {}) });
-      await writeConfig(secret, reading, change, annotations);
+      const key = objectKey(secret);
+      deps.ownWrites?.sending(key, tokenDigest(token.token));
+      try {
+        await writeConfig(secret, reading, change, annotations);
+      } catch (err) {
+        deps.ownWrites?.forget(key);
+        throw err;
+      }
       metrics.secretRefreshes.inc();
     },
     async revoke(secret, reading, registry, log) {

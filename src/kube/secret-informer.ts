@@ -41,8 +41,8 @@ export interface SecretObject {
    */
   readonly foreignAnnotationsDigest?: string;
   /**
-   * What counts as "the Secret changed" for the controller (secret-input-digest.ts): labels are in it and
-   * nowhere else, since nothing reads them.
+   * What counts as "the Secret changed" for the controller, besides its data (secret-input-digest.ts):
+   * labels are in it and nowhere else, since nothing reads them.
    */
   readonly inputDigest: string;
 }
@@ -126,7 +126,7 @@ export function toSecretObject(secret: V1Secret, limits?: SecretLimits): SecretO
   if (limits === undefined) {
     const annotations = Object.freeze({ ...(meta.annotations ?? {}) });
     const data = Object.freeze({ ...(secret.data ?? {}) });
-    return Object.freeze({ ...base, annotations, data, inputDigest: secretInputDigest({ type, labels, annotations, data }) });
+    return Object.freeze({ ...base, annotations, data, inputDigest: secretInputDigest({ type, labels, annotations }) });
   }
   const own: Record<string, string> = {};
   const foreign: Array<[string, string]> = [];
@@ -150,8 +150,19 @@ export function toSecretObject(secret: V1Secret, limits?: SecretLimits): SecretO
     ...(compactConfig !== undefined ? { compactConfig } : {}),
     ...(droppedDataBytes !== undefined ? { droppedDataBytes } : {}),
     ...(foreignAnnotationsDigest !== undefined ? { foreignAnnotationsDigest } : {}),
-    inputDigest: secretInputDigest({ type, labels, annotations, data, compactConfig, droppedDataBytes, foreignAnnotationsDigest }),
+    inputDigest: secretInputDigest({ type, labels, annotations, foreignAnnotationsDigest }),
   });
+}
+
+/** Whether two versions of a Secret hold the same Docker config, as far as the cache keeps it. */
+export function sameDockerConfig(a: SecretObject, b: SecretObject): boolean {
+  if (a.droppedDataBytes !== b.droppedDataBytes) return false;
+  const [x, y] = [a.compactConfig, b.compactConfig];
+  if (x !== undefined || y !== undefined) {
+    return x !== undefined && y !== undefined && x.registry === y.registry && x.username === y.username && x.token.digest === y.token.digest;
+  }
+  const keys = Object.keys(a.data);
+  return keys.length === Object.keys(b.data).length && keys.every((key) => a.data[key] === b.data[key]);
 }
 
 function digestOf(entries: Array<[string, string]>): string {

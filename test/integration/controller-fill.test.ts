@@ -63,6 +63,19 @@ describe('controller: filling and refreshing pull secrets', () => {
     assert.ok(earliest > 3000 && earliest <= 3600, `earliest_expiry_seconds ${earliest}, expected about 3600`);
   });
 
+  it('does not reconcile its own write again when its watch event arrives; a user change is reconciled', async () => {
+    const waiting = async () => metricValue(await controller!.metricsText(), 'kube_regcred_reconcile_duration_seconds_count', { outcome: 'waiting' });
+    // A foreign annotation: a change of the Secret's input, behind the write's event on the same watch.
+    await bed.kube.core.patchNamespacedSecret(
+      { namespace: ns, name: 'pull-secret', body: [{ op: 'add', path: '/metadata/annotations/team', value: 'payments' }] },
+    );
+    await waitFor(async () => (await waiting()) >= 1, { description: 'the annotation change reconciled' });
+    await controller!.running.controller.idle();
+    // One look (the user's change). The event of the controller's own write, seen before it, was not one.
+    assert.equal(await waiting(), 1);
+    assert.equal(metricValue(await controller!.metricsText(), 'kube_regcred_reconcile_duration_seconds_count', { outcome: 'written' }), 1);
+  });
+
   it('keeps other registries entries and shares one exchange per identity (alias annotation included)', async () => {
     const other = { auths: { 'other.example': { username: 'robot', password: 'p4ss', auth: Buffer.from('robot:p4ss').toString('base64') } }, credHelpers: { 'x.example': 'helper' } };
     const exchangesBefore = bed.sts.calls.exchange;
