@@ -11,7 +11,6 @@ export interface OwnWrites {
   /** The cache's new version of `key`: true (and forgotten) when it holds just the token we sent. */
   arrived(key: string, compact: CompactDockerConfig | undefined): boolean;
   forget(key: string): void;
-  readonly size: number;
 }
 
 export function createOwnWrites(): OwnWrites {
@@ -28,9 +27,6 @@ export function createOwnWrites(): OwnWrites {
     },
     forget(key) {
       sent.delete(key);
-    },
-    get size() {
-      return sent.size;
     },
   };
 }
