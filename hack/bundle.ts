@@ -23,14 +23,36 @@ const clientNodeSideEffectFree: Plugin = {
   },
 };
 
-/** `require('url')` in bundled dependencies becomes `node:url`: nothing in the output looks like a package. */
-const nodePrefix: Plugin = {
-  name: 'node-prefix',
-  setup(b) {
-    const names = new Set(builtinModules.filter((name) => !name.startsWith('_')));
-    b.onResolve({ filter: /^[a-z_/]+$/ }, (args) => (names.has(args.path) ? { path: `node:${args.path}`, external: true } : undefined));
-  },
-};
+const BUILTIN_NAMESPACE = 'node-builtin-by-require';
+
+/**
+ * Node's own modules: `require('url')` in bundled dependencies becomes `node:url` (nothing in the output
+ * looks like a package), and in the ESM build an `import … from 'node:http'` becomes a `require` too.
+ * Importing a builtin as ESM makes Node build its module facade, which reads every export, lazy getters
+ * included: `http.WebSocket` then loads Node's bundled undici, with http2 and web streams (a bare
+ * `import 'node:http'` has an RSS of 57.7 MiB, `require('http')` 44.7; the sts idles 2.3 MiB lower, as
+ * the rest overlaps: bench/results/sts-token.md, "Memory"). Required, a getter runs only when read.
+ */
+function nodeBuiltins(esm: boolean): Plugin {
+  return {
+    name: 'node-builtins',
+    setup(b) {
+      const names = new Set(builtinModules.filter((name) => !name.startsWith('_')));
+      const builtin = (path: string): string | undefined => {
+        const name = path.startsWith('node:') ? path.slice('node:'.length) : path;
+        return names.has(name) || (path.startsWith('node:') && names.has(path)) ? `node:${name}` : undefined;
+      };
+      b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
+        const path = builtin(args.path);
+        if (path === undefined) return undefined;
+        if (esm && args.kind !== 'require-call' && args.namespace !== BUILTIN_NAMESPACE) return { path, namespace: BUILTIN_NAMESPACE };
+        return { path, external: true };
+      });
+      // A CommonJS module of one line: esbuild reads its exports as properties where the code uses them.
+      b.onLoad({ filter: /.*/, namespace: BUILTIN_NAMESPACE }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    },
+  };
+}
 
 export interface BundleOptions {
   entryPoints: string[];
@@ -52,7 +74,7 @@ export async function bundle(options: BundleOptions): Promise<void> {
     keepNames: true,
     legalComments: 'none',
     logLevel: 'warning',
-    plugins: [nodePrefix, clientNodeSideEffectFree],
+    plugins: [nodeBuiltins(esm), clientNodeSideEffectFree],
     ...(options.outfile ? { outfile: options.outfile } : {}),
     ...(options.outdir ? { outdir: options.outdir, entryNames: '[name]', chunkNames: 'chunks/[name]-[hash]', splitting: esm } : {}),
     // CommonJS code bundled into ESM (js-yaml, undici's dependencies) calls require() for Node's modules.
