@@ -54,8 +54,9 @@ describe('npm run build', () => {
   }
 
   // An ESM import of a Node module makes Node build its facade, which reads every export: http's lazy
-  // `WebSocket` then loads Node's bundled undici with http2 and web streams (a bare `import 'node:http'`: 57.7 MiB RSS against 44.7 required). The build turns
-  // those imports into require() calls (hack/bundle.ts), so only what the code reads is loaded.
+  // `WebSocket` then loads Node's bundled undici with http2 and web streams (a bare `import 'node:http'`:
+  // 57.7 MiB RSS against 44.7 required). The build turns those imports into require() calls
+  // (hack/bundle.ts), so only what the code reads is loaded.
   it('sts loads neither undici nor http2 (Node modules are required, not imported as ESM)', async () => {
     const preload = join(outDir, 'print-loaded-modules.cjs');
     writeFileSync(preload, "process.on('exit', () => process.stderr.write(JSON.stringify(process.moduleLoadList)));\n");
