@@ -3,6 +3,7 @@
 // bundled, for memory: Node's ESM loader walking @kubernetes/client-node's ~1,000 files costs about
 // 75 MiB of RSS, `yaml`'s alone 13 MiB; the same code bundled costs a fraction (docs/controller.md,
 // "Design notes"). The output imports nothing but Node's own modules.
+import { readFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { sep } from 'node:path';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
@@ -54,6 +55,27 @@ function nodeBuiltins(esm: boolean): Plugin {
   };
 }
 
+/**
+ * prom-client's index loads its Pushgateway (http, https with tls, zlib) and its cluster aggregator
+ * (cluster, child_process, dgram, dns) whether or not they are used; nothing here uses them. Its index is
+ * bundled with those two exports turned into getters that load them when read, so its API is whole.
+ */
+const promClientLazyParts: Plugin = {
+  name: 'prom-client-lazy-parts',
+  setup(b) {
+    const eager = ["exports.Pushgateway = require('./lib/pushgateway');", "exports.AggregatorRegistry = require('./lib/cluster');"];
+    b.onLoad({ filter: /[\\/]node_modules[\\/]prom-client[\\/]index\.js$/ }, async (args) => {
+      let contents = await readFile(args.path, 'utf8');
+      for (const line of eager) {
+        if (!contents.includes(line)) throw new Error(`${args.path}: "${line}" not found (a new prom-client?): hack/bundle.ts must follow it`);
+        const [, name, module] = /^exports\.(\w+) = require\(('[^']+')\);$/.exec(line)!;
+        contents = contents.replace(line, `Object.defineProperty(exports, '${name}', { enumerable: true, get: () => require(${module}) });`);
+      }
+      return { contents, loader: 'js' };
+    });
+  },
+};
+
 export interface BundleOptions {
   entryPoints: string[];
   format: 'esm' | 'cjs';
@@ -74,7 +96,7 @@ export async function bundle(options: BundleOptions): Promise<void> {
     keepNames: true,
     legalComments: 'none',
     logLevel: 'warning',
-    plugins: [nodeBuiltins(esm), clientNodeSideEffectFree],
+    plugins: [nodeBuiltins(esm), clientNodeSideEffectFree, promClientLazyParts],
     ...(options.outfile ? { outfile: options.outfile } : {}),
     ...(options.outdir ? { outdir: options.outdir, entryNames: '[name]', chunkNames: 'chunks/[name]-[hash]', splitting: esm } : {}),
     // CommonJS code bundled into ESM (js-yaml, undici's dependencies) calls require() for Node's modules.

@@ -57,14 +57,16 @@ describe('npm run build', () => {
   // `WebSocket` then loads Node's bundled undici with http2 and web streams (a bare `import 'node:http'`:
   // 57.7 MiB RSS against 44.7 required). The build turns those imports into require() calls
   // (hack/bundle.ts), so only what the code reads is loaded.
-  it('sts loads neither undici nor http2 (Node modules are required, not imported as ESM)', async () => {
+  // And prom-client's Pushgateway (https, tls, zlib) and cluster aggregator are bundled as getters
+  // (hack/bundle.ts), and the sts loads node:https only for a TLS listener or an https fetch.
+  it('sts loads none of undici, http2, https, tls, cluster (required, not imported; loaded when used)', async () => {
     const preload = join(outDir, 'print-loaded-modules.cjs');
     writeFileSync(preload, "process.on('exit', () => process.stderr.write(JSON.stringify(process.moduleLoadList)));\n");
     const { stdout, stderr } = await run(process.execPath, ['--require', preload, main, 'sts', '--help'], { cwd: tmpdir() });
     assert.match(stdout, /kube-regcred sts/);
     const loaded = JSON.parse(stderr) as string[];
     assert.ok(loaded.includes('NativeModule http'), 'the list holds what the sts loads');
-    for (const unwanted of ['NativeModule internal/deps/undici/undici', 'NativeModule http2']) assert.ok(!loaded.includes(unwanted), `${unwanted} is loaded`);
+    for (const unwanted of ['NativeModule internal/deps/undici/undici', 'NativeModule http2', 'NativeModule https', 'NativeModule tls', 'NativeModule cluster']) assert.ok(!loaded.includes(unwanted), `${unwanted} is loaded`);
   });
 
 });
