@@ -1,8 +1,10 @@
 // `kube-regcred sts` as the image runs it, for the token-service bench: the compiled CLI (what
-// `npm run build` writes to dist/), the Node flags of the shipped sts Deployment, NODE_ENV=production as
-// in the Dockerfile, and its CPU time and memory read from /proc.
+// `npm run build` writes to dist/), the Node flags and process environment of the shipped sts Deployment,
+// NODE_ENV=production as in the Dockerfile, and its CPU time and memory read from /proc.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { STS_ENV_PREFIX } from '../src/sts/options.ts';
 import { startComponent, type Component } from '../test/support/process.ts';
 import { readProcessMemory, shippedNodeFlags, type ProcessMemory } from './controller-process.ts';
 
@@ -11,6 +13,30 @@ export const STS_MANIFEST = join('manifests', 'components', 'sts', 'sts-deployme
 /** The sts container's Node flags in manifests/components/sts/sts-deployment.yaml. */
 export function shippedStsNodeFlags(root: string): string[] {
   return shippedNodeFlags(root, { manifest: STS_MANIFEST, container: 'sts' });
+}
+
+interface ContainerEnvShape {
+  kind?: string;
+  spec?: { template?: { spec?: { containers?: Array<{ name?: string; env?: Array<{ name?: string; value?: unknown; valueFrom?: unknown }> }> } } };
+}
+
+/**
+ * The sts container's environment in the Deployment that tunes the process (e.g. MALLOC_ARENA_MAX): the
+ * literal values, not the KUBE_REGCRED_STS_* settings (in-cluster paths and addresses the bench gives
+ * as flags). Read from the manifest, so the bench runs the process as it ships.
+ */
+export function shippedStsEnv(root: string): Record<string, string> {
+  const path = join(root, STS_MANIFEST);
+  const deployment = parseAllDocuments(readFileSync(path, 'utf8'))
+    .map((doc) => doc.toJS() as ContainerEnvShape)
+    .find((doc) => doc?.kind === 'Deployment');
+  const env: Record<string, string> = {};
+  for (const entry of deployment?.spec?.template?.spec?.containers?.find((c) => c.name === 'sts')?.env ?? []) {
+    if (!entry.name || entry.name.startsWith(STS_ENV_PREFIX)) continue;
+    if (typeof entry.value !== 'string') throw new Error(`${path}: the sts's env ${entry.name} has no literal value the bench can use`);
+    env[entry.name] = entry.value;
+  }
+  return env;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ): 100 on every Linux this runs on. */
@@ -50,6 +76,8 @@ export interface StsProcessOptions {
   script: string;
   configPath: string;
   nodeFlags: readonly string[];
+  /** Environment beyond PATH, HOME and NODE_ENV (shippedStsEnv). */
+  env?: Readonly<Record<string, string>>;
   logFile: string;
 }
 
@@ -79,7 +107,7 @@ export async function startStsProcess(options: StsProcessOptions): Promise<StsPr
     command: options.nodeBinary,
     args: [...options.nodeFlags, options.script, 'sts', '--config', options.configPath, '--listen-address', '127.0.0.1:0', '--ops-address', '127.0.0.1:0', '--log-level', 'info'],
     cwd: options.root,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'production' },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'production', ...options.env },
     logFile: options.logFile,
     ready: async () => {
       ports ??= listeningPorts(options.logFile);
@@ -94,6 +122,47 @@ export async function startStsProcess(options: StsProcessOptions): Promise<StsPr
     pid: component.pid,
     port,
     opsPort,
+    cpuMs: () => readCpuMs(component.pid),
+    memory: () => readProcessMemory(component.pid),
+    rssSplit: () => readRssSplit(component.pid),
+    signal: (name) => process.kill(component.pid, name),
+    stop: () => component.stop(),
+  };
+}
+
+/** A process of the bench's floor (bench/sts-floor.mjs, or bare node idling): its pid, port and /proc readings. */
+export type FloorProcess = Omit<StsProcess, 'opsPort'>;
+
+/**
+ * The floor of the sts's memory and CPU on the same Node binary, flags and environment: `script`
+ * bench/sts-floor.mjs (an HTTP server doing only the per-token work; port 0 when omitted: bare
+ * `node -e 'setInterval(…)'`, Node's own idle RSS).
+ */
+export async function startFloorProcess(options: { root: string; nodeBinary: string; nodeFlags: readonly string[]; env?: Readonly<Record<string, string>>; logFile: string; script?: string }): Promise<FloorProcess> {
+  const portFile = `${options.logFile}.port`;
+  const readPort = (): number | undefined => {
+    try {
+      const port = Number(readFileSync(portFile, 'utf8'));
+      return port > 0 ? port : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const bare = options.script === undefined;
+  const component = await startComponent({
+    name: bare ? 'bare node' : 'sts floor',
+    command: options.nodeBinary,
+    args: [...options.nodeFlags, ...(bare ? ['-e', 'setInterval(() => {}, 1000)'] : [options.script!, portFile])],
+    cwd: options.root,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'production', ...options.env },
+    logFile: options.logFile,
+    // Bare node has nothing to probe: the bench waits for its start-up to settle instead.
+    ready: async () => (bare ? new Promise((resolve) => setTimeout(() => resolve(true), 1000)) : readPort() !== undefined),
+    startTimeoutMs: 30_000,
+  });
+  return {
+    pid: component.pid,
+    port: readPort() ?? 0,
     cpuMs: () => readCpuMs(component.pid),
     memory: () => readProcessMemory(component.pid),
     rssSplit: () => readRssSplit(component.pid),

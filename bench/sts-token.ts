@@ -4,6 +4,9 @@
 // concurrent keep-alive clients. Credentials: `_token` + an exchange token (ES256 and RS256 signing), and
 // a raw OIDC JWT from a static-JWKS issuer (the path the issue compared with jwt-registry-auth).
 // Bounded: each case stops at its request count or its time budget, whichever comes first.
+// Memory: where each process's RSS is (bench/process-memory.ts, from /proc/<pid>/smaps) at idle and after
+// its cases, beside the floor on the same binary, flags and environment: bare node idling, and
+// bench/sts-floor.mjs (only the per-token work) under the same cases.
 //   node bench/sts-token.ts        (or `node bench/run.ts sts`): writes bench/results/sts-token.md
 // Environment (diagnosis; results then go to the git-ignored bench/results/sts-token.md.tmp):
 //   BENCH_STS_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/p"    Node flags beyond the shipped ones
@@ -19,7 +22,8 @@ import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { stringify as toYaml } from 'yaml';
 import { createCertificateAuthority, issueCertificate } from '../test/support/pki.ts';
 import { buildController } from './controller-process.ts';
-import { shippedStsNodeFlags, startStsProcess, type StsProcess } from './sts-process.ts';
+import { formatBreakdownTable, readMemoryBreakdown, type MemoryBreakdown } from './process-memory.ts';
+import { shippedStsEnv, shippedStsNodeFlags, startFloorProcess, startStsProcess, type FloorProcess } from './sts-process.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SERVICE = 'registry.bench.test';
@@ -64,9 +68,15 @@ export interface StsBenchOptions {
 
 export interface StsBenchRun {
   rows: StsBenchRow[];
+  /** bench/sts-floor.mjs under the ES256 process's cases (`alg` ES256, the request it would answer). */
+  floorRows: StsBenchRow[];
   nodeFlags: string[];
+  /** The Deployment's process environment the sts ran with (shippedStsEnv). */
+  env: Record<string, string>;
   /** RSS of each sts process once it is ready, before any request. */
   idleRssMiB: Record<string, number>;
+  /** Where the RSS is, per process and moment (idle, after its cases), the floor's included. */
+  memory: Array<{ label: string; breakdown: MemoryBreakdown }>;
 }
 
 function get(agent: Agent, port: number, path: string, authorization: string): Promise<number> {
@@ -85,7 +95,7 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function runCase(sts: StsProcess, authorization: string, benchCase: StsBenchCase, options: Required<Omit<StsBenchOptions, 'heapSnapshotDir' | 'script'>> & { heapSnapshotDir?: string }): Promise<StsBenchRow> {
+async function runCase(sts: FloorProcess, authorization: string, benchCase: StsBenchCase, options: Required<Omit<StsBenchOptions, 'heapSnapshotDir' | 'script'>> & { heapSnapshotDir?: string }): Promise<StsBenchRow> {
   const agent = new Agent({ keepAlive: true, maxSockets: benchCase.concurrency });
   const path = `/token?service=${SERVICE}&scope=${encodeURIComponent(SCOPE)}`;
   try {
@@ -151,7 +161,8 @@ export async function runStsTokenBench(options: StsBenchOptions = {}): Promise<S
   if (settings.heapSnapshotDir) nodeFlags.push('--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${settings.heapSnapshotDir}`);
   const dir = mkdtempSync(join(tmpdir(), 'sts-bench-'));
   const outDirName = '.build-bench-sts';
-  const run: StsBenchRun = { rows: [], nodeFlags, idleRssMiB: {} };
+  const env = shippedStsEnv(ROOT);
+  const run: StsBenchRun = { rows: [], floorRows: [], nodeFlags, env, idleRssMiB: {}, memory: [] };
   try {
     const script = options.script ?? buildController(ROOT, nodeBinary, outDirName);
     const { privateKey, publicKey } = await generateKeyPair('ES256');
@@ -166,6 +177,8 @@ export async function runStsTokenBench(options: StsBenchOptions = {}): Promise<S
       .setExpirationTime('1h')
       .sign(privateKey);
     const ca = createCertificateAuthority(mkdtempSync(join(dir, 'pki-')));
+    // The floor answers the ES256 process's requests, credentials included (it only hashes them).
+    let floorCredentials: Record<Credential, string> | undefined;
     for (const alg of ['ES256', 'RS256'] as const) {
       const signer = issueCertificate(ca, { commonName: `bench ${alg}`, keyType: alg === 'ES256' ? 'ec' : 'rsa' });
       const configPath = join(dir, `sts-${alg}.yaml`);
@@ -179,19 +192,41 @@ export async function runStsTokenBench(options: StsBenchOptions = {}): Promise<S
           identities: [{ uid: 'bench', issuer: 'bench', subject: 'bench-client', grants: [{ repository: 'bench/**', actions: ['pull', 'push'] }] }],
         }),
       );
-      const sts = await startStsProcess({ root: ROOT, nodeBinary, script, configPath, nodeFlags, logFile: join(dir, `sts-${alg}.log`) });
+      const sts = await startStsProcess({ root: ROOT, nodeBinary, script, configPath, nodeFlags, env, logFile: join(dir, `sts-${alg}.log`) });
       try {
         run.idleRssMiB[alg] = sts.memory().rssMiB;
+        run.memory.push({ label: `sts ${alg} idle`, breakdown: readMemoryBreakdown(sts.pid) });
         const res = await fetch(`http://127.0.0.1:${sts.port}/sts/exchange?aud=${SERVICE}&identity=bench`, { method: 'POST', headers: { authorization: `Bearer ${oidc}` } });
         if (res.status !== 200) throw new Error(`exchange failed with HTTP ${res.status}`);
         const { token } = (await res.json()) as { token: string };
         const credentials: Record<Credential, string> = { _token: basic('_token', token), oidc: basic('bench', oidc) };
+        floorCredentials = credentials;
         // RS256 only for the `_token` path: the OIDC verification does not depend on the signing key.
         for (const credential of alg === 'ES256' ? (['_token', 'oidc'] as const) : (['_token'] as const)) {
           for (const concurrency of [1, 64]) run.rows.push(await runCase(sts, credentials[credential], { alg, credential, concurrency }, settings));
         }
+        run.memory.push({ label: `sts ${alg} after its cases`, breakdown: readMemoryBreakdown(sts.pid) });
       } finally {
         await sts.stop();
+      }
+      if (alg === 'ES256' && floorCredentials) {
+        // The floor on the same binary, flags and environment, under the ES256 process's cases.
+        const bare = await startFloorProcess({ root: ROOT, nodeBinary, nodeFlags, env, logFile: join(dir, 'bare-node.log') });
+        try {
+          run.memory.push({ label: 'bare node idle', breakdown: readMemoryBreakdown(bare.pid) });
+        } finally {
+          await bare.stop();
+        }
+        const floor = await startFloorProcess({ root: ROOT, nodeBinary, nodeFlags, env, logFile: join(dir, 'floor.log'), script: join(ROOT, 'bench', 'sts-floor.mjs') });
+        try {
+          run.memory.push({ label: 'floor idle', breakdown: readMemoryBreakdown(floor.pid) });
+          for (const credential of ['_token', 'oidc'] as const) {
+            for (const concurrency of [1, 64]) run.floorRows.push(await runCase(floor, floorCredentials[credential], { alg, credential, concurrency }, { ...settings, heapSnapshotDir: undefined }));
+          }
+          run.memory.push({ label: 'floor after the cases', breakdown: readMemoryBreakdown(floor.pid) });
+        } finally {
+          await floor.stop();
+        }
       }
     }
   } finally {
@@ -246,16 +281,31 @@ if (import.meta.main) {
     '# kube-regcred sts: /token on loopback',
     '',
     `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${(await import('node:os')).cpus().length} cores (shared with the load generator), load average before the run ${loadBefore}.`,
-    `The sts as it ships: compiled by \`npm run build\`, \`node ${run.nodeFlags.join(' ')} main.js sts\` (flags from manifests/components/sts/sts-deployment.yaml), NODE_ENV=production, its own process.`,
+    `The sts as it ships: compiled by \`npm run build\`, \`${[...Object.entries(run.env).map(([k, v]) => `${k}=${v}`), 'node', ...run.nodeFlags].join(' ')} main.js sts\` (flags and environment from manifests/components/sts/sts-deployment.yaml), NODE_ENV=production, its own process.`,
     `GET /token, scope \`${SCOPE}\`, keep-alive connections; \`_token\` = an exchange token as the password, \`oidc\` = a raw ES256 OIDC JWT from a static-JWKS issuer (the same token on every request).`,
     'CPU ms/token: the sts process\'s user+system time (/proc/<pid>/stat) over the case, per token issued. Peak RSS: VmHWM at the end of the case.',
     `Idle RSS before the first request: ${Object.entries(run.idleRssMiB).map(([alg, mib]) => `${alg} ${mib.toFixed(1)} MiB`).join(', ')}.`,
     '',
   ].join('\n');
-  const body = `${header}\n${table}\n${goals}`;
-  process.stdout.write(`${table}\n${goals}`);
+  const floor = [
+    '## Floor: bare Node doing only the per-token work',
+    '',
+    'bench/sts-floor.mjs on the same binary, flags and environment, under the ES256 process\'s cases (same requests, same clients): an HTTP server that hashes the credential, signs an ES256 JWT of the sts\'s size with node:crypto and answers the same JSON; no configuration, logger, metrics or framework. The sts can not be leaner than this.',
+    '',
+    formatStsBenchTable(run.floorRows),
+  ].join('\n');
+  const memory = [
+    '## Memory: where the RSS is',
+    '',
+    'Resident MiB by owner, from /proc/<pid>/smaps (bench/process-memory.ts): file-backed pages of the node binary (its code and read-only data: shared, reclaimable, but counted in RSS and VmHWM) and of shared libraries; anonymous pages told apart by shape (V8 heap pages are 256 KiB-aligned, V8 code is one reserved executable range, glibc malloc\'s thread arenas are 64 MiB-aligned heaps, its main arena is [heap]). "Bare node idle" is `node -e \'setInterval(() => {}, 1000)\'` with the same flags and environment.',
+    '',
+    formatBreakdownTable(run.memory),
+  ].join('\n');
+  const body = `${header}\n${table}\n${goals}\n${floor}\n${memory}`;
+  process.stdout.write(`${table}\n${goals}\n${floor}\n${memory}`);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  // The profile section is kept from the previous file (written by hand from `--cpu-prof` runs).
+  // The profile section is kept from the previous file (written by hand from `--cpu-prof` runs and
+  // smaps/heap-snapshot readings, each saying how it was obtained).
   const target = join(ROOT, 'bench/results', trial ? 'sts-token.md.tmp' : 'sts-token.md');
   let profile = '';
   try {

@@ -3,6 +3,7 @@
 // bundled, for memory: Node's ESM loader walking @kubernetes/client-node's ~1,000 files costs about
 // 75 MiB of RSS, `yaml`'s alone 13 MiB; the same code bundled costs a fraction (docs/controller.md,
 // "Design notes"). The output imports nothing but Node's own modules.
+import { readFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { sep } from 'node:path';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
@@ -23,12 +24,55 @@ const clientNodeSideEffectFree: Plugin = {
   },
 };
 
-/** `require('url')` in bundled dependencies becomes `node:url`: nothing in the output looks like a package. */
-const nodePrefix: Plugin = {
-  name: 'node-prefix',
+const BUILTIN_NAMESPACE = 'node-builtin-by-require';
+
+/**
+ * Node's own modules: `require('url')` in bundled dependencies becomes `node:url` (nothing in the output
+ * looks like a package), and in the ESM build an `import … from 'node:http'` becomes a `require` too.
+ * Importing a builtin as ESM makes Node build its module facade, which reads every export, lazy getters
+ * included: `http.WebSocket` then loads Node's bundled undici, with http2 and web streams (a bare
+ * `import 'node:http'` has an RSS of 57.7 MiB, `require('http')` 44.7; the sts idles 2.3 MiB lower, as
+ * the rest overlaps: bench/results/sts-token.md, "Memory"). Required, a getter runs only when read.
+ */
+function nodeBuiltins(esm: boolean): Plugin {
+  return {
+    name: 'node-builtins',
+    setup(b) {
+      const names = new Set(builtinModules.filter((name) => !name.startsWith('_')));
+      const builtin = (path: string): string | undefined => {
+        const name = path.startsWith('node:') ? path.slice('node:'.length) : path;
+        return names.has(name) || (path.startsWith('node:') && names.has(path)) ? `node:${name}` : undefined;
+      };
+      b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (args) => {
+        const path = builtin(args.path);
+        if (path === undefined) return undefined;
+        if (esm && args.kind !== 'require-call' && args.namespace !== BUILTIN_NAMESPACE) return { path, namespace: BUILTIN_NAMESPACE };
+        return { path, external: true };
+      });
+      // A CommonJS module of one line: esbuild reads its exports as properties where the code uses them.
+      b.onLoad({ filter: /.*/, namespace: BUILTIN_NAMESPACE }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    },
+  };
+}
+
+/**
+ * prom-client's index loads its Pushgateway (http, https with tls, zlib) and its cluster aggregator
+ * (cluster, child_process, dgram, dns) whether or not they are used; nothing here uses them. Its index is
+ * bundled with those two exports turned into getters that load them when read, so its API is whole.
+ */
+const promClientLazyParts: Plugin = {
+  name: 'prom-client-lazy-parts',
   setup(b) {
-    const names = new Set(builtinModules.filter((name) => !name.startsWith('_')));
-    b.onResolve({ filter: /^[a-z_/]+$/ }, (args) => (names.has(args.path) ? { path: `node:${args.path}`, external: true } : undefined));
+    const eager = ["exports.Pushgateway = require('./lib/pushgateway');", "exports.AggregatorRegistry = require('./lib/cluster');"];
+    b.onLoad({ filter: /[\\/]node_modules[\\/]prom-client[\\/]index\.js$/ }, async (args) => {
+      let contents = await readFile(args.path, 'utf8');
+      for (const line of eager) {
+        if (!contents.includes(line)) throw new Error(`${args.path}: "${line}" not found (a new prom-client?): hack/bundle.ts must follow it`);
+        const [, name, module] = /^exports\.(\w+) = require\(('[^']+')\);$/.exec(line)!;
+        contents = contents.replace(line, `Object.defineProperty(exports, '${name}', { enumerable: true, get: () => require(${module}) });`);
+      }
+      return { contents, loader: 'js' };
+    });
   },
 };
 
@@ -52,7 +96,7 @@ export async function bundle(options: BundleOptions): Promise<void> {
     keepNames: true,
     legalComments: 'none',
     logLevel: 'warning',
-    plugins: [nodePrefix, clientNodeSideEffectFree],
+    plugins: [nodeBuiltins(esm), clientNodeSideEffectFree, promClientLazyParts],
     ...(options.outfile ? { outfile: options.outfile } : {}),
     ...(options.outdir ? { outdir: options.outdir, entryNames: '[name]', chunkNames: 'chunks/[name]-[hash]', splitting: esm } : {}),
     // CommonJS code bundled into ESM (js-yaml, undici's dependencies) calls require() for Node's modules.
