@@ -35,6 +35,8 @@ export interface BenchResults {
   /** The controller with no Secret at all: the reference of the retained-heap-per-Secret figure. */
   empty?: IdleRun;
   unloaded?: ColdStartSummary;
+  /** A cold start with a fifth of the annotated Secrets (0 unrelated): the second memory point. */
+  fifth?: { managed: number; run: ColdStartSummary };
   /** Cold starts on the loaded cluster, interleaved with `baselines` (a1 b1 a2 b2 a3 b3). */
   loadedRuns: ColdStartSummary[];
   baselines: BaselineRun[];
@@ -95,7 +97,7 @@ export function managedCount(r: BenchResults): number {
 
 /** The cycles whose per-identity exchanges and per-audience TokenRequests must stay at or under 1. */
 export function countedCycles(r: BenchResults): CycleResult[] {
-  return [r.unloaded?.cycle, ...r.loadedRuns.map((l) => l.cycle), r.refresh, r.restart?.cycle].filter((c): c is CycleResult => c !== undefined);
+  return [r.fifth?.run.cycle, r.unloaded?.cycle, ...r.loadedRuns.map((l) => l.cycle), r.refresh, r.restart?.cycle].filter((c): c is CycleResult => c !== undefined);
 }
 
 /** Reasons for a non-zero exit: more than one exchange per identity, or TokenRequest per audience, in a cycle. */
@@ -126,17 +128,19 @@ function loadedPeaks(r: BenchResults): number[] {
 }
 
 /**
- * Managed Secrets one replica holds within the memory limit, extrapolated on a straight line through
- * (0, the empty controller's peak RSS) and (measured count, the worst loaded peak RSS). Every transient
- * of the loaded runs (list pages, the unrelated Secrets' traffic) is charged to the Secrets, so the
- * line is steeper than the per-Secret cost alone: a cautious estimate, but still an extrapolation.
+ * Managed Secrets one replica holds within the memory limit: the slope of peak RSS per Secret between
+ * the two measured points without unrelated Secrets (a fifth, and all), drawn through the worst loaded
+ * peak at all of them (so the unrelated Secrets' cost stays in), solved for the limit. Between the two
+ * points it is an interpolation, beyond them an extrapolation; `inside` says which.
  */
-export function secretsAtLimit(r: BenchResults): number | undefined {
+export function secretsAtLimit(r: BenchResults): { secrets: number; inside: boolean; slopeKiB: number } | undefined {
   const peaks = loadedPeaks(r);
-  if (r.empty === undefined || peaks.length === 0) return undefined;
-  const slope = (Math.max(...peaks) - r.empty.memory.peakRssMiB) / managedCount(r);
+  if (r.fifth === undefined || r.unloaded === undefined || peaks.length === 0) return undefined;
+  const all = managedCount(r);
+  const slope = (r.unloaded.memory.peakRssMiB - r.fifth.run.memory.peakRssMiB) / (all - r.fifth.managed);
   if (!(slope > 0)) return undefined;
-  return (MEMORY_LIMIT_MIB - r.empty.memory.peakRssMiB) / slope;
+  const secrets = all + (MEMORY_LIMIT_MIB - Math.max(...peaks)) / slope;
+  return { secrets, inside: secrets >= r.fifth.managed && secrets <= all, slopeKiB: slope * 1024 };
 }
 
 /** The loaded run whose cold start took the median time (its counts stand for "the cold start"). */
@@ -242,7 +246,7 @@ function rows(r: BenchResults): Row[] {
   const mid = medianRun(r);
   out.push({
     figure: 'Apiserver cost of the controller per cycle, Secrets: cold start (median run) / refresh / restart',
-    measured: mid && r.refresh && r.restart ? [mid.cycle, r.refresh, r.restart.cycle].map((c) => describeSecretReads(c.apiserver)).join(' / ') : 'n/a',
+    measured: mid && r.refresh && r.restart ? [mid.cycle, r.refresh, r.restart.cycle].map((c) => (c.apiserver ? describeSecretReads(c.apiserver) : 'n/a')).join(' / ') : 'n/a',
     goal: '— (reported)',
     met: 'n/a',
   });
@@ -254,8 +258,11 @@ function rows(r: BenchResults): Row[] {
   });
   const atLimit = secretsAtLimit(r);
   out.push({
-    figure: `Managed Secrets one replica holds within ${MEMORY_LIMIT_MIB} MiB (EXTRAPOLATED: straight line through the no-Secrets peak RSS and the worst loaded peak)`,
-    measured: atLimit === undefined ? 'n/a' : `about ${int(Math.floor(atLimit / 1000) * 1000)}`,
+    figure: `Managed Secrets one replica holds within ${MEMORY_LIMIT_MIB} MiB peak RSS (straight line through the measured points: see set-up)`,
+    measured:
+      atLimit === undefined
+        ? 'n/a'
+        : `about ${int(Math.max(0, Math.floor(atLimit.secrets / 1000) * 1000))} (${atLimit.inside ? 'interpolated' : 'EXTRAPOLATED'}; ${atLimit.slopeKiB.toFixed(1)} KiB of peak RSS per Secret)`,
     goal: '— (reported)',
     met: 'n/a',
   });
@@ -308,13 +315,13 @@ export function renderReport(r: BenchResults): string {
     `- Workload: ${int(managed)} annotated \`kubernetes.io/dockerconfigjson\` Secrets holding \`{}\`, ${int(sh.namespaces)} namespaces × ${sh.secretsPerNamespace} names (${r.managedNames[0]} … ${r.managedNames.at(-1)}), ${sh.identities} identities, 1 registry; ${int(sh.unrelated)} unrelated Secrets of ${sh.unrelatedBytes / 1024} KiB (${int(sh.unrelated / 2)} Opaque, ${int(sh.unrelated / 2)} dockerconfigjson without the annotation); ${sh.probes} probe Secrets named \`pull-secret\` for the latency figure.`,
     `- RBAC: the controller runs as its own ServiceAccount with manifests/base applied as shipped. The base grant lets it write only Secrets NAMED \`pull-secret\` (one per namespace), so the bench adds the secret-names component's ClusterRole with the ${sh.secretsPerNamespace} names it uses instead of spreading ${int(managed)} Secrets over ${int(managed)} namespaces.`,
     `- Controller: the real CLI as the image runs it, as a child process: bundled by esbuild (\`npm run build\`, hack/build.ts), with the Node flags of manifests/base/deployment.yaml (\`node --trace-gc --inspect-port=0 ${r.controllerNodeFlags.join(' ')} main.js controller\`; \`--trace-gc\` and \`--inspect-port=0\` are the bench's and change no heap or GC setting), cluster-wide, --concurrency ${r.concurrency}, leader election on (default), log level info, default refresh policy. No memory limit: in a container Node sizes its heap from the limit, here from the machine's ${e.memoryGiB} GiB, so V8 may let garbage accumulate further than it would under 256 Mi. Registry token lifetime from the test STS: ${r.unloadedTokenLifetimeSeconds} s, except in the last loaded run: ${r.tokenLifetimeSeconds ?? 'n/a'} s (the shortest whose earliest refresh comes after 1.3 × the slowest cold start before it + 30 s, so it sees a real refresh cycle soon after its cold start).`,
-    `- Order: the controller with no Secrets; the ${int(managed)} annotated Secrets; a cold start with 0 unrelated; the unrelated and probe Secrets; then ${r.loadedRuns.length || 3} cold starts of a fresh controller (a) and ${r.baselines.length || 3} baseline runs (b), interleaved a/b/a/b/a/b so that drift in the machine's load hits both; before each, every annotated Secret is reset to \`{}\`. The last controller stays up for the refresh cycle, the latency probes and the restart. Cold start and baseline figures are medians of the runs; counts are shown for each run.`,
+    `- Order: the controller with no Secrets; a fifth of the annotated Secrets and a cold start on them (reset to \`{}\` after); the rest of the ${int(managed)} annotated Secrets; a cold start with 0 unrelated; the unrelated and probe Secrets; then ${r.loadedRuns.length || 3} cold starts of a fresh controller (a) and ${r.baselines.length || 3} baseline runs (b), interleaved a/b/a/b/a/b so that drift in the machine's load hits both; before each, every annotated Secret is reset to \`{}\`. The last controller stays up for the refresh cycle, the latency probes and the restart. Cold start and baseline figures are medians of the runs; counts are shown for each run.`,
     `- Baseline: a child process (bench/baseline-client.ts) as the same ServiceAccount that lists the annotated Secrets once (label selector) and merge-patches each with the body the controller writes (dockerconfigjson with one registry token, expires-at/refreshed-at, resourceVersion precondition), node:https with a keep-alive pool of ${r.concurrency} connections. Both timed from spawn until the bench's own watch has seen every Secret written.`,
     '- Counting: exchanges by the test STS (per identity); TokenRequests by the controller\'s kube_regcred_token_requests_total and, independently, the apiserver\'s apiserver_request_total{resource="serviceaccounts",subresource="token"}; writes by the bench\'s own watch on the annotated Secrets (MODIFIED events) and the apiserver\'s PATCH count. A cycle keeps counting for a grace period after it completes.',
     '- Memory: VmHWM/VmRSS from /proc/<pid>/status of the controller process, read at the end of each cold start (after the grace period) and again when the process is stopped; the peak RSS figure is the worst over each loaded process\'s life. V8 heap peaks from its --trace-gc lines (every collection).',
     `- Retained heap per managed Secret: (V8 heap in use after a full GC forced at rest − the same for the same controller build on the same cluster before any Secret existed) ÷ ${int(managed)}. The full GC is forced through the inspector (SIGUSR1 opens it; HeapProfiler.collectGarbage, then Runtime.getHeapUsage: bench/full-gc.ts) after the cycle's grace period, once its memory has been read; measured with 0 unrelated Secrets, at each loaded cold start (so any cost of the unrelated Secrets is charged to the managed ones) and after the refresh cycle. The goal row takes the worst.`,
     '- Apiserver cost: from the kube-apiserver\'s own /metrics, differences over each phase: LIST and GET requests (apiserver_request_total) and their bytes (apiserver_response_sizes_sum, which v1.34 records for GET and LIST only: the bytes it wrote, uncompressed here since the controller asks for no gzip); watches started (apiserver_request_total{verb="WATCH"}, counted when a watch ends, plus the change in apiserver_longrunning_requests{verb="WATCH"}); watch events and their bytes (apiserver_watch_events_total / apiserver_watch_events_sizes_sum by resource, each watcher counted apart). These count every client. Taken out: the bench\'s own watch events, bytes and relists (it counts them itself), and kube-apiserver\'s own loopback informer on every Secret (one unfiltered protobuf watch that sees every write, whoever makes it), as received by a twin the bench opens with the same request (bench/informer-twin.ts; its own traffic is taken out too). What is left is the controller\'s. Watches started may include one re-watch of that informer (it renews its watch every 5-10 min). Writes/s: the apiserver\'s Secret PATCH count over the cycle\'s seconds.',
-    `- One replica at ${MEMORY_LIMIT_MIB} MiB: a straight line through (0 Secrets, the no-Secrets controller's peak RSS) and (${int(managed)}, the worst loaded peak RSS), solved for ${MEMORY_LIMIT_MIB} MiB and rounded down to a thousand. It charges every transient of the loaded runs to the Secrets (cautious) and assumes memory keeps growing in a straight line beyond what was measured (an extrapolation, not a measurement).`,
+    `- One replica at ${MEMORY_LIMIT_MIB} MiB: the peak RSS per Secret between the two cold starts without unrelated Secrets (${int(r.fifth?.managed ?? managed / 5)} and ${int(managed)} annotated), drawn through the worst loaded peak at ${int(managed)}, solved for ${MEMORY_LIMIT_MIB} MiB and rounded down to a thousand. Between ${int(r.fifth?.managed ?? managed / 5)} and ${int(managed)} that is an interpolation; outside them an extrapolation (memory assumed to keep growing in a straight line), and the table says which.`,
     '',
   );
   lines.push('## Details', '');
@@ -322,7 +329,11 @@ export function renderReport(r: BenchResults): string {
   if (r.empty) {
     lines.push(`- Controller with no Secrets (reference): ready after ${s(r.empty.readySeconds)}; RSS ${mib(r.empty.memory.rssMiB)}, peak ${mib(r.empty.memory.peakRssMiB)}; heap retained after a forced full GC ${mib1(r.empty.retainedAfterGcMiB)}.`);
   }
+  if (r.fifth) lines.push(coldDetails(`Cold start with a fifth of the annotated Secrets (${int(r.fifth.managed)}), 0 unrelated`, r.fifth.run));
   if (r.unloaded) lines.push(coldDetails('Cold start, 0 unrelated Secrets', r.unloaded));
+  if (r.fifth?.run.retainedAfterGcMiB !== undefined && r.unloaded?.retainedAfterGcMiB !== undefined) {
+    lines.push(`- Retained heap per Secret between the fifth and all (0 unrelated, forced full GCs): ${kib(((r.unloaded.retainedAfterGcMiB - r.fifth.run.retainedAfterGcMiB) * 1024) / (managed - r.fifth.managed))}: the marginal cost, without what the process holds whatever the count.`);
+  }
   for (const [i, run] of r.loadedRuns.entries()) lines.push(coldDetails(`Cold start ${i + 1}, ${int(sh.unrelated)} unrelated Secrets`, run));
   for (const [i, b] of r.baselines.entries()) {
     lines.push(`- Baseline ${i + 1} (node:https keep-alive pool): ${s(b.seconds)} from spawn (its LIST ${b.client.listMs.toFixed(0)} ms, its patches ${(b.client.patchMs / 1000).toFixed(1)} s, ${int(b.client.patched)} patched, ${b.client.failed} failed; its peak RSS ${mib(b.client.maxRssMiB)}); watch saw ${int(b.counts.writes)} writes.`);

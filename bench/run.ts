@@ -210,15 +210,28 @@ async function main(set: WorkloadSet, others: boolean): Promise<number> {
     const controllerScript = (await timed('npm run build (the controller as the image runs it)', async () => buildController(root, nodeBinary))).value;
     const ctx: BenchContext = { root, nodeBinary, cp, admin, sts, watch, workload, identity, concurrency, logDir, controllerNodeFlags, controllerScript, graceMs: GRACE_MS, log, twin };
 
+    const coldTimeoutMs = 1_800_000;
     results.creation['namespaces'] = { count: shape.namespaces, seconds: (await timed('namespaces', () => createNamespaces(admin, workload, CREATE_CONCURRENCY))).seconds };
     await watch.start();
     await twin.start();
     // The reference for the retained heap per Secret: the same controller with no Secret to hold.
     results.empty = (await timed('controller with no Secrets (the reference for retained heap)', () => idleController(ctx, 'controller-empty.log'))).value;
     log(`  retained heap ${results.empty.retainedAfterGcMiB.toFixed(1)} MiB, peak RSS ${results.empty.memory.peakRssMiB.toFixed(0)} MiB`);
-    results.creation['annotated Secrets'] = { count: workload.managed.length, seconds: (await timed('annotated Secrets', () => createManagedSecrets(admin, workload, CREATE_CONCURRENCY))).seconds };
+    // A second memory point, a fifth of the Secrets (whole namespaces), so that "how many fit in the
+    // limit" is read off a line through two measured points rather than drawn from the empty process.
+    const fifth = workload.managed.slice(0, Math.max(1, Math.round(shape.namespaces / 5)) * shape.secretsPerNamespace);
+    const rest = workload.managed.slice(fifth.length);
+    results.creation['annotated Secrets (a fifth)'] = { count: fifth.length, seconds: (await timed('annotated Secrets (a fifth)', () => createManagedSecrets(admin, workload, CREATE_CONCURRENCY, fifth))).seconds };
+    const point = (await timed(`cold start, ${fifth.length} annotated Secrets, 0 unrelated`, () => coldStart(ctx, 'cold start (a fifth, 0 unrelated)', 'controller-fifth.log', coldTimeoutMs, { fullGc: true, expected: fifth.length }))).value;
+    results.fifth = { managed: fifth.length, run: summary(point) };
+    log(`  peak RSS ${point.memory.peakRssMiB.toFixed(0)} MiB, retained heap ${point.retainedAfterGcMiB?.toFixed(1)} MiB`);
+    await point.proc.stop();
+    await timed('reset the fifth to {}', async () => {
+      await resetManagedSecrets(admin, workload, CREATE_CONCURRENCY, fifth);
+      await watch.until('the watch has seen the reset', () => watch.managedWithToken() === 0, 300_000);
+    });
+    results.creation['annotated Secrets (the rest)'] = { count: rest.length, seconds: (await timed('annotated Secrets (the rest)', () => createManagedSecrets(admin, workload, CREATE_CONCURRENCY, rest))).seconds };
 
-    const coldTimeoutMs = 1_800_000;
     const unloaded = (await timed('cold start, 0 unrelated Secrets', () => coldStart(ctx, 'cold start (0 unrelated)', 'controller-unloaded.log', coldTimeoutMs, { fullGc: true }))).value;
     results.unloaded = summary(unloaded);
     log(`  peak RSS ${unloaded.memory.peakRssMiB.toFixed(0)} MiB, retained heap ${unloaded.retainedAfterGcMiB?.toFixed(1)} MiB, exchanges ${unloaded.cycle.exchanges}, writes ${unloaded.cycle.writes.writes}`);

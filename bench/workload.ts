@@ -101,8 +101,9 @@ export async function createNamespaces(admin: KubeHttp, workload: Workload, conc
   });
 }
 
-export async function createManagedSecrets(admin: KubeHttp, workload: Workload, concurrency: number): Promise<void> {
-  await forEachConcurrent(workload.managed, concurrency, async (s) => {
+/** `only`: a slice of `workload.managed` (the bench's first memory point holds part of them). */
+export async function createManagedSecrets(admin: KubeHttp, workload: Workload, concurrency: number, only: Workload['managed'] = workload.managed): Promise<void> {
+  await forEachConcurrent(only, concurrency, async (s) => {
     await admin.ok('POST', `/api/v1/namespaces/${s.namespace}/secrets`, pullSecret(s, 'managed', { [ANNOTATIONS.identity]: s.identity }));
   });
 }
@@ -134,12 +135,12 @@ export async function createUnrelatedSecrets(admin: KubeHttp, workload: Workload
 }
 
 /** Back to a cold start: `{}` and no status annotations (merge patch, no precondition). */
-export async function resetManagedSecrets(admin: KubeHttp, workload: Workload, concurrency: number): Promise<void> {
+export async function resetManagedSecrets(admin: KubeHttp, workload: Workload, concurrency: number, only: readonly SecretRef[] = workload.managed): Promise<void> {
   const body = {
     metadata: { annotations: { [ANNOTATIONS.expiresAt]: null, [ANNOTATIONS.refreshedAt]: null, [ANNOTATIONS.lastError]: null } },
     data: { '.dockerconfigjson': b64('{}') },
   };
-  await forEachConcurrent(workload.managed, concurrency, async (s) => {
+  await forEachConcurrent(only, concurrency, async (s) => {
     await admin.ok('PATCH', `/api/v1/namespaces/${s.namespace}/secrets/${s.name}`, body, MERGE_PATCH);
   });
 }
