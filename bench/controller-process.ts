@@ -6,6 +6,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startComponent, type Component } from '../test/support/process.ts';
+import { heapAfterFullGc, INSPECT_PORT_FLAG } from './full-gc.ts';
 
 interface DeploymentShape {
   kind?: string;
@@ -77,6 +78,8 @@ export interface ControllerProcess {
   metrics(): Promise<string>;
   memory(): ProcessMemory;
   heap(): HeapStats;
+  /** A full GC forced now (bench/full-gc.ts), then the V8 heap in use: what the process retains, MiB. */
+  retainedAfterFullGc(): Promise<number>;
   /** SIGTERM (graceful: drain, release the Lease), SIGKILL after 5 s. */
   stop(): Promise<void>;
 }
@@ -132,7 +135,8 @@ export async function startControllerProcess(options: ControllerProcessOptions):
   const component: Component = await startComponent({
     name: 'kube-regcred controller',
     command: options.nodeBinary,
-    args: ['--trace-gc', ...(options.nodeFlags ?? []), options.script, 'controller', ...options.args],
+    // --trace-gc and the inspector's port (full-gc.ts) are the bench's; they change no heap or GC setting.
+    args: ['--trace-gc', INSPECT_PORT_FLAG, ...(options.nodeFlags ?? []), options.script, 'controller', ...options.args],
     cwd: options.root,
     // Only what the controller needs: no KUBE_REGCRED_* from the caller's shell leaks into the run.
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp' },
@@ -157,6 +161,7 @@ export async function startControllerProcess(options: ControllerProcessOptions):
     },
     memory: () => readProcessMemory(component.pid),
     heap: () => parseGcTrace(readLog(options.logFile)),
+    retainedAfterFullGc: async () => (await heapAfterFullGc(component.pid, options.logFile)) / 2 ** 20,
     stop: () => component.stop(),
   };
 }

@@ -21,8 +21,13 @@ export interface KubeHttp {
   call<T = unknown>(method: string, path: string, body?: unknown, contentType?: string): Promise<KubeResponse<T>>;
   /** Like call() but throws unless the status is 2xx; the error names the status and the reason only. */
   ok<T = unknown>(method: string, path: string, body?: unknown, contentType?: string): Promise<T>;
-  /** A streaming GET (watch): one parsed JSON object per line, until the server ends it or `signal` aborts. */
-  stream(path: string, onObject: (object: unknown) => void, signal: AbortSignal): Promise<void>;
+  /**
+   * A streaming GET (watch): one parsed JSON object per line, until the server ends it or `signal` aborts.
+   * `onBytes` hears the size of every chunk of the body as received (the bench counts its own watch traffic).
+   */
+  stream(path: string, onObject: (object: unknown) => void, signal: AbortSignal, onBytes?: (bytes: number) => void): Promise<void>;
+  /** A streaming GET whose body is handed over as raw chunks (e.g. a protobuf watch), until it ends or `signal` aborts. */
+  streamBytes(path: string, accept: string, onChunk: (chunk: Buffer) => void, signal: AbortSignal): Promise<void>;
   /** The raw text of a GET (e.g. /metrics); `accept` picks a representation (e.g. PartialObjectMetadataList). */
   text(path: string, accept?: string): Promise<string>;
   close(): void;
@@ -82,7 +87,7 @@ export function createKubeHttp(options: KubeHttpOptions): KubeHttp {
       }
       return res.body;
     },
-    stream(path, onObject, signal) {
+    stream(path, onObject, signal, onBytes) {
       return new Promise((resolve, reject) => {
         const req = request(
           { host: base.hostname, port: base.port, path, method: 'GET', agent, signal, headers: { authorization: `Bearer ${options.token}`, accept: 'application/json' } },
@@ -95,6 +100,7 @@ export function createKubeHttp(options: KubeHttpOptions): KubeHttp {
             let buffered = '';
             res.setEncoding('utf8');
             res.on('data', (chunk: string) => {
+              onBytes?.(Buffer.byteLength(chunk));
               buffered += chunk;
               let newline = buffered.indexOf('\n');
               while (newline >= 0) {
@@ -108,6 +114,22 @@ export function createKubeHttp(options: KubeHttpOptions): KubeHttp {
             res.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
           },
         );
+        req.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
+        req.end();
+      });
+    },
+    streamBytes(path, accept, onChunk, signal) {
+      return new Promise((resolve, reject) => {
+        const req = request({ host: base.hostname, port: base.port, path, method: 'GET', agent, signal, headers: { authorization: `Bearer ${options.token}`, accept } }, (res) => {
+          if (res.statusCode !== 200) {
+            res.resume();
+            reject(new KubeHttpError('GET', path.split('?')[0] ?? path, res.statusCode ?? 0, ''));
+            return;
+          }
+          res.on('data', onChunk);
+          res.on('end', () => resolve());
+          res.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
+        });
         req.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
         req.end();
       });

@@ -10,10 +10,12 @@ import type { TestSts } from '../test/support/test-sts.ts';
 import { ANNOTATIONS } from '../src/annotations.ts';
 import { DEFAULT_REFRESH_SCHEDULE, refreshAt } from '../src/token/refresh-time.ts';
 import { readJwtTimes } from '../src/token/jwt-times.ts';
+import { apiserverCostBetween, snapshotApiserver, type ApiserverCost, type ApiserverSnapshot } from './apiserver-cost.ts';
 import { startControllerProcess, type ControllerProcess, type HeapStats, type ProcessMemory } from './controller-process.ts';
 import { MERGE_PATCH, type KubeHttp } from './kube-http.ts';
 import { sumSamples } from './prom-text.ts';
-import type { EpochCounts, SecretWatch } from './secret-watch.ts';
+import type { InformerTwin } from './informer-twin.ts';
+import type { EpochCounts, OwnTraffic, SecretWatch } from './secret-watch.ts';
 import { REGISTRY, STS_AUDIENCE, type ControllerIdentity } from './setup.ts';
 import type { Workload } from './workload.ts';
 
@@ -36,7 +38,11 @@ export interface BenchContext {
   /** Quiet time after a phase ends, during which late writes or exchanges still count against it. */
   graceMs: number;
   log: (message: string) => void;
+  /** The twin of kube-apiserver's own Secret informer (informer-twin.ts): its share of the watch metrics is taken out. */
+  twin?: InformerTwin;
 }
+
+const NO_TRAFFIC: OwnTraffic = { lists: 0, listBytes: 0, watchesStarted: 0, watchesOpen: 0, events: 0, eventBytes: 0 };
 
 /** Counts from outside the controller, to take differences of. */
 interface OutsideCounts {
@@ -46,6 +52,8 @@ interface OutsideCounts {
   apiTokenRequests: number;
   apiSecretLists: number;
   apiSecretGets: number;
+  /** The apiserver's metrics by resource, and the bench's own traffic, for the phase's cost. */
+  api: ApiserverSnapshot;
 }
 
 export interface CycleResult {
@@ -70,6 +78,13 @@ export interface CycleResult {
   controllerExchanges: number;
   controllerRefreshes: number;
   controllerErrors: number;
+  /**
+   * What the phase cost the apiserver (LIST/GET/WATCH requests and bytes, writes), the bench's own traffic
+   * and kube-apiserver's own informer taken out; only with an informer twin in the context (run.ts has one).
+   */
+  apiserver?: ApiserverCost;
+  /** Secret PATCHes the apiserver took ÷ `seconds`. */
+  secretWritesPerSecond: number;
 }
 
 export interface ColdStart {
@@ -83,6 +98,8 @@ export interface ColdStart {
   heap: HeapStats;
   /** Most file descriptors the controller held at once after it was ready (sampled every 100 ms): sockets, mostly. */
   peakOpenFds: number;
+  /** V8 heap in use after a full GC forced at the end (after the grace period), MiB; only when asked for. */
+  retainedAfterGcMiB?: number;
 }
 
 /** Samples the number of open file descriptors of `pid` until stopped; returns the peak. */
@@ -131,8 +148,10 @@ function startBenchController(ctx: BenchContext, logName: string): Promise<Contr
 }
 
 async function outsideCounts(ctx: BenchContext): Promise<OutsideCounts> {
+  const api = await snapshotApiserver(ctx.admin, ctx.watch.own(), ctx.twin?.own() ?? NO_TRAFFIC);
   const text = await ctx.admin.text('/metrics');
   return {
+    api,
     exchanges: ctx.sts.calls.exchange,
     byIdentity: new Map(ctx.sts.calls.byIdentity),
     apiSecretPatches: sumSamples(text, 'apiserver_request_total', { resource: 'secrets', verb: 'PATCH' }),
@@ -174,6 +193,7 @@ function cycleResult(
   const exchanges = after.exchanges - before.exchanges;
   let maxOne = 0;
   for (const [identity, n] of after.byIdentity) maxOne = Math.max(maxOne, n - (before.byIdentity.get(identity) ?? 0));
+  const patches = after.apiSecretPatches - before.apiSecretPatches;
   return {
     label,
     seconds,
@@ -189,12 +209,24 @@ function cycleResult(
     controllerExchanges: cAfter.exchanges - cBefore.exchanges,
     controllerRefreshes: cAfter.refreshes - cBefore.refreshes,
     controllerErrors: cAfter.errors - cBefore.errors,
+    ...(ctx.twin ? { apiserver: apiserverCostBetween(before.api, after.api) } : {}),
+    secretWritesPerSecond: seconds > 0 ? patches / seconds : NaN,
   };
 }
 
-/** Starts a controller on Secrets that hold `{}` and waits until every one holds a token. */
-export async function coldStart(ctx: BenchContext, label: string, logName: string, timeoutMs: number): Promise<ColdStart> {
-  const managed = ctx.workload.managed.length;
+/**
+ * Starts a controller on Secrets that hold `{}` and waits until every one holds a token. With `fullGc`,
+ * forces a full GC once the grace period is over (bench/full-gc.ts) and reports the heap it retains.
+ */
+export async function coldStart(
+  ctx: BenchContext,
+  label: string,
+  logName: string,
+  timeoutMs: number,
+  /** `expected`: how many annotated Secrets exist now (default all of the workload's). */
+  options: { fullGc?: boolean; expected?: number } = {},
+): Promise<ColdStart> {
+  const managed = options.expected ?? ctx.workload.managed.length;
   ctx.watch.beginEpoch();
   const before = await outsideCounts(ctx);
   const started = Date.now();
@@ -215,15 +247,46 @@ export async function coldStart(ctx: BenchContext, label: string, logName: strin
   const after = await outsideCounts(ctx);
   const metrics = await proc.metrics();
   const cycle = cycleResult(ctx, label, (filledAt - started) / 1000, before, after, undefined, metrics, writes);
+  // Memory is read before the forced GC: the inspector it opens must not count against the peak.
+  const memory = proc.memory();
+  const heap = proc.heap();
+  const retainedAfterGcMiB = options.fullGc ? await proc.retainedAfterFullGc() : undefined;
   return {
     proc,
     cycle,
     readySeconds: (readyAt - started) / 1000,
     firstWriteSeconds: ((writes.firstWriteMs ?? filledAt) - started) / 1000,
-    memory: proc.memory(),
-    heap: proc.heap(),
+    memory,
+    heap,
     peakOpenFds,
+    ...(retainedAfterGcMiB === undefined ? {} : { retainedAfterGcMiB }),
   };
+}
+
+export interface IdleRun {
+  readySeconds: number;
+  memory: ProcessMemory;
+  heap: HeapStats;
+  retainedAfterGcMiB: number;
+}
+
+/**
+ * The same controller on a cluster with no Secret for it: ready, the grace period, a forced full GC.
+ * Its retained heap is what the process holds for itself (code, clients, metrics): the per-Secret
+ * figure is measured against it.
+ */
+export async function idleController(ctx: BenchContext, logName: string): Promise<IdleRun> {
+  const started = Date.now();
+  const proc = await startBenchController(ctx, logName);
+  try {
+    const readySeconds = (Date.now() - started) / 1000;
+    await sleep(ctx.graceMs);
+    const memory = proc.memory();
+    const heap = proc.heap();
+    return { readySeconds, memory, heap, retainedAfterGcMiB: await proc.retainedAfterFullGc() };
+  } finally {
+    await proc.stop();
+  }
 }
 
 /** Waits for the controller to replace every annotated Secret's token once (the registry tokens are short-lived). */

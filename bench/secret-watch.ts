@@ -30,6 +30,20 @@ export interface EpochCounts {
   lastWriteMs: number | undefined;
 }
 
+/** What the bench's own watch asked of the apiserver so far: subtracted from the apiserver's counts (apiserver-cost.ts). */
+export interface OwnTraffic {
+  lists: number;
+  /** Bytes of those list answers, as received. */
+  listBytes: number;
+  watchesStarted: number;
+  /** 1 while the watch request is open. */
+  watchesOpen: number;
+  /** Watch events received, bookmarks included (the apiserver counts those too). */
+  events: number;
+  /** Bytes of the watch bodies as received (JSON frames and their newlines: what the apiserver counts). */
+  eventBytes: number;
+}
+
 export interface SecretWatch {
   start(): Promise<void>;
   stop(): void;
@@ -47,6 +61,8 @@ export interface SecretWatch {
   until(description: string, probe: () => boolean, timeoutMs: number): Promise<number>;
   /** Resolves with the instant (ms) the given Secret first holds a token, or rejects after `timeoutMs`. */
   tokenSeen(namespace: string, name: string, timeoutMs: number): Promise<number>;
+  /** The bench's own traffic so far. */
+  own(): OwnTraffic;
   /** Relists after a lost watch (410): the counts around it may be short. */
   readonly gaps: number;
 }
@@ -71,11 +87,20 @@ export function createSecretWatch(options: { http: KubeHttp; labelSelector: stri
   let stopped = false;
   let resourceVersion = '';
   let gaps = 0;
+  const own: OwnTraffic = { lists: 0, listBytes: 0, watchesStarted: 0, watchesOpen: 0, events: 0, eventBytes: 0 };
 
   let epochTokens = new Map<string, string | undefined>();
   let epochWrites = new Map<string, number>();
   let counts: EpochCounts = { writes: 0, tokenWrites: 0, changedSecrets: 0, secretsWrittenTwice: 0, firstWriteMs: undefined, lastWriteMs: undefined };
   const changed = new Set<string>();
+  // Kept as events arrive: probes run on every event, and at 50,000 Secrets a scan per event is minutes of CPU.
+  let managed = 0;
+  let managedWithToken = 0;
+  const tally = (entry: Entry | undefined, sign: 1 | -1) => {
+    if (entry?.set !== 'managed') return;
+    managed += sign;
+    if (entry.token !== undefined) managedWithToken += sign;
+  };
 
   const keyOf = (s: WatchedSecret) => `${s.metadata.namespace}/${s.metadata.name}`;
   const notify = () => {
@@ -87,11 +112,14 @@ export function createSecretWatch(options: { http: KubeHttp; labelSelector: stri
     const set = secret.metadata.labels?.[SET_LABEL] ?? '';
     const token = tokenOf(secret, registry);
     const previous = entries.get(key);
+    tally(previous, -1);
     if (type === 'DELETED') {
       entries.delete(key);
       return;
     }
-    entries.set(key, { set, resourceVersion: secret.metadata.resourceVersion, token, annotations: secret.metadata.annotations ?? {} });
+    const entry: Entry = { set, resourceVersion: secret.metadata.resourceVersion, token, annotations: secret.metadata.annotations ?? {} };
+    entries.set(key, entry);
+    tally(entry, 1);
     if (type !== 'MODIFIED' || set !== 'managed') return;
     counts.writes++;
     counts.firstWriteMs ??= nowMs;
@@ -110,10 +138,10 @@ export function createSecretWatch(options: { http: KubeHttp; labelSelector: stri
   };
 
   const list = async () => {
-    const result = await http.ok<{ metadata: { resourceVersion: string }; items: WatchedSecret[] }>(
-      'GET',
-      `/api/v1/secrets?labelSelector=${selector}`,
-    );
+    const text = await http.text(`/api/v1/secrets?labelSelector=${selector}`);
+    own.lists++;
+    own.listBytes += Buffer.byteLength(text);
+    const result = JSON.parse(text) as { metadata: { resourceVersion: string }; items: WatchedSecret[] };
     const now = Date.now();
     for (const item of result.items) apply('ADDED', item, now);
     resourceVersion = result.metadata.resourceVersion;
@@ -122,10 +150,13 @@ export function createSecretWatch(options: { http: KubeHttp; labelSelector: stri
   const watchLoop = async () => {
     while (!stopped) {
       let expired = false;
+      own.watchesStarted++;
+      own.watchesOpen = 1;
       try {
         await http.stream(
           `/api/v1/secrets?watch=1&allowWatchBookmarks=true&timeoutSeconds=1800&labelSelector=${selector}&resourceVersion=${resourceVersion}`,
           (object) => {
+            own.events++;
             const event = object as { type: string; object: WatchedSecret & { code?: number } };
             if (event.type === 'ERROR') {
               expired = event.object.code === 410;
@@ -136,8 +167,13 @@ export function createSecretWatch(options: { http: KubeHttp; labelSelector: stri
             notify();
           },
           abort.signal,
+          (bytes) => {
+            own.eventBytes += bytes;
+          },
         );
+        own.watchesOpen = 0;
       } catch (err) {
+        own.watchesOpen = 0;
         if (stopped) return;
         process.stderr.write(`bench watch: ${(err as Error).message}; restarting\n`);
         await new Promise((r) => setTimeout(r, 500));
@@ -167,8 +203,8 @@ export function createSecretWatch(options: { http: KubeHttp; labelSelector: stri
       counts = { writes: 0, tokenWrites: 0, changedSecrets: 0, secretsWrittenTwice: 0, firstWriteMs: undefined, lastWriteMs: undefined };
     },
     counts: () => ({ ...counts }),
-    managedCount: () => [...entries.values()].filter((e) => e.set === 'managed').length,
-    managedWithToken: () => [...entries.values()].filter((e) => e.set === 'managed' && e.token !== undefined).length,
+    managedCount: () => managed,
+    managedWithToken: () => managedWithToken,
     tokens: () => [...entries.values()].flatMap((e) => (e.token === undefined ? [] : [e.token])),
     managedTokens: () => [...entries.values()].flatMap((e) => (e.set !== 'managed' || e.token === undefined ? [] : [e.token])),
     until(description, probe, timeoutMs) {
@@ -212,6 +248,7 @@ export function createSecretWatch(options: { http: KubeHttp; labelSelector: stri
         check();
       });
     },
+    own: () => ({ ...own }),
     get gaps() {
       return gaps;
     },
