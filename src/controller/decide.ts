@@ -8,7 +8,7 @@ import { evaluateAccess, type IdentityPolicy } from '../policy/identity-policy.t
 import { evaluatePassthrough } from '../policy/passthrough-policy.ts';
 import type { PassthroughSettings } from '../passthrough-target.ts';
 import { expandCompactConfig, type CompactDockerConfig } from '../kube/compact-docker-config.ts';
-import { heldToken, tokenDigest, type HeldToken } from '../token/held-token.ts';
+import { heldTimes, heldToken, tokenDigest, type HeldToken } from '../token/held-token.ts';
 import type { JwtTimes } from '../token/jwt-times.ts';
 import { refreshAt, refreshAtDigest, type RefreshSchedule } from '../token/refresh-time.ts';
 
@@ -138,7 +138,7 @@ function readSecret(secret: SecretView, settings: DecideSettings): SecretReading
     const token = readRegistryToken(config, target.registry, username);
     held = token === undefined ? undefined : heldToken(token);
   }
-  return { target, config, attachTo, held, heldTimes: held?.times };
+  return { target, config, attachTo, held, heldTimes: held === undefined ? undefined : heldTimes(held) };
 }
 
 function judge(secret: SecretView, reading: SecretReading, now: Date, cached: CachedToken, settings: DecideSettings): Action {

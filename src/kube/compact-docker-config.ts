@@ -4,24 +4,12 @@
 // twice base64-encoded) is not. Any other document is kept as it is (bounded by the 64 KiB cap).
 import { decodeDockerConfig, omittedEntry, readSingleEntry, type DockerConfig } from '../dockerconfig.ts';
 import { heldToken, type HeldToken } from '../token/held-token.ts';
+import { share } from './shared-strings.ts';
 
 export interface CompactDockerConfig {
   readonly registry: string;
   readonly username: string;
   readonly token: HeldToken;
-}
-
-/**
- * One string per registry host and username, not one per Secret: there are a few of each. Bounded, so a
- * tenant inventing hosts cannot grow it; past the bound strings are simply not shared.
- */
-const shared = new Map<string, string>();
-const MAX_SHARED = 1024;
-function share(value: string): string {
-  const known = shared.get(value);
-  if (known !== undefined) return known;
-  if (shared.size < MAX_SHARED) shared.set(value, value);
-  return value;
 }
 
 /** The compact form of a base64 data value, or undefined when it is anything but one entry (or unreadable). */

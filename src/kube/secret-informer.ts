@@ -12,6 +12,7 @@ import type { KubeApi } from './api-client.ts';
 import { DOCKER_CONFIG_JSON_TYPE, PUSH_SECRET_TYPE } from '../dockerconfig.ts';
 import { compactDockerConfig, type CompactDockerConfig } from './compact-docker-config.ts';
 import { secretInputDigest } from './secret-input-digest.ts';
+import { share, shareMap } from './shared-strings.ts';
 import { coreCollectionPath, createListWatch, objectKey, type ListWatchCache } from './list-watch.ts';
 
 /**
@@ -121,7 +122,7 @@ function sharedType(type: string | undefined): string | undefined {
 export function toSecretObject(secret: V1Secret, limits?: SecretLimits): SecretObject {
   const meta = secret.metadata ?? {};
   const type = sharedType(secret.type);
-  const base = { namespace: meta.namespace ?? '', name: meta.name ?? '', uid: meta.uid, resourceVersion: meta.resourceVersion, type };
+  const base = { namespace: share(meta.namespace ?? ''), name: share(meta.name ?? ''), uid: meta.uid, resourceVersion: meta.resourceVersion, type };
   const labels = meta.labels ?? {};
   if (limits === undefined) {
     const annotations = Object.freeze({ ...(meta.annotations ?? {}) });
@@ -132,7 +133,7 @@ export function toSecretObject(secret: V1Secret, limits?: SecretLimits): SecretO
   const foreign: Array<[string, string]> = [];
   for (const [key, value] of Object.entries(meta.annotations ?? {})) {
     if (WRITE_ONLY_ANNOTATIONS.has(key)) continue;
-    if (OWN_ANNOTATION.test(key)) own[key] = value;
+    if (OWN_ANNOTATION.test(key)) own[key] = share(value);
     else foreign.push([key, value]);
   }
   const value = secret.data?.[limits.dataKey];
@@ -142,7 +143,7 @@ export function toSecretObject(secret: V1Secret, limits?: SecretLimits): SecretO
   const data = value === undefined || oversized || compactConfig !== undefined ? NO_DATA : Object.freeze({ [limits.dataKey]: value });
   const droppedDataBytes = oversized ? bytes : undefined;
   const foreignAnnotationsDigest = foreign.length > 0 ? digestOf(foreign) : undefined;
-  const annotations = Object.freeze(own);
+  const annotations = shareMap(own);
   return Object.freeze({
     ...base,
     annotations,

@@ -168,3 +168,16 @@ describe('writes over a compact document', () => {
     assert.throws(() => serializeDockerConfig({ auths: { 'cgr.dev': omittedEntry('_token') } }), /omitted entry/);
   });
 });
+
+describe('strings and annotation maps shared across Secrets', () => {
+  it('two Secrets of the same identity in one namespace share their namespace, name and annotations', () => {
+    const a = toSecretObject(secret(own(FRESH)), LIMITS);
+    const b = toSecretObject(secret(own(EXPIRING)), LIMITS);
+    assert.equal(a.annotations, b.annotations, 'one frozen annotation map');
+    assert.ok(Object.isFrozen(a.annotations));
+    assert.equal(a.compactConfig?.token.digest === b.compactConfig?.token.digest, false);
+    const other = toSecretObject(secret(own(FRESH), { [ANNOTATIONS.lastError]: 'ExchangeFailed: x' }), LIMITS);
+    assert.notEqual(other.annotations, a.annotations, 'other entries: another map');
+    assert.equal(other.annotations[ANNOTATIONS.lastError], 'ExchangeFailed: x');
+  });
+});
