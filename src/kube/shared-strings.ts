@@ -1,6 +1,6 @@
-// One copy of the strings (and small frozen string maps) that repeat across tens of thousands of cached Secrets (namespaces, names
-// like `pull-secret`, identity and token-for values, registry hosts), where JSON.parse makes a new one
-// per Secret. Bounded: past the bound strings are simply not shared, so a tenant inventing values grows
+// One copy of the strings (and small frozen string maps) that repeat across tens of thousands of
+// cached Secrets (namespaces, names like `pull-secret`, identity and token-for values, registry hosts),
+// where JSON.parse makes a new one per Secret. Bounded: past the bound strings are simply not shared, so a tenant inventing values grows
 // nothing but its own Secrets' copies.
 const shared = new Map<string, string>();
 const MAX_SHARED = 16_384;
