@@ -3,13 +3,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, decodeJwt } from 'jose';
 import { createCertificateAuthority, issueCertificate } from '../support/pki.ts';
 import { startTestSts, type TestSts } from '../support/test-sts.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const AUDIENCE = 'issuer.test';
 
@@ -20,7 +20,7 @@ describe('test STS with a remote JWKS over HTTPS', () => {
   let subjectToken: string;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'test-sts-'));
+    dir = scratchDir('test-sts-');
     const ca = createCertificateAuthority(dir);
     const leaf = issueCertificate(ca, { commonName: 'jwks', sans: ['127.0.0.1'] });
     const cluster = await generateKeyPair('ES256', { extractable: true });

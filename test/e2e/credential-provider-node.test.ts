@@ -7,7 +7,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -19,6 +18,7 @@ import type { RegistryProcess } from '../support/registry.ts';
 import { startTestSts, type TestSts } from '../support/test-sts.ts';
 import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import { waitFor } from '../support/wait.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -56,7 +56,7 @@ function kubeletLogSince(offset: number): string {
 describe('credential provider on a real kubelet', { skip: nodeSkipReason() }, () => {
   before(async () => {
     cp = await useControlPlane();
-    dir = mkdtempSync(join(tmpdir(), 'provider-node-'));
+    dir = scratchDir('provider-node-');
     const built = await shippedProvider();
     providerPath = built.path;
     const binDir = dirname(built.path);

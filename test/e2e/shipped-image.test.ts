@@ -8,8 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -31,6 +30,7 @@ import { skopeoCopy, writeAuthfile } from '../support/skopeo.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { PUBLISHER, serviceAccountToken, startTokenRegistry, STS_AUDIENCE, type TokenRegistry } from '../support/token-registry.ts';
 import { waitFor } from '../support/wait.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const run = promisify(execFile);
 const skip = nodeSkipReason() ?? podNetworkSkipReason();
@@ -87,7 +87,7 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
 
   /** A kustomization of the test's own over a shipped overlay: the image replaced, plus `extra`. */
   async function applyOverlay(overlay: string, extra: Record<string, unknown>, files: Record<string, string> = {}): Promise<void> {
-    const dir = mkdtempSync(join(tmpdir(), 'kube-regcred-overlay-'));
+    const dir = scratchDir('kube-regcred-overlay-');
     overlayDirs.push(dir);
     const images = (await shippedImageNames(overlay)).map((name) => ({ name, newName: `${imageRegistry.host}/${IMAGE_REPOSITORY}`, newTag: IMAGE_TAG }));
     for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
@@ -292,7 +292,7 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
 
   it('sts overlay: the sts Pods are Ready and hardened; the controller exchanges at the sts Service, and a Pod pulls from a registry whose realm it is', async () => {
     const start = Date.now();
-    const pki = createCertificateAuthority(mkdtempSync(join(tmpdir(), 'kube-regcred-sts-pki-')), 'kube-regcred sts signing CA (e2e)');
+    const pki = createCertificateAuthority(scratchDir('kube-regcred-sts-pki-'), 'kube-regcred sts signing CA (e2e)');
     extraStops.push(async () => rmSync(pki.dir, { recursive: true, force: true }));
     const signer = issueCertificate(pki, { commonName: 'kube-regcred-sts' });
     // The signing Secret the README has the user create.
@@ -369,11 +369,11 @@ describe('the image built from the Dockerfile runs as the shipped overlays deplo
     const { token } = (await res.json()) as { token: string };
     const authfile = writeAuthfile(dockerConfigFor(registryHost, token));
     extraStops.push(async () => rmSync(authfile, { force: true }));
-    const layout = buildRunnableImage(mkdtempSync(join(tmpdir(), 'kube-regcred-sts-image-')), 'kube-regcred via the sts Pod');
+    const layout = buildRunnableImage(scratchDir('kube-regcred-sts-image-'), 'kube-regcred via the sts Pod');
     extraStops.push(async () => rmSync(layout, { recursive: true, force: true }));
     const pushed = await skopeoCopy(`oci:${layout}:latest`, `docker://${registryHost}/apps/via-sts:1`, { destAuthfile: authfile });
     assert.ok(pushed.ok, `skopeo push through the sts's realm: ${pushed.stderr}`);
-    const pulledDir = mkdtempSync(join(tmpdir(), 'kube-regcred-anonymous-'));
+    const pulledDir = scratchDir('kube-regcred-anonymous-');
     extraStops.push(async () => rmSync(pulledDir, { recursive: true, force: true }));
     const anonymous = await skopeoCopy(`docker://${registryHost}/apps/via-sts:1`, `oci:${pulledDir}:latest`);
     assert.ok(!anonymous.ok && /401|unauthorized|authentication required/i.test(anonymous.stderr), `an anonymous pull is refused: ${anonymous.stderr}`);

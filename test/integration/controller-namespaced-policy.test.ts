@@ -4,8 +4,7 @@
 // it serves by name, and still applies a namespaceSelector policy, a label change included.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +14,7 @@ import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import type { TestSts } from '../support/test-sts.ts';
 import { waitFor } from '../support/wait.ts';
 import { Kube, SA_NAME, metricValue, startController, startSts, suffix, tokenOf, type ControllerIdentity, type TestController } from './controller-harness.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const run = promisify(execFile);
 const overlay = join(import.meta.dirname, '..', '..', 'manifests', 'overlays', 'namespaced');
@@ -75,7 +75,7 @@ describe('controller: namespaced install with a namespace-label policy, under th
     identity = { namespace: own, token, kubeconfig: cp.writeKubeconfig({ token, name: `system:serviceaccount:${own}:${SA_NAME}` }) };
 
     sts = await startSts(cp, 3600);
-    dir = mkdtempSync(join(tmpdir(), 'namespaced-policy-'));
+    dir = scratchDir('namespaced-policy-');
     const policy = join(dir, 'policy.yaml');
     writeFileSync(policy, `identities:\n  - uid: ${IDENTITY}\n    namespaceSelector:\n      matchLabels: { ${LABEL}: allowed }\n`);
     controller = await startController(identity, sts, [teamA, teamB], ['--no-leader-elect', '--identity-policy', policy]);

@@ -4,8 +4,7 @@
 // TokenRequest succeeds, every Secret of that audience gets the token at once, from that one request,
 // not at its own timer (the pass-through token cache wakes its waiters as the exchange cache does).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RbacAuthorizationV1Api, type V1PolicyRule } from '@kubernetes/client-node';
@@ -13,6 +12,7 @@ import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import type { TestSts } from '../support/test-sts.ts';
 import { waitFor } from '../support/wait.ts';
 import { Kube, REGISTRY, SA_NAME, createControllerIdentity, dockerConfigOf, metricValue, startController, startSts, type ControllerIdentity, type TestController } from './controller-harness.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const AUDIENCE = 'registry.passthrough-recovery.test';
 const SECRETS = 5;
@@ -44,7 +44,7 @@ describe('controller: pass-through recovery after a TokenRequest outage', () => 
     identity = await createControllerIdentity(cp);
     sts = await startSts(cp, 3600);
     for (let i = 0; i < SECRETS; i++) namespaces.push(await kube.namespace('pt-recovery'));
-    dir = mkdtempSync(join(tmpdir(), 'pt-recovery-'));
+    dir = scratchDir('pt-recovery-');
     const policy = join(dir, 'policy.yaml');
     writeFileSync(policy, `identities: []\npassthrough:\n  - audience: ${AUDIENCE}\n    namespaces: [${namespaces.join(', ')}]\n`);
     await grantTokens(false);

@@ -5,8 +5,7 @@
 // token is bound to its Secret, and deleting the Secret makes the apiserver's TokenReview refuse it.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuthenticationV1Api, CoreV1Api, type V1Secret } from '@kubernetes/client-node';
@@ -18,6 +17,7 @@ import { logTail } from '../support/process.ts';
 import { grantRole } from '../support/rbac.ts';
 import { nodeSkipReason, startNode } from '../support/node.ts';
 import { createPod, waitForPod } from '../support/pods.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const AUDIENCE = 'registry.passthrough.test';
 const ISSUER_NAME = 'cluster';
@@ -66,7 +66,7 @@ describe('controller: pass-through tokens against kube-regcred sts /token', () =
       rules: [{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: [APP] }],
       serviceAccount: { namespace: 'kube-regcred', name: 'kube-regcred' },
     });
-    dir = mkdtempSync(join(tmpdir(), 'controller-passthrough-'));
+    dir = scratchDir('controller-passthrough-');
     chain = await startFullChain(cp, {
       exchangeLifetime: '10m',
       registryLifetime: '5m',

@@ -2,8 +2,7 @@
 // metric, no exchange) and one inside is served; a Namespace label change revokes and restores; a policy
 // file rewrite takes effect without a restart; changing the identity annotation refreshes at once.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { waitFor } from '../support/wait.ts';
@@ -15,6 +14,7 @@ import {
   type TestController,
   useControllerBed,
 } from './controller-harness.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const LABEL = 'regcred-policy-test';
 
@@ -42,7 +42,7 @@ identities:
     allowed = await bed.kube.namespace('policy-in');
     refused = await bed.kube.namespace('policy-out');
     labelled = await bed.kube.namespace('policy-label');
-    policyPath = join(mkdtempSync(join(tmpdir(), 'policy-it-')), 'policy.yaml');
+    policyPath = join(scratchDir('policy-it-'), 'policy.yaml');
     writeFileSync(policyPath, policy([]));
     controller = await bed.startController([allowed, refused, labelled], ['--no-leader-elect', '--identity-policy', policyPath]);
   });

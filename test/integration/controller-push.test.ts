@@ -3,7 +3,6 @@
 // registry; the pull identity's pull secret can pull but not push; a pull identity in a push secret is refused.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify as toYaml } from 'yaml';
@@ -29,6 +28,7 @@ import {
   type ControllerIdentity,
   type TestController,
 } from './controller-harness.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const SERVICE = 'registry.kube-regcred.test';
 const TOKEN_ISSUER = 'kube-regcred-sts-push-test';
@@ -49,7 +49,7 @@ describe('controller: push secrets through kube-regcred sts', () => {
     kube = new Kube(cp);
     identity = await createControllerIdentity(cp);
     ns = await kube.namespace('push');
-    work = mkdtempSync(join(tmpdir(), 'controller-push-'));
+    work = scratchDir('controller-push-');
     image = buildTinyImage(join(work, 'image'));
     const ca = createCertificateAuthority(mkdtempSync(join(work, 'pki-')), 'kube-regcred push test root');
     const signer = issueCertificate(ca, { commonName: 'sts signer', keyType: 'ec', fileStem: 'signer' });

@@ -3,7 +3,6 @@
 // can then authorize per namespace with a CEL condition: namespace A is served, namespace B refused.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify as toYaml } from 'yaml';
@@ -26,6 +25,7 @@ import {
   type ControllerIdentity,
   type TestController,
 } from './controller-harness.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 /** What manifests/components/workload-identity grants: TokenRequest for any ServiceAccount. */
 async function grantWorkloadTokens(cp: ControlPlane, identity: ControllerIdentity): Promise<void> {
@@ -86,7 +86,7 @@ describe('controller: per-workload identity', () => {
   });
 
   it('lets our sts allow namespace A and refuse namespace B with a CEL condition', async () => {
-    const work = mkdtempSync(join(tmpdir(), 'controller-workload-'));
+    const work = scratchDir('controller-workload-');
     const ca = createCertificateAuthority(mkdtempSync(join(work, 'pki-')), 'kube-regcred workload test root');
     const signer = issueCertificate(ca, { commonName: 'sts signer', keyType: 'ec', fileStem: 'signer' });
     const configPath = join(work, 'sts.yaml');

@@ -5,7 +5,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { cacheDurationSeconds } from '../../src/credential-provider/answer.ts';
@@ -16,6 +15,7 @@ import { buildTinyImage } from '../support/oci-image.ts';
 import type { RegistryProcess } from '../support/registry.ts';
 import { skopeoCopy, writeAuthfile } from '../support/skopeo.ts';
 import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const AUDIENCE = 'kube-regcred-provider-cli';
 const NS = { allowed: 'provider-cli-a', annotated: 'provider-cli-b', refused: 'provider-cli-z' };
@@ -42,7 +42,7 @@ function args(extra: string[] = []): string[] {
 
 before(async () => {
   cp = await useControlPlane();
-  dir = mkdtempSync(join(tmpdir(), 'provider-cli-'));
+  dir = scratchDir('provider-cli-');
   const core = cp.kubeConfig('admin').makeApiClient(CoreV1Api);
   const ignoreConflict = (err: unknown) => {
     if ((err as { code?: number }).code !== 409) throw err;

@@ -3,14 +3,14 @@
 // of the shipped manifests would run it: UID 65532, read-only root, the manifests' own command line.
 // The full Pod run on the test bed's node is the e2e test's.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { ensureImage, openArchive, pushImage, runInRootfs, unpackRootfs, type ArchiveContents } from '../support/image.ts';
 import { startRegistry, type RegistryProcess } from '../support/registry.ts';
 import { skopeoInspect } from '../support/skopeo.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const SUBCOMMANDS = ['controller', 'sts', 'proxy', 'credential-provider'];
@@ -56,7 +56,7 @@ describe('the image built from the Dockerfile', () => {
       const archive = await ensureImage();
       registry = await startRegistry({ auth: 'none' });
       ref = await pushImage(archive, registry.host, 'kube-regcred:test');
-      work = mkdtempSync(join(tmpdir(), 'kube-regcred-image-'));
+      work = scratchDir('kube-regcred-image-');
       contents = await openArchive(archive, join(work, 'layout'));
       rootfs = join(work, 'rootfs');
       await unpackRootfs(join(work, 'layout'), contents, rootfs);

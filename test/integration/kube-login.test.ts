@@ -5,10 +5,9 @@
 // share a bounded number of TLS connections (counted on a TCP proxy in front of the apiserver), and a
 // rotated client certificate opens a new one.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, mock } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -20,6 +19,7 @@ import { issueCertificate, type CertificateAuthority } from '../support/pki.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import { suffix } from './controller-harness.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const V1 = 'client.authentication.k8s.io/v1';
 
@@ -31,7 +31,7 @@ describe('kubeconfig login against the real apiserver', () => {
 
   before(async () => {
     cp = await useControlPlane();
-    dir = mkdtempSync(join(tmpdir(), 'kube-login-'));
+    dir = scratchDir('kube-login-');
     // The bed's CA signs client certificates the apiserver accepts (--client-ca-file); its files stay put.
     ca = { dir, certFile: cp.caFile, keyFile: cp.caKeyFile, certPem: cp.caPem, keyPem: '' };
   });

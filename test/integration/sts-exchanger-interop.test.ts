@@ -2,14 +2,13 @@
 // `kube-regcred sts`: the protocol matches, and refusals map to the codes the controller acts on.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RunningSts } from '../../src/cmd/sts.ts';
 import { isRegcredError } from '../../src/errors.ts';
 import { createChainguardExchanger } from '../../src/exchange/chainguard.ts';
 import type { Exchanger } from '../../src/exchange/exchanger.ts';
 import { SERVICE, baseConfig, captureLogs, createSigningMaterial, createTestIssuer, decodePart, startTestSts, writeConfig, type TestIssuer } from '../unit/sts-fixtures.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const BUILDER = 'system:serviceaccount:ci:builder';
 let a: TestIssuer;
@@ -19,7 +18,7 @@ let exchanger: Exchanger;
 before(async () => {
   a = await createTestIssuer('a');
   const b = await createTestIssuer('b');
-  const dir = mkdtempSync(join(tmpdir(), 'sts-interop-'));
+  const dir = scratchDir('sts-interop-');
   sts = await startTestSts(writeConfig(dir, baseConfig(a, b, createSigningMaterial('ec', dir))), captureLogs());
   exchanger = createChainguardExchanger({ issuerUrl: `http://127.0.0.1:${sts.port}`, audience: a.audience, timeoutMs: 5_000 });
 });

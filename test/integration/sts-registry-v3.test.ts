@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { RunningSts } from '../../src/cmd/sts.ts';
 import { buildTinyImage } from '../support/oci-image.ts';
@@ -15,6 +15,7 @@ import { freePort } from '../support/ports.ts';
 import { startComponent } from '../support/process.ts';
 import { skopeoCopy, writeAuthfile } from '../support/skopeo.ts';
 import { captureLogs, createTestIssuer, startTestSts, writeConfig, type TestIssuer } from '../unit/sts-fixtures.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const REGISTRY_V3 =
   process.env.KUBE_REGCRED_REGISTRY_V3 ?? join(process.env.KUBE_REGCRED_CACHE ?? join(homedir(), '.cache', 'kube-regcred'), 'registry-v3.0.0');
@@ -110,7 +111,7 @@ async function jwksFileOf(sts: RunningSts, name: string): Promise<string> {
 
 describe('Distribution 3.x', () => {
   before(async () => {
-    work = mkdtempSync(join(tmpdir(), 'sts-v3-'));
+    work = scratchDir('sts-v3-');
     ca = createCertificateAuthority(mkdtempSync(join(work, 'pki-')), 'kube-regcred sts v3 root');
     issuer = await createTestIssuer('ci');
     image = buildTinyImage(join(work, 'image'));

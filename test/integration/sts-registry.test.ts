@@ -5,7 +5,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -17,6 +16,7 @@ import { startRegistry, type RegistryProcess } from '../support/registry.ts';
 import { skopeoCopy, writeAuthfile } from '../support/skopeo.ts';
 import { useControlPlane, type ControlPlane } from '../support/testbed.ts';
 import { captureLogs } from '../unit/sts-fixtures.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const SERVICE = 'registry.kube-regcred.test';
 const TOKEN_ISSUER = 'kube-regcred-sts-integration';
@@ -98,7 +98,7 @@ async function pull(registry: RegistryProcess, token: string, repository: string
 
 before(async () => {
   cp = await useControlPlane();
-  work = mkdtempSync(join(tmpdir(), 'sts-integration-'));
+  work = scratchDir('sts-integration-');
   ca = createCertificateAuthority(mkdtempSync(join(work, 'pki-')), 'kube-regcred sts integration root');
   image = buildTinyImage(join(work, 'image'));
   const core = cp.kubeConfig('admin').makeApiClient(CoreV1Api);

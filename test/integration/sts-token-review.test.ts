@@ -5,7 +5,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
@@ -13,6 +12,7 @@ import { stringify as toYaml } from 'yaml';
 import { startStsProcess, type RunningSts } from '../../src/cmd/sts.ts';
 import { startControlPlane, type OwnedControlPlane } from '../support/control-plane.ts';
 import { captureLogs, createSigningMaterial } from '../unit/sts-fixtures.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const SERVICE = 'registry.review.test';
 const AUDIENCE = 'kube-regcred-sts';
@@ -63,7 +63,7 @@ async function exchange(sts: RunningSts, jwt: string): Promise<{ status: number;
 before(async () => {
   cp = await startControlPlane({ publicIssuerDiscovery: false });
   cp.releaseAtExit();
-  work = mkdtempSync(join(tmpdir(), 'sts-review-'));
+  work = scratchDir('sts-review-');
   const admin = cp.kubeConfig('admin');
   core = admin.makeApiClient(CoreV1Api);
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);

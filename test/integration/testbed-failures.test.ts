@@ -1,13 +1,12 @@
 // A component that cannot start must say which one it is and why, with the tail of its own log.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { ComponentStartError, startComponent } from '../support/process.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 it('names the component and shows its log tail when it exits during start-up', async () => {
-  const logFile = join(mkdtempSync(join(tmpdir(), 'bed-fail-')), 'etcd.log');
+  const logFile = join(scratchDir('bed-fail-'), 'etcd.log');
   const failure = await startComponent({
     name: 'etcd',
     command: 'etcd',
@@ -25,7 +24,7 @@ it('names the component and shows its log tail when it exits during start-up', a
 });
 
 it('names the component when it never becomes ready, and stops it', async () => {
-  const logFile = join(mkdtempSync(join(tmpdir(), 'bed-fail-')), 'sleeper.log');
+  const logFile = join(scratchDir('bed-fail-'), 'sleeper.log');
   await assert.rejects(
     startComponent({
       name: 'registry',

@@ -2,8 +2,6 @@
 // resourceNames is enforced, and a Distribution registry with token auth works with skopeo.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID, createPrivateKey, X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +13,7 @@ import { startRegistry, type RegistryProcess } from '../support/registry.ts';
 import { buildTinyImage } from '../support/oci-image.ts';
 import { skopeoCopy, writeAuthfile } from '../support/skopeo.ts';
 import { fetchWithCa } from '../support/fetch-with-ca.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 async function expectStatus(promise: Promise<unknown>, code: number, what: string): Promise<void> {
   try {
@@ -160,7 +159,7 @@ function startMinimalTokenEndpoint(signer: { keyPem: string; certPem: string }, 
 }
 
 describe('registry', () => {
-  const work = mkdtempSync(join(tmpdir(), 'bed-registry-'));
+  const work = scratchDir('bed-registry-');
   const ca = createCertificateAuthority(work);
   const signer = issueCertificate(ca, { commonName: 'token-signer' });
   let tokens: Awaited<ReturnType<typeof startMinimalTokenEndpoint>>;

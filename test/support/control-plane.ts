@@ -10,6 +10,7 @@ import { kubeBinary } from './binaries.ts';
 import { createCertificateAuthority, issueCertificate } from './pki.ts';
 import { freePort } from './ports.ts';
 import { startComponent, type Component } from './process.ts';
+import { scratchDir } from './scratch.ts';
 
 /** What a test needs to talk to the control plane; serializable so one run can share it across files. */
 export interface ControlPlaneInfo {
@@ -77,7 +78,7 @@ export function attachControlPlane(info: ControlPlaneInfo, stop: () => Promise<v
     ...info,
     kubeConfig: (who) => buildKubeConfig(info, who),
     writeKubeconfig(who, path) {
-      const target = path ?? join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), `config-${files++}`);
+      const target = path ?? join(scratchDir('kubeconfig-'), `config-${files++}`);
       writeFileSync(target, buildKubeConfig(info, who).exportConfig(), { mode: 0o600 });
       return target;
     },

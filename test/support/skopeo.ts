@@ -1,8 +1,8 @@
 // The real registry client: skopeo copies images with an authfile, as a kubelet-side client would.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { scratchDir } from './scratch.ts';
 
 export interface CopyOptions {
   srcAuthfile?: string;
@@ -21,7 +21,7 @@ let configDir: string | undefined;
 // default authfile that does not exist, so no credential of the machine's user is ever picked up.
 function privateConfigDir(): string {
   if (!configDir) {
-    configDir = mkdtempSync(join(tmpdir(), 'skopeo-'));
+    configDir = scratchDir('skopeo-');
     writeFileSync(join(configDir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
   }
   return configDir;
@@ -51,7 +51,7 @@ export function skopeoCopy(src: string, dest: string, options: CopyOptions = {})
 
 /** Writes a docker config with one registry credential and returns its path. */
 export function writeAuthfile(dockerConfigJson: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'authfile-')), 'auth.json');
+  const file = join(scratchDir('authfile-'), 'auth.json');
   writeFileSync(file, dockerConfigJson, { mode: 0o600 });
   return file;
 }

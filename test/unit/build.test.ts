@@ -4,18 +4,19 @@
 // load) fails here rather than in a cluster. It replaces the test of the tsc build that came before.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { buildMain } from '../../hack/build.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const run = promisify(execFile);
 
 describe('npm run build', () => {
   // Outside the checkout: the build must run with no node_modules next to it.
-  const outDir = mkdtempSync(join(tmpdir(), 'kube-regcred-build-test-'));
+  const outDir = scratchDir('kube-regcred-build-test-');
   const files: string[] = [];
   let main = '';
 

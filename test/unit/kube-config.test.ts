@@ -2,17 +2,17 @@
 // quote it, no guessing of ~/.kube/config, client-go's tokenFile, and one exec plugin run shared by
 // concurrent requests. Logging in with each form against a real apiserver: test/integration/kube-login.test.ts.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { after, describe, it, mock } from 'node:test';
 import { stringify } from 'yaml';
 import { AUTH_REUSE_MS, loadKubeConnection } from '../../src/kube/kube-config.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 /** Planted in every credential a refusal test writes: it must never show up in an error. */
 const SECRET = 's3cr3t-value-never-shown';
-const dir = mkdtempSync(join(tmpdir(), 'kube-config-'));
+const dir = scratchDir('kube-config-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 let files = 0;

@@ -1,8 +1,7 @@
 // The identity policy file on a real filesystem: reloaded on change, including the ConfigMap-style
 // `..data` symlink swap; a bad new version is logged and the previous policy kept.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createLogger } from '../../src/log.ts';
@@ -10,6 +9,7 @@ import { evaluateAccess } from '../../src/policy/identity-policy.ts';
 import { openPolicySource, type ReloadResult } from '../../src/policy/policy-source.ts';
 import { waitFor } from '../support/wait.ts';
 import { captureLogs } from './sts-fixtures.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const allows = (namespace: string) => `identities: [{uid: id, namespaces: [${namespace}]}]\n`;
 
@@ -19,7 +19,7 @@ function isAllowed(source: { current(): ReturnType<typeof import('../../src/poli
 
 describe('identity policy source', () => {
   it('reloads a plainly rewritten file and keeps the old policy when the new one is bad', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    const dir = scratchDir('policy-');
     const path = join(dir, 'policy.yaml');
     writeFileSync(path, allows('a'));
     const logs = captureLogs();
@@ -51,7 +51,7 @@ describe('identity policy source', () => {
   });
 
   it('follows a ConfigMap-style ..data symlink swap', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'policy-cm-'));
+    const dir = scratchDir('policy-cm-');
     // What kubelet lays out: ..<timestamp>/policy.yaml, ..data -> ..<timestamp>, policy.yaml -> ..data/policy.yaml
     const version = (name: string, text: string) => {
       mkdirSync(join(dir, name));
@@ -79,7 +79,7 @@ describe('identity policy source', () => {
   });
 
   it('refuses to start on an unreadable or invalid file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'policy-bad-'));
+    const dir = scratchDir('policy-bad-');
     assert.throws(() => openPolicySource({ path: join(dir, 'missing.yaml'), logger: createLogger({ level: 'fatal' }), onChange: () => undefined }), /cannot read \(ENOENT\)/);
     writeFileSync(join(dir, 'bad.yaml'), 'identities: 3');
     assert.throws(() => openPolicySource({ path: join(dir, 'bad.yaml'), logger: createLogger({ level: 'fatal' }), onChange: () => undefined }), /identities: required/);

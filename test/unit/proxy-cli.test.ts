@@ -3,13 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { createSigningMaterial } from './sts-fixtures.ts';
 import { builtCli } from '../support/cli.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const run = promisify(execFile);
 const CLI = await builtCli();
@@ -41,7 +41,7 @@ test('--help lists every flag with its variable; bad flags exit 2; an unreadable
 });
 
 test('starts from KUBE_REGCRED_PROXY_* variables, challenges, and exits 0 on SIGTERM', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'proxy-cli-'));
+  const dir = scratchDir('proxy-cli-');
   try {
     const material = createSigningMaterial('ec', dir);
     const child = spawn(process.execPath, [CLI, 'proxy'], {

@@ -3,19 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { baseConfig, createSigningMaterial, createTestIssuer, writeConfig, SERVICE } from './sts-fixtures.ts';
 import { builtCli } from '../support/cli.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const CLI = await builtCli();
 
 test('starts from KUBE_REGCRED_STS_* variables, serves, and exits 0 on SIGTERM', async () => {
   const a = await createTestIssuer('a');
   const b = await createTestIssuer('b');
-  const dir = mkdtempSync(join(tmpdir(), 'sts-cli-'));
+  const dir = scratchDir('sts-cli-');
   const configPath = writeConfig(dir, baseConfig(a, b, createSigningMaterial('ec', dir)));
   const child = spawn(process.execPath, [CLI, 'sts'], {
     env: { ...process.env, KUBE_REGCRED_STS_CONFIG: configPath, KUBE_REGCRED_STS_LISTEN_ADDRESS: '127.0.0.1:0', KUBE_REGCRED_STS_OPS_ADDRESS: '127.0.0.1:0' },

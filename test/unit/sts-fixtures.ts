@@ -1,13 +1,13 @@
 // Shared setup for the token-service tests: throwaway issuer keys, a signing key with a certificate,
 // a configuration file on disk, the real server on 127.0.0.1, and the log lines it wrote.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { stringify as toYaml } from 'yaml';
 import { startStsProcess, type RunningSts, type StsProcessIo } from '../../src/cmd/sts.ts';
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority, type KeyPairFiles } from '../support/pki.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 export interface TestIssuer {
   name: string;
@@ -47,7 +47,7 @@ export interface SigningMaterial {
   leaf: KeyPairFiles;
 }
 
-export function createSigningMaterial(keyType: 'ec' | 'rsa' = 'ec', dir = mkdtempSync(join(tmpdir(), 'sts-pki-'))): SigningMaterial {
+export function createSigningMaterial(keyType: 'ec' | 'rsa' = 'ec', dir = scratchDir('sts-pki-')): SigningMaterial {
   const ca = createCertificateAuthority(dir, 'kube-regcred sts test root');
   const leaf = issueCertificate(ca, { commonName: 'kube-regcred sts token signer', keyType, fileStem: `signer-${keyType}` });
   return { ca, leaf };

@@ -3,8 +3,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +11,7 @@ import { isRegcredError } from '../../src/errors.ts';
 import { createIssuerKeys } from '../../src/sts/issuer-keys.ts';
 import { verifyOidcToken, type TrustedIssuer } from '../../src/sts/oidc-verify.ts';
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority } from '../support/pki.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 interface Key {
   kid: string;
@@ -64,7 +63,7 @@ async function refusal(promise: Promise<unknown>): Promise<string> {
 }
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sts-issuer-'));
+  const dir = scratchDir('sts-issuer-');
   ca = createCertificateAuthority(dir);
   const tls = issueCertificate(ca, { commonName: 'issuer', sans: ['127.0.0.1'] });
   keys = [await newKey('k1')];

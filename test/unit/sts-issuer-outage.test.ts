@@ -6,7 +6,6 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,6 +13,7 @@ import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'j
 import type { RunningSts } from '../../src/cmd/sts.ts';
 import { createCertificateAuthority, issueCertificate, type KeyPairFiles, type CertificateAuthority } from '../support/pki.ts';
 import { SERVICE, TOKEN_ISSUER, captureLogs, createSigningMaterial, startTestSts, writeConfig } from './sts-fixtures.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const SUBJECT = 'system:serviceaccount:ci:builder';
 const BEARER = 'issuer-reader-token-0123456789';
@@ -90,7 +90,7 @@ function config(issuer: Record<string, unknown>): Record<string, unknown> {
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'sts-outage-'));
+  dir = scratchDir('sts-outage-');
   ca = createCertificateAuthority(dir);
   tls = issueCertificate(ca, { commonName: 'issuer', sans: ['127.0.0.1'] });
   const pair = await generateKeyPair('ES256');

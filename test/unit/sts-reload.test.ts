@@ -2,8 +2,7 @@
 // that is logged while the old configuration keeps serving, and no request dropped meanwhile.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { RunningSts } from '../../src/cmd/sts.ts';
@@ -18,6 +17,7 @@ import {
   type SigningMaterial,
   type TestIssuer,
 } from './sts-fixtures.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const logs = captureLogs();
 let a: TestIssuer;
@@ -57,8 +57,8 @@ async function exchangeStatus(uid: string, subject = `subject-${uid}`): Promise<
 before(async () => {
   a = await createTestIssuer('a');
   b = await createTestIssuer('b');
-  dir = mkdtempSync(join(tmpdir(), 'sts-reload-'));
-  signing = createSigningMaterial('ec', mkdtempSync(join(tmpdir(), 'sts-reload-pki-')));
+  dir = scratchDir('sts-reload-');
+  signing = createSigningMaterial('ec', scratchDir('sts-reload-pki-'));
   publish(configWith([]));
   symlinkSync('..data/config.yaml', join(dir, 'config.yaml'));
   sts = await startTestSts(join(dir, 'config.yaml'), logs);
@@ -110,7 +110,7 @@ test('no request is dropped while the configuration changes under load', async (
 
 test('a new signing key in place is picked up (key files are watched too)', async () => {
   const before = sts.runtime().tokens.key.thumbprintKid;
-  const fresh = createSigningMaterial('ec', mkdtempSync(join(tmpdir(), 'sts-reload-pki2-')));
+  const fresh = createSigningMaterial('ec', scratchDir('sts-reload-pki2-'));
   // Write the new key and certificate over the files the configuration names.
   writeFileSync(signing.leaf.keyFile, fresh.leaf.keyPem);
   writeFileSync(signing.leaf.certFile, fresh.leaf.certPem);

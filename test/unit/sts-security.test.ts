@@ -3,8 +3,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, createPublicKey } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, generateKeyPair } from 'jose';
 import type { RunningSts } from '../../src/cmd/sts.ts';
@@ -19,6 +17,7 @@ import {
   writeConfig,
   type TestIssuer,
 } from './sts-fixtures.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const BUILDER = 'system:serviceaccount:ci:builder';
 const logs = captureLogs();
@@ -65,7 +64,7 @@ function validClaims(issuer: TestIssuer, subject = BUILDER): Record<string, unkn
 before(async () => {
   a = await createTestIssuer('a', 'RS256');
   b = await createTestIssuer('b', 'ES256');
-  const dir = mkdtempSync(join(tmpdir(), 'sts-security-'));
+  const dir = scratchDir('sts-security-');
   const signing = createSigningMaterial('ec', join(dir));
   sts = await startTestSts(writeConfig(dir, baseConfig(a, b, signing)), logs);
   // A second service with the same signing key but another registry: its tokens must not work here.

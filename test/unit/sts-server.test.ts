@@ -2,8 +2,6 @@
 // intersection with grants, the OAuth2 form, JWKS, metrics and probes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify } from 'jose';
@@ -22,6 +20,7 @@ import {
   type SigningMaterial,
   type TestIssuer,
 } from './sts-fixtures.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 const BUILDER = 'system:serviceaccount:ci:builder';
 const logs = captureLogs();
@@ -34,7 +33,7 @@ let base: string;
 before(async () => {
   a = await createTestIssuer('a');
   b = await createTestIssuer('b');
-  const dir = mkdtempSync(join(tmpdir(), 'sts-server-'));
+  const dir = scratchDir('sts-server-');
   signing = createSigningMaterial('ec', dir);
   sts = await startTestSts(writeConfig(dir, baseConfig(a, b, signing)), logs);
   base = `http://127.0.0.1:${sts.port}`;

@@ -2,13 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK } from 'jose';
 import { isRegcredError } from '../../src/errors.ts';
 import { createSigningKey, libtrustKeyId, publicJwks, tokenHeader } from '../../src/sts/signing-key.ts';
 import { createSigningMaterial } from './sts-fixtures.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 /** RFC 4648 base32 decoding, written independently of the encoder under test. */
 function base32Decode(text: string): Buffer {
@@ -28,7 +28,7 @@ test('libtrust kid: 12 groups of 4 base32 characters = the first 240 bits of SHA
 });
 
 test('an EC P-256 key signs ES256, an RSA key RS256; kids and x5c are derived from them', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sts-key-'));
+  const dir = scratchDir('sts-key-');
   for (const [type, alg] of [['ec', 'ES256'], ['rsa', 'RS256']] as const) {
     const { leaf, ca } = createSigningMaterial(type, join(dir));
     const key = await createSigningKey({ keyPem: leaf.keyPem, certificatePem: leaf.certPem + ca.certPem });
@@ -55,7 +55,7 @@ test('refuses keys Distribution cannot use, and a certificate for another key', 
   for (const keyPem of [small, p384, ed, 'not a key']) {
     await assert.rejects(createSigningKey({ keyPem }), (err) => isRegcredError(err) && err.code === 'SigningKeyInvalid');
   }
-  const dir = mkdtempSync(join(tmpdir(), 'sts-key-'));
+  const dir = scratchDir('sts-key-');
   const one = createSigningMaterial('ec', join(dir, ''));
   const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
   await assert.rejects(createSigningKey({ keyPem: other, certificatePem: readFileSync(one.leaf.certFile, 'utf8') }), /not for the signing key/);

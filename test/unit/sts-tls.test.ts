@@ -2,9 +2,8 @@
 // connections without a restart, a broken renewal is reported and the old pair keeps serving.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +11,7 @@ import { startStsProcess } from '../../src/cmd/sts.ts';
 import { parseStsSettings } from '../../src/sts/options.ts';
 import { createCertificateAuthority, issueCertificate } from '../support/pki.ts';
 import { baseConfig, captureLogs, createSigningMaterial, createTestIssuer, writeConfig } from './sts-fixtures.ts';
+import { scratchDir } from '../support/scratch.ts';
 
 function servedCommonName(port: number, ca: string): Promise<{ status: number; cn: string }> {
   return new Promise((resolve, reject) => {
@@ -26,7 +26,7 @@ function servedCommonName(port: number, ca: string): Promise<{ status: number; c
 }
 
 test('--tls-cert-file/--tls-key-file: HTTPS, a renewed certificate served without restart, a bad one ignored', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'sts-tls-'));
+  const dir = scratchDir('sts-tls-');
   const ca = createCertificateAuthority(dir);
   const first = issueCertificate(ca, { commonName: 'sts-first', sans: ['127.0.0.1'] });
   const second = issueCertificate(ca, { commonName: 'sts-second', sans: ['127.0.0.1'] });
@@ -59,7 +59,7 @@ test('--tls-cert-file/--tls-key-file: HTTPS, a renewed certificate served withou
 
 test('--tls-cert-file without --tls-key-file is refused; a mismatched pair fails startup', async () => {
   assert.throws(() => parseStsSettings(['--config', 'x.yaml', '--tls-cert-file', 'a.crt'], {}), /go together/);
-  const dir = mkdtempSync(join(tmpdir(), 'sts-tls-bad-'));
+  const dir = scratchDir('sts-tls-bad-');
   const ca = createCertificateAuthority(dir);
   const one = issueCertificate(ca, { commonName: 'one' });
   const two = issueCertificate(ca, { commonName: 'two' });
