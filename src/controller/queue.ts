@@ -54,11 +54,9 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
   const failures = new Map<string, number>();
   let closed = false;
 
-  const clearTimer = (key: string) => void timers.delete(key);
-
   const run = async (key: string) => {
     waiting.delete(key);
-    clearTimer(key);
+    timers.delete(key);
     running.add(key);
     try {
       await options.process(key);
@@ -108,11 +106,11 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     },
     addAt(key, at) {
       if (closed) return;
-      clearTimer(key);
+      timers.delete(key);
       arm(key, at);
     },
     forget(key) {
-      clearTimer(key);
+      timers.delete(key);
       failures.delete(key);
     },
     recordFailure(key) {

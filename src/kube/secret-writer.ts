@@ -52,11 +52,14 @@ export interface SecretWriter {
  */
 const METADATA_ANSWER = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json';
 
+function secretPath(ref: SecretRef): string {
+  return `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`;
+}
+
 export function createSecretWriter(options: { api: KubeApi; fieldManager: string }): SecretWriter {
   const patch = async (ref: SecretRef, body: object): Promise<string | undefined> => {
     try {
-      const path = `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`;
-      const result = await options.api.request<{ metadata?: { resourceVersion?: string } } | undefined>('PATCH', path, {
+      const result = await options.api.request<{ metadata?: { resourceVersion?: string } } | undefined>('PATCH', secretPath(ref), {
         query: { fieldManager: options.fieldManager },
         body,
         contentType: 'application/merge-patch+json',
@@ -76,7 +79,7 @@ export function createSecretWriter(options: { api: KubeApi; fieldManager: string
     async readDocument(read) {
       let secret: { metadata?: { resourceVersion?: string }; data?: Record<string, string> };
       try {
-        secret = await options.api.request('GET', `/api/v1/namespaces/${encodeURIComponent(read.namespace)}/secrets/${encodeURIComponent(read.name)}`);
+        secret = await options.api.request('GET', secretPath(read));
       } catch (err) {
         throw classifyKubeError(err, `get Secret ${read.namespace}/${read.name}`);
       }
