@@ -7,6 +7,7 @@
 // that a write is queued behind.
 import { request as httpRequest, type Agent, type IncomingMessage, type ClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
 import { createAgentPool, type AgentPool } from './agent-pool.ts';
 import { KubeApiError, KubeCredentialsError, kubeApiError } from './api-errors.ts';
 import type { KubeConnection } from './kube-config.ts';
@@ -139,15 +140,29 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
         reject(err);
       });
       req.on('response', (res) => {
-        // Decoded as it arrives: no second copy of a large list page in a concatenated Buffer.
-        res.setEncoding('utf8');
+        // Most answers (a PATCH's metadata, a Lease) come in one chunk: decoded once at the end, with no
+        // stream decoder (res.setEncoding cost about 4 % of the controller's CPU at 5,000 writes). From a
+        // second chunk on, decoded as it arrives: no second copy of a large list page in a concatenated Buffer.
+        let first: Buffer | undefined;
+        let decoder: StringDecoder | undefined;
         let text = '';
         const maxChars = requestOptions.maxResponseChars;
-        res.on('data', (chunk: string) => {
-          text += chunk;
-          if (maxChars !== undefined && text.length > maxChars) {
+        res.on('data', (chunk: Buffer) => {
+          if (decoder === undefined && first === undefined) {
+            first = chunk;
+          } else {
+            decoder ??= new StringDecoder('utf8');
+            if (first !== undefined) {
+              text = decoder.write(first);
+              first = undefined;
+            }
+            text += decoder.write(chunk);
+          }
+          // Bytes of an undecoded chunk count as characters: at most as many, never fewer.
+          if (maxChars !== undefined && text.length + (first?.length ?? 0) > maxChars) {
             clearTimeout(timer);
             text = '';
+            first = undefined;
             req.destroy();
             reject(new ResponseTooLargeError(`answer larger than ${maxChars} characters`));
           }
@@ -158,6 +173,8 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
         });
         res.on('end', () => {
           clearTimeout(timer);
+          text = first !== undefined ? first.toString('utf8') : text + (decoder?.end() ?? '');
+          first = undefined;
           const status = res.statusCode ?? 0;
           if (status < 200 || status > 299) return reject(errorFromResponse(res, text));
           requestOptions.onResponseChars?.(text.length);
