@@ -29,6 +29,8 @@ export interface BaselineResult {
   failed: number;
   /** Peak RSS of the client process (getrusage), MiB. */
   maxRssMiB: number;
+  /** CPU seconds of the client process (user + system, all its threads), from its start to its last patch. */
+  cpuSeconds: number;
 }
 
 /** A registry JWT shaped and sized like the STS's (ES256, same claims), unsigned: nobody verifies it here. */

@@ -26,7 +26,8 @@ async function runHttps(config: BaselineConfig): Promise<BaselineResult> {
   });
   const patchMs = performance.now() - patchStart;
   http.close();
-  return { listMs, patchMs, patched: list.items.length - failed, failed, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  const usage = process.resourceUsage();
+  return { listMs, patchMs, patched: list.items.length - failed, failed, maxRssMiB: usage.maxRSS / 1024, cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6 };
 }
 
 if (import.meta.main) {

@@ -11,6 +11,8 @@ export interface BaselineRun {
   /** The client's own view: its LIST, then its patches. */
   client: BaselineResult;
   counts: EpochCounts;
+  /** kube-apiserver's CPU seconds from spawn until the last write was seen. */
+  apiserverCpuSeconds: number;
 }
 
 export async function runBaseline(options: {
@@ -20,9 +22,12 @@ export async function runBaseline(options: {
   watch: SecretWatch;
   secrets: number;
   timeoutMs: number;
+  /** kube-apiserver's CPU seconds since it started (measure.ts apiserverCpuSeconds). */
+  apiserverCpu: () => Promise<number>;
 }): Promise<BaselineRun> {
   const { watch } = options;
   watch.beginEpoch();
+  const cpuBefore = await options.apiserverCpu();
   const started = Date.now();
   const child = runChild(options.nodeBinary, [join(options.root, 'bench', 'baseline-client.ts')], {
     cwd: options.root,
@@ -36,7 +41,8 @@ export async function runBaseline(options: {
     throw new Error(`baseline client exited with ${result.signal ?? result.code}: ${result.stderr.trim().slice(-2000)} ${result.stdout.trim().slice(-500)}`);
   }
   const seenAt = await seen;
+  const apiserverCpuSeconds = (await options.apiserverCpu()) - cpuBefore;
   const seconds = (seenAt - started) / 1000;
   const client = JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as BaselineResult;
-  return { seconds, client, counts: watch.counts() };
+  return { seconds, client, counts: watch.counts(), apiserverCpuSeconds };
 }

@@ -11,7 +11,7 @@ import { ANNOTATIONS } from '../src/annotations.ts';
 import { DEFAULT_REFRESH_SCHEDULE, refreshAt } from '../src/token/refresh-time.ts';
 import { readJwtTimes } from '../src/token/jwt-times.ts';
 import { apiserverCostBetween, snapshotApiserver, type ApiserverCost, type ApiserverSnapshot } from './apiserver-cost.ts';
-import { startControllerProcess, type ControllerProcess, type HeapStats, type ProcessMemory } from './controller-process.ts';
+import { readProcessCpu, startControllerProcess, type ProcessCpu, type ControllerProcess, type HeapStats, type ProcessMemory } from './controller-process.ts';
 import { MERGE_PATCH, type KubeHttp } from './kube-http.ts';
 import { sumSamples } from './prom-text.ts';
 import type { InformerTwin } from './informer-twin.ts';
@@ -31,6 +31,12 @@ export interface BenchContext {
   /** The controller's --concurrency, and the baseline's. */
   concurrency: number;
   logDir: string;
+  /** The controller's memory limit, from its Deployment: each controller process runs in a memory cgroup of it (memory-cgroup.ts). */
+  memoryLimitBytes?: number;
+  /** Told of each controller process started, to report its cgroup and OOM kills. */
+  onControllerStarted?: (proc: ControllerProcess) => void;
+  /** Controller flags beyond the bench's own (BENCH_CONTROLLER_ARGS, diagnosis). */
+  controllerArgs?: readonly string[];
   /** Node flags for the controller: the shipped Deployment's, plus BENCH_CONTROLLER_NODE_FLAGS. */
   controllerNodeFlags: readonly string[];
   /** The compiled CLI (main.js of `npm run build`), as the image runs it. */
@@ -52,6 +58,8 @@ interface OutsideCounts {
   apiTokenRequests: number;
   apiSecretLists: number;
   apiSecretGets: number;
+  /** kube-apiserver's process_cpu_seconds_total: user + system CPU since it started. */
+  apiserverCpuSeconds: number;
   /** The apiserver's metrics by resource, and the bench's own traffic, for the phase's cost. */
   api: ApiserverSnapshot;
 }
@@ -85,6 +93,13 @@ export interface CycleResult {
   apiserver?: ApiserverCost;
   /** Secret PATCHes the apiserver took ÷ `seconds`. */
   secretWritesPerSecond: number;
+  /**
+   * CPU seconds (user + system) over the cycle, grace period included: the controller's (its
+   * process_cpu_seconds_total; from spawn for a cold start) and kube-apiserver's. Steadier than wall time
+   * on a shared machine, and they say who the time went to.
+   */
+  controllerCpuSeconds: number;
+  apiserverCpuSeconds: number;
 }
 
 export interface ColdStart {
@@ -100,6 +115,8 @@ export interface ColdStart {
   peakOpenFds: number;
   /** V8 heap in use after a full GC forced at the end (after the grace period), MiB; only when asked for. */
   retainedAfterGcMiB?: number;
+  /** CPU seconds from spawn until the last Secret was seen filled: the controller's (in all, by thread), kube-apiserver's. */
+  cpuUntilFilled: { controller: number; apiserver: number; controllerThreads?: ProcessCpu };
 }
 
 /** Samples the number of open file descriptors of `pid` until stopped; returns the peak. */
@@ -132,19 +149,23 @@ export function controllerArgs(ctx: BenchContext): string[] {
     '--ops-address', '127.0.0.1:0',
     '--concurrency', String(ctx.concurrency),
     '--log-level', 'info',
+    ...(ctx.controllerArgs ?? []),
   ];
 }
 
 /** The controller as the bench runs it everywhere: compiled, with the shipped Node flags, logging to `logName`. */
-function startBenchController(ctx: BenchContext, logName: string): Promise<ControllerProcess> {
-  return startControllerProcess({
+async function startBenchController(ctx: BenchContext, logName: string): Promise<ControllerProcess> {
+  const proc = await startControllerProcess({
     root: ctx.root,
     nodeBinary: ctx.nodeBinary,
     args: controllerArgs(ctx),
     nodeFlags: ctx.controllerNodeFlags,
     script: ctx.controllerScript,
     logFile: join(ctx.logDir, logName),
+    ...(ctx.memoryLimitBytes === undefined ? {} : { memoryLimitBytes: ctx.memoryLimitBytes }),
   });
+  ctx.onControllerStarted?.(proc);
+  return proc;
 }
 
 async function outsideCounts(ctx: BenchContext): Promise<OutsideCounts> {
@@ -158,7 +179,13 @@ async function outsideCounts(ctx: BenchContext): Promise<OutsideCounts> {
     apiTokenRequests: sumSamples(text, 'apiserver_request_total', { resource: 'serviceaccounts', subresource: 'token', verb: 'POST' }),
     apiSecretLists: sumSamples(text, 'apiserver_request_total', { resource: 'secrets', verb: 'LIST' }),
     apiSecretGets: sumSamples(text, 'apiserver_request_total', { resource: 'secrets', verb: 'GET' }),
+    apiserverCpuSeconds: sumSamples(text, 'process_cpu_seconds_total'),
   };
+}
+
+/** kube-apiserver's CPU seconds (user + system) since it started, from its own /metrics. */
+export async function apiserverCpuSeconds(admin: KubeHttp): Promise<number> {
+  return sumSamples(await admin.text('/metrics'), 'process_cpu_seconds_total');
 }
 
 interface ControllerCounts {
@@ -166,15 +193,17 @@ interface ControllerCounts {
   tokenRequests: number;
   refreshes: number;
   errors: number;
+  cpuSeconds: number;
 }
 
 function controllerCounts(text: string | undefined): ControllerCounts {
-  if (text === undefined) return { exchanges: 0, tokenRequests: 0, refreshes: 0, errors: 0 };
+  if (text === undefined) return { exchanges: 0, tokenRequests: 0, refreshes: 0, errors: 0, cpuSeconds: 0 };
   return {
     exchanges: sumSamples(text, 'kube_regcred_exchanges_total'),
     tokenRequests: sumSamples(text, 'kube_regcred_token_requests_total'),
     refreshes: sumSamples(text, 'kube_regcred_secret_refreshes_total'),
     errors: sumSamples(text, 'kube_regcred_errors_total'),
+    cpuSeconds: sumSamples(text, 'process_cpu_seconds_total'),
   };
 }
 
@@ -211,6 +240,8 @@ function cycleResult(
     controllerErrors: cAfter.errors - cBefore.errors,
     ...(ctx.twin ? { apiserver: apiserverCostBetween(before.api, after.api) } : {}),
     secretWritesPerSecond: seconds > 0 ? patches / seconds : NaN,
+    controllerCpuSeconds: cAfter.cpuSeconds - cBefore.cpuSeconds,
+    apiserverCpuSeconds: after.apiserverCpuSeconds - before.apiserverCpuSeconds,
   };
 }
 
@@ -241,6 +272,8 @@ export async function coldStart(
   filled.catch(() => undefined);
   starting.catch(() => undefined);
   const [filledAt, proc] = await Promise.all([filled, starting]);
+  const controllerThreads = readProcessCpu(proc.pid);
+  const cpuUntilFilled = { controller: controllerThreads.total, controllerThreads, apiserver: (await apiserverCpuSeconds(ctx.admin)) - before.apiserverCpuSeconds };
   const peakOpenFds = stopSampling();
   await sleep(ctx.graceMs);
   const writes = ctx.watch.counts();
@@ -260,6 +293,7 @@ export async function coldStart(
     heap,
     peakOpenFds,
     ...(retainedAfterGcMiB === undefined ? {} : { retainedAfterGcMiB }),
+    cpuUntilFilled,
   };
 }
 

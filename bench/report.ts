@@ -3,6 +3,7 @@
 // figure. Pure: run.ts writes and prints it.
 import { describeApiserverCost, describeSecretReads, type ApiserverCost } from './apiserver-cost.ts';
 import type { BaselineRun } from './baseline.ts';
+import type { ProcessCpu } from './controller-process.ts';
 import type { ListCost } from './list-cost.ts';
 import type { HeapStats, ProcessMemory } from './controller-process.ts';
 import type { Environment } from './environment.ts';
@@ -13,7 +14,8 @@ import type { WorkloadShape } from './workload.ts';
 export type WorkloadSet = 'goal' | '5k';
 
 /** A cold start as reported: everything but the process handle, and the process's peak RSS when it was stopped. */
-export type ColdStartSummary = Omit<ColdStart, 'proc'> & { peakRssAtStopMiB?: number };
+// cpuUntilFilled is optional here: results written before the bench measured it are re-rendered too.
+export type ColdStartSummary = Omit<ColdStart, 'proc' | 'cpuUntilFilled'> & { peakRssAtStopMiB?: number; cpuUntilFilled?: ColdStart['cpuUntilFilled'] };
 
 export interface LoadSample {
   atSeconds: number;
@@ -42,6 +44,10 @@ export interface BenchResults {
   baselines: BaselineRun[];
   /** Node flags the controller ran with: the shipped Deployment's, plus any diagnostic extras. */
   controllerNodeFlags: string[];
+  /** The memory cgroup the controller processes ran in (memory-cgroup.ts), as the first one reported it; absent in older results. */
+  memoryCgroup?: string;
+  /** OOM kills in the controllers' cgroups over the run. */
+  oomKills?: number;
   listCost?: ListCost[];
   refresh?: CycleResult;
   latency?: LatencyResult;
@@ -174,6 +180,22 @@ function rows(r: BenchResults): Row[] {
     met: 'n/a',
   });
   out.push({ figure: 'Cold start ÷ baseline (medians; runs interleaved a/b/a/b/a/b)', measured: ratio === undefined ? 'n/a' : `${ratio.toFixed(2)}×`, goal: `≤ ${RATIO_GOAL}×`, met: yes(ratio === undefined ? undefined : ratio <= RATIO_GOAL) });
+  // Wall time on a shared 2-core machine is whoever got the cores; CPU seconds say what each side cost.
+  const cpuRuns = r.loadedRuns.flatMap((l) => (l.cpuUntilFilled === undefined ? [] : [l.cpuUntilFilled]));
+  const cpuBases = r.baselines.filter((b) => b.client.cpuSeconds !== undefined && b.apiserverCpuSeconds !== undefined);
+  if (cpuRuns.length > 0 && cpuBases.length > 0) {
+    const perSecret = (seconds: number) => `${((seconds * 1000) / managed).toFixed(2)} ms/Secret`;
+    const ctl = median(cpuRuns.map((c) => c.controller));
+    const ctlApi = median(cpuRuns.map((c) => c.apiserver));
+    const base = median(cpuBases.map((b) => b.client.cpuSeconds));
+    const baseApi = median(cpuBases.map((b) => b.apiserverCpuSeconds));
+    out.push({
+      figure: 'CPU seconds from spawn until all are filled, medians: cold start (controller + kube-apiserver) / baseline (client + kube-apiserver)',
+      measured: `${ctl.toFixed(1)} (${perSecret(ctl)}) + ${ctlApi.toFixed(1)} (${perSecret(ctlApi)}) / ${base.toFixed(1)} (${perSecret(base)}) + ${baseApi.toFixed(1)} (${perSecret(baseApi)})`,
+      goal: '— (reported)',
+      met: 'n/a',
+    });
+  }
 
   const colCycles = r.loadedRuns.map((l) => l.cycle);
   const haveAll = colCycles.length > 0 && r.refresh !== undefined;
@@ -283,12 +305,17 @@ export function cycleDetails(c: CycleResult): string {
     `writes ${int(c.writes.writes)} (token changes ${int(c.writes.tokenWrites)}, Secrets written twice ${int(c.writes.secretsWrittenTwice)}; controller counts ${int(c.controllerRefreshes)} refreshes; apiserver PATCH ${int(c.apiserverSecretPatches)})`,
     `apiserver Secret LIST ${c.apiserverSecretLists}, GET ${c.apiserverSecretGets}`,
     `controller errors ${c.controllerErrors}`,
+    ...(c.controllerCpuSeconds === undefined ? [] : [`CPU over the cycle and its grace period: controller ${c.controllerCpuSeconds.toFixed(1)} s, kube-apiserver ${c.apiserverCpuSeconds.toFixed(1)} s`]),
     ...(c.apiserver ? [`apiserver cost (bench's own traffic taken out): ${describeApiserverCost(c.apiserver)}`] : []),
   ].join('; ');
 }
 
+function threadsText(t: ProcessCpu | undefined): string {
+  return t === undefined ? '' : ` (JavaScript thread ${t.main.toFixed(1)}, V8 workers ${t.v8Workers.toFixed(1)}, libuv pool ${t.libuv.toFixed(1)})`;
+}
+
 function coldDetails(label: string, c: ColdStartSummary): string {
-  return `- ${label}: ${cycleDetails(c.cycle)}; ready after ${s(c.readySeconds)}, first write after ${s(c.firstWriteSeconds)}; at most ${int(c.peakOpenFds)} open file descriptors; RSS now ${mib(c.memory.rssMiB)}, peak ${mib(c.memory.peakRssMiB)}${c.peakRssAtStopMiB === undefined ? '' : ` (${mib(c.peakRssAtStopMiB)} when stopped)`}; heap committed peak ${mib(c.heap.peakCommittedMiB)}, ${c.heap.fullGcs} full GCs; retained after a forced full GC ${mib1(c.retainedAfterGcMiB)}.`;
+  return `- ${label}: ${cycleDetails(c.cycle)}; ready after ${s(c.readySeconds)}, first write after ${s(c.firstWriteSeconds)}; at most ${int(c.peakOpenFds)} open file descriptors; RSS now ${mib(c.memory.rssMiB)}, peak ${mib(c.memory.peakRssMiB)}${c.peakRssAtStopMiB === undefined ? '' : ` (${mib(c.peakRssAtStopMiB)} when stopped)`}; heap committed peak ${mib(c.heap.peakCommittedMiB)}, ${c.heap.fullGcs} full GCs; retained after a forced full GC ${mib1(c.retainedAfterGcMiB)}${c.cpuUntilFilled === undefined ? '' : `; CPU until filled: controller ${c.cpuUntilFilled.controller.toFixed(1)} s${threadsText(c.cpuUntilFilled.controllerThreads)}, kube-apiserver ${c.cpuUntilFilled.apiserver.toFixed(1)} s`}.`;
 }
 
 export function renderReport(r: BenchResults): string {
@@ -314,7 +341,7 @@ export function renderReport(r: BenchResults): string {
   lines.push(
     `- Workload: ${int(managed)} annotated \`kubernetes.io/dockerconfigjson\` Secrets holding \`{}\`, ${int(sh.namespaces)} namespaces × ${sh.secretsPerNamespace} names (${r.managedNames[0]} … ${r.managedNames.at(-1)}), ${sh.identities} identities, 1 registry; ${int(sh.unrelated)} unrelated Secrets of ${sh.unrelatedBytes / 1024} KiB (${int(sh.unrelated / 2)} Opaque, ${int(sh.unrelated / 2)} dockerconfigjson without the annotation); ${sh.probes} probe Secrets named \`pull-secret\` for the latency figure.`,
     `- RBAC: the controller runs as its own ServiceAccount with manifests/base applied as shipped. The base grant lets it write only Secrets NAMED \`pull-secret\` (one per namespace), so the bench adds the secret-names component's ClusterRole with the ${sh.secretsPerNamespace} names it uses instead of spreading ${int(managed)} Secrets over ${int(managed)} namespaces.`,
-    `- Controller: the real CLI as the image runs it, as a child process: bundled by esbuild (\`npm run build\`, hack/build.ts), with the Node flags of manifests/base/deployment.yaml (\`node --trace-gc --inspect-port=0 ${r.controllerNodeFlags.join(' ')} main.js controller\`; \`--trace-gc\` and \`--inspect-port=0\` are the bench's and change no heap or GC setting), cluster-wide, --concurrency ${r.concurrency}, leader election on (default), log level info, default refresh policy. No memory limit: in a container Node sizes its heap from the limit, here from the machine's ${e.memoryGiB} GiB, so V8 may let garbage accumulate further than it would under 256 Mi. Registry token lifetime from the test STS: ${r.unloadedTokenLifetimeSeconds} s, except in the last loaded run: ${r.tokenLifetimeSeconds ?? 'n/a'} s (the shortest whose earliest refresh comes after 1.3 × the slowest cold start before it + 30 s, so it sees a real refresh cycle soon after its cold start).`,
+    `- Controller: the real CLI as the image runs it, as a child process: bundled by esbuild (\`npm run build\`, hack/build.ts), with the Node flags of manifests/base/deployment.yaml (\`node --trace-gc --inspect-port=0 ${r.controllerNodeFlags.join(' ')} main.js controller\`; \`--trace-gc\` and \`--inspect-port=0\` are the bench's and change no heap or GC setting), cluster-wide, --concurrency ${r.concurrency}, leader election on (default), log level info, default refresh policy. ${r.memoryCgroup === undefined ? `No memory limit: in a container Node sizes its heap from the limit, here from the machine's ${e.memoryGiB} GiB, so V8 may let garbage accumulate further than it would under 256 Mi.` : `Memory limit as in its Pod (the Deployment's resources.limits.memory; Node sizes V8's heap from it): ${r.memoryCgroup}; OOM kills ${r.oomKills ?? 0}.`} Registry token lifetime from the test STS: ${r.unloadedTokenLifetimeSeconds} s, except in the last loaded run: ${r.tokenLifetimeSeconds ?? 'n/a'} s (the shortest whose earliest refresh comes after 1.3 × the slowest cold start before it + 30 s, so it sees a real refresh cycle soon after its cold start).`,
     `- Order: the controller with no Secrets; ${r.fifth ? `a fifth of the annotated Secrets and a cold start on them (reset to \`{}\` after); the rest of the ${int(managed)} annotated Secrets` : `the ${int(managed)} annotated Secrets (this run predates the bench's cold start on a fifth of them)`}; a cold start with 0 unrelated; the unrelated and probe Secrets; then ${r.loadedRuns.length || 3} cold starts of a fresh controller (a) and ${r.baselines.length || 3} baseline runs (b), interleaved a/b/a/b/a/b so that drift in the machine's load hits both; before each, every annotated Secret is reset to \`{}\`. The last controller stays up for the refresh cycle, the latency probes and the restart. Cold start and baseline figures are medians of the runs; counts are shown for each run.`,
     `- Baseline: a child process (bench/baseline-client.ts) as the same ServiceAccount that lists the annotated Secrets once (label selector) and merge-patches each with the body the controller writes (dockerconfigjson with one registry token, expires-at/refreshed-at, resourceVersion precondition), node:https with a keep-alive pool of ${r.concurrency} connections. Both timed from spawn until the bench's own watch has seen every Secret written.`,
     '- Counting: exchanges by the test STS (per identity); TokenRequests by the controller\'s kube_regcred_token_requests_total and, independently, the apiserver\'s apiserver_request_total{resource="serviceaccounts",subresource="token"}; writes by the bench\'s own watch on the annotated Secrets (MODIFIED events) and the apiserver\'s PATCH count. A cycle keeps counting for a grace period after it completes.',
@@ -336,7 +363,7 @@ export function renderReport(r: BenchResults): string {
   }
   for (const [i, run] of r.loadedRuns.entries()) lines.push(coldDetails(`Cold start ${i + 1}, ${int(sh.unrelated)} unrelated Secrets`, run));
   for (const [i, b] of r.baselines.entries()) {
-    lines.push(`- Baseline ${i + 1} (node:https keep-alive pool): ${s(b.seconds)} from spawn (its LIST ${b.client.listMs.toFixed(0)} ms, its patches ${(b.client.patchMs / 1000).toFixed(1)} s, ${int(b.client.patched)} patched, ${b.client.failed} failed; its peak RSS ${mib(b.client.maxRssMiB)}); watch saw ${int(b.counts.writes)} writes.`);
+    lines.push(`- Baseline ${i + 1} (node:https keep-alive pool): ${s(b.seconds)} from spawn (its LIST ${b.client.listMs.toFixed(0)} ms, its patches ${(b.client.patchMs / 1000).toFixed(1)} s, ${int(b.client.patched)} patched, ${b.client.failed} failed; its peak RSS ${mib(b.client.maxRssMiB)}${b.client.cpuSeconds === undefined ? '' : `, its CPU ${b.client.cpuSeconds.toFixed(1)} s`}); watch saw ${int(b.counts.writes)} writes${b.apiserverCpuSeconds === undefined ? '' : `; kube-apiserver CPU ${b.apiserverCpuSeconds.toFixed(1)} s`}.`);
   }
   for (const c of r.listCost ?? []) {
     lines.push(`- LIST of dockerconfigjson Secrets on the loaded cluster, ${c.how}: ${int(c.items)} items, ${(c.bytes / 2 ** 20).toFixed(1)} MiB (largest response ${(c.largestPageBytes / 2 ** 20).toFixed(1)} MiB), ${c.ms.toFixed(0)} ms.`);

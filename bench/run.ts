@@ -20,6 +20,11 @@
 //   BENCH_KEEP_LOGS=1                 keep the controller logs (kept anyway when the run fails)
 //   BENCH_CONTROLLER_NODE_FLAGS       Node flags for the controller beyond the shipped Deployment's, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
 //                                     (diagnosis; written to .tmp files like BENCH_SCALE)
+//   BENCH_QUICK=1                     only the interleaved cold starts and baselines on the loaded cluster (an A/B
+//                                     of a change in minutes; no memory points, refresh, latency or restart)
+//   BENCH_CONTROLLER_ARGS             controller flags beyond the bench's, e.g. "--log-level warn" (diagnosis)
+//   KUBE_REGCRED_BUILD_READABLE=1     the controller built unminified, so such a profile names functions as the sources do
+//                                     (diagnosis; written to .tmp files like BENCH_SCALE)
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -29,11 +34,11 @@ import { startControlPlane } from '../test/support/control-plane.ts';
 import { runBaseline, type BaselineRun } from './baseline.ts';
 import type { BaselineConfig } from './baseline-body.ts';
 import { runChild } from './children.ts';
-import { buildController, shippedNodeFlags, type ControllerProcess } from './controller-process.ts';
+import { buildController, shippedMemoryLimit, shippedNodeFlags, type ControllerProcess } from './controller-process.ts';
 import { describeEnvironment } from './environment.ts';
 import { createKubeHttp } from './kube-http.ts';
 import { measureListCost } from './list-cost.ts';
-import { annotateLatency, coldStart, idleController, refreshCycle, restart, type BenchContext } from './measure.ts';
+import { annotateLatency, apiserverCpuSeconds, coldStart, idleController, refreshCycle, restart, type BenchContext } from './measure.ts';
 import { limitViolations, renderReport, type BenchResults, type ColdStartSummary, type WorkloadSet } from './report.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apiserverCostBetween, snapshotApiserver } from './apiserver-cost.ts';
@@ -65,6 +70,7 @@ const UNLOADED_TOKEN_LIFETIME_SECONDS = 3600;
 const GRACE_MS = 3000;
 /** Cold starts and baselines of the loaded cluster, interleaved controller/baseline (a/b/a/b/a/b): the figures are their medians. */
 const RUNS = 3;
+const quick = process.env.BENCH_QUICK === '1';
 
 const SETS: Record<WorkloadSet, WorkloadShape> = { goal: GOAL_WORKLOAD, '5k': FULL_WORKLOAD };
 
@@ -200,47 +206,69 @@ async function main(set: WorkloadSet, others: boolean): Promise<number> {
   };
 
   let loadedProc: ControllerProcess | undefined;
+  let countOomKills = () => 0;
   try {
     const identity = await createControllerIdentity(root, cp, admin, workload.managedNames, privateDir);
     const extraFlags = (process.env.BENCH_CONTROLLER_NODE_FLAGS ?? '').split(/\s+/).filter((f) => f !== '');
     if (extraFlags.length > 0) results.notes.push(`Controller run with extra Node flags ${extraFlags.join(' ')} (diagnosis): not the figures.`);
+    const extraArgs = (process.env.BENCH_CONTROLLER_ARGS ?? '').split(/\s+/).filter((f) => f !== '');
+    if (extraArgs.length > 0) results.notes.push(`Controller run with extra flags ${extraArgs.join(' ')} (diagnosis): not the figures.`);
+    if (quick) results.notes.push('BENCH_QUICK=1: only the interleaved cold starts and baselines (diagnosis): not the figures.');
     // The controller runs as the Deployment runs it: its Node flags are part of what is measured.
     const controllerNodeFlags = [...shippedNodeFlags(root), ...extraFlags];
     results.controllerNodeFlags = controllerNodeFlags;
     const controllerScript = (await timed('npm run build (the controller as the image runs it)', async () => buildController(root, nodeBinary))).value;
-    const ctx: BenchContext = { root, nodeBinary, cp, admin, sts, watch, workload, identity, concurrency, logDir, controllerNodeFlags, controllerScript, graceMs: GRACE_MS, log, twin };
+    // Each controller process under its Deployment's memory limit, as in its Pod (bench/memory-cgroup.ts).
+    const memoryLimitBytes = shippedMemoryLimit(root);
+    const started: ControllerProcess[] = [];
+    countOomKills = () => started.reduce((n, p) => n + p.oomKills(), 0);
+    const onControllerStarted = (proc: ControllerProcess) => {
+      results.memoryCgroup ??= proc.memoryCgroup;
+      started.push(proc);
+    };
+    const ctx: BenchContext = {
+      root, nodeBinary, cp, admin, sts, watch, workload, identity, concurrency, logDir, controllerNodeFlags, controllerArgs: extraArgs, controllerScript, graceMs: GRACE_MS, log, twin,
+      ...(memoryLimitBytes === undefined ? {} : { memoryLimitBytes }),
+      onControllerStarted,
+    };
 
     const coldTimeoutMs = 1_800_000;
     results.creation['namespaces'] = { count: shape.namespaces, seconds: (await timed('namespaces', () => createNamespaces(admin, workload, CREATE_CONCURRENCY))).seconds };
     await watch.start();
     await twin.start();
-    // The reference for the retained heap per Secret: the same controller with no Secret to hold.
-    results.empty = (await timed('controller with no Secrets (the reference for retained heap)', () => idleController(ctx, 'controller-empty.log'))).value;
-    log(`  retained heap ${results.empty.retainedAfterGcMiB.toFixed(1)} MiB, peak RSS ${results.empty.memory.peakRssMiB.toFixed(0)} MiB`);
-    // A second memory point, a fifth of the Secrets (whole namespaces), so that "how many fit in the
-    // limit" is read off a line through two measured points rather than drawn from the empty process.
-    const fifth = workload.managed.slice(0, Math.max(1, Math.round(shape.namespaces / 5)) * shape.secretsPerNamespace);
-    const rest = workload.managed.slice(fifth.length);
-    results.creation['annotated Secrets (a fifth)'] = { count: fifth.length, seconds: (await timed('annotated Secrets (a fifth)', () => createManagedSecrets(admin, workload, CREATE_CONCURRENCY, fifth))).seconds };
-    const point = (await timed(`cold start, ${fifth.length} annotated Secrets, 0 unrelated`, () => coldStart(ctx, 'cold start (a fifth, 0 unrelated)', 'controller-fifth.log', coldTimeoutMs, { fullGc: true, expected: fifth.length }))).value;
-    results.fifth = { managed: fifth.length, run: summary(point) };
-    log(`  peak RSS ${point.memory.peakRssMiB.toFixed(0)} MiB, retained heap ${point.retainedAfterGcMiB?.toFixed(1)} MiB`);
-    await point.proc.stop();
-    await timed('reset the fifth to {}', async () => {
-      await resetManagedSecrets(admin, workload, CREATE_CONCURRENCY, fifth);
-      await watch.until('the watch has seen the reset', () => watch.managedWithToken() === 0, 300_000);
-    });
-    results.creation['annotated Secrets (the rest)'] = { count: rest.length, seconds: (await timed('annotated Secrets (the rest)', () => createManagedSecrets(admin, workload, CREATE_CONCURRENCY, rest))).seconds };
+    let unloadedSeconds = 0;
+    if (quick) {
+      results.creation['annotated Secrets'] = { count: workload.managed.length, seconds: (await timed('annotated Secrets', () => createManagedSecrets(admin, workload, CREATE_CONCURRENCY, workload.managed))).seconds };
+    } else {
+      // The reference for the retained heap per Secret: the same controller with no Secret to hold.
+      results.empty = (await timed('controller with no Secrets (the reference for retained heap)', () => idleController(ctx, 'controller-empty.log'))).value;
+      log(`  retained heap ${results.empty.retainedAfterGcMiB.toFixed(1)} MiB, peak RSS ${results.empty.memory.peakRssMiB.toFixed(0)} MiB`);
+      // A second memory point, a fifth of the Secrets (whole namespaces), so that "how many fit in the
+      // limit" is read off a line through two measured points rather than drawn from the empty process.
+      const fifth = workload.managed.slice(0, Math.max(1, Math.round(shape.namespaces / 5)) * shape.secretsPerNamespace);
+      const rest = workload.managed.slice(fifth.length);
+      results.creation['annotated Secrets (a fifth)'] = { count: fifth.length, seconds: (await timed('annotated Secrets (a fifth)', () => createManagedSecrets(admin, workload, CREATE_CONCURRENCY, fifth))).seconds };
+      const point = (await timed(`cold start, ${fifth.length} annotated Secrets, 0 unrelated`, () => coldStart(ctx, 'cold start (a fifth, 0 unrelated)', 'controller-fifth.log', coldTimeoutMs, { fullGc: true, expected: fifth.length }))).value;
+      results.fifth = { managed: fifth.length, run: summary(point) };
+      log(`  peak RSS ${point.memory.peakRssMiB.toFixed(0)} MiB, retained heap ${point.retainedAfterGcMiB?.toFixed(1)} MiB`);
+      await point.proc.stop();
+      await timed('reset the fifth to {}', async () => {
+        await resetManagedSecrets(admin, workload, CREATE_CONCURRENCY, fifth);
+        await watch.until('the watch has seen the reset', () => watch.managedWithToken() === 0, 300_000);
+      });
+      results.creation['annotated Secrets (the rest)'] = { count: rest.length, seconds: (await timed('annotated Secrets (the rest)', () => createManagedSecrets(admin, workload, CREATE_CONCURRENCY, rest))).seconds };
 
-    const unloaded = (await timed('cold start, 0 unrelated Secrets', () => coldStart(ctx, 'cold start (0 unrelated)', 'controller-unloaded.log', coldTimeoutMs, { fullGc: true }))).value;
-    results.unloaded = summary(unloaded);
-    log(`  peak RSS ${unloaded.memory.peakRssMiB.toFixed(0)} MiB, retained heap ${unloaded.retainedAfterGcMiB?.toFixed(1)} MiB, exchanges ${unloaded.cycle.exchanges}, writes ${unloaded.cycle.writes.writes}`);
-    await unloaded.proc.stop();
+      const unloaded = (await timed('cold start, 0 unrelated Secrets', () => coldStart(ctx, 'cold start (0 unrelated)', 'controller-unloaded.log', coldTimeoutMs, { fullGc: true }))).value;
+      results.unloaded = summary(unloaded);
+      log(`  peak RSS ${unloaded.memory.peakRssMiB.toFixed(0)} MiB, retained heap ${unloaded.retainedAfterGcMiB?.toFixed(1)} MiB, exchanges ${unloaded.cycle.exchanges}, writes ${unloaded.cycle.writes.writes}`);
+      await unloaded.proc.stop();
+      unloadedSeconds = unloaded.cycle.seconds;
+    }
 
     results.creation['unrelated Secrets (8 KiB)'] = { count: shape.unrelated, seconds: (await timed('unrelated Secrets', () => createUnrelatedSecrets(admin, workload, CREATE_CONCURRENCY))).seconds };
     results.creation['probe Secrets'] = { count: shape.probes, seconds: (await timed('probe Secrets', () => createProbeSecrets(admin, workload, CREATE_CONCURRENCY))).seconds };
 
-    results.listCost = (await timed('LIST cost (diagnostic)', () => measureListCost(admin))).value;
+    if (!quick) results.listCost = (await timed('LIST cost (diagnostic)', () => measureListCost(admin))).value;
 
     const baselineConfig: BaselineConfig = {
       server: cp.server,
@@ -268,15 +296,15 @@ async function main(set: WorkloadSet, others: boolean): Promise<number> {
       });
     const baseline = async (run: number): Promise<BaselineRun> => {
       await reset();
-      return (await timed(`baseline ${run}/${RUNS}`, () => runBaseline({ root, nodeBinary, config: baselineConfig, watch, secrets: workload.managed.length, timeoutMs: coldTimeoutMs }))).value;
+      return (await timed(`baseline ${run}/${RUNS}`, () => runBaseline({ root, nodeBinary, config: baselineConfig, watch, secrets: workload.managed.length, timeoutMs: coldTimeoutMs, apiserverCpu: () => apiserverCpuSeconds(admin) }))).value;
     };
 
     // The last run stays up for the refresh cycle: its tokens get a short lifetime chosen from the
     // slowest cold start before it; the others keep the long one (nothing falls due while they run).
     let lifetime = UNLOADED_TOKEN_LIFETIME_SECONDS;
     for (let run = 1; run <= RUNS; run++) {
-      if (run === RUNS) {
-        lifetime = refreshLifetimeSeconds(Math.max(unloaded.cycle.seconds, ...results.loadedRuns.map((l) => l.cycle.seconds)));
+      if (run === RUNS && !quick) {
+        lifetime = refreshLifetimeSeconds(Math.max(unloadedSeconds, ...results.loadedRuns.map((l) => l.cycle.seconds)));
         results.tokenLifetimeSeconds = lifetime;
         sts.setTokenLifetime(lifetime);
       }
@@ -288,7 +316,7 @@ async function main(set: WorkloadSet, others: boolean): Promise<number> {
       }
       const reported = summary(loaded);
       results.loadedRuns.push(reported);
-      if (run < RUNS) {
+      if (run < RUNS || quick) {
         reported.peakRssAtStopMiB = loaded.proc.memory().peakRssMiB;
         await loaded.proc.stop();
         results.baselines.push(await baseline(run));
@@ -321,6 +349,7 @@ async function main(set: WorkloadSet, others: boolean): Promise<number> {
     twin.stop();
   }
 
+  results.oomKills = countOomKills();
   clearInterval(loadTimer);
   sampleLoad();
   results.totalSeconds = (Date.now() - began) / 1000;
@@ -331,7 +360,8 @@ async function main(set: WorkloadSet, others: boolean): Promise<number> {
   await cp.stop().finally(() => clearInterval(keepAlive));
   admin.close();
 
-  const trial = scale !== 1 || (process.env.BENCH_CONTROLLER_NODE_FLAGS ?? '').trim() !== '';
+  const trial =
+    scale !== 1 || quick || (process.env.BENCH_CONTROLLER_NODE_FLAGS ?? '').trim() !== '' || (process.env.BENCH_CONTROLLER_ARGS ?? '').trim() !== '' || process.env.KUBE_REGCRED_BUILD_READABLE === '1';
   const stsBench = join(root, 'bench', 'sts-token.ts');
   if (!others) {
     results.stsBench = results.providerBench = results.imageBench = results.proxyBench = 'not run (`npm run bench -- ' + (set === 'goal' ? 'controller' : 'controller-5k') + '`: the controller benchmark alone)';
