@@ -22,7 +22,8 @@
 //                                     (diagnosis; written to .tmp files like BENCH_SCALE)
 //   BENCH_QUICK=1                     only the interleaved cold starts and baselines on the loaded cluster (an A/B
 //                                     of a change in minutes; no memory points, refresh, latency or restart)
-//   BENCH_CONTROLLER_ARGS             controller flags beyond the bench's, e.g. "--log-level warn" (diagnosis)
+//   BENCH_CONTROLLER_ARGS             controller flags beyond the bench's, e.g. "--concurrency 8" (diagnosis; not --log-level
+//                                     above info: the bench reads the ops port from the "controller starting" info line)
 //   KUBE_REGCRED_BUILD_READABLE=1     the controller built unminified, so such a profile names functions as the sources do
 //                                     (diagnosis; written to .tmp files like BENCH_SCALE)
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
