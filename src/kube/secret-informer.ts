@@ -10,7 +10,7 @@ import type { Random } from '../clock.ts';
 import type { RegcredError } from '../errors.ts';
 import type { KubeApi } from './api-client.ts';
 import { DOCKER_CONFIG_JSON_TYPE, PUSH_SECRET_TYPE } from '../dockerconfig.ts';
-import { compactDockerConfig, type CompactDockerConfig } from './compact-docker-config.ts';
+import { compactDockerConfig, createCompactConfigs, type CompactDockerConfig } from './compact-docker-config.ts';
 import { secretInputDigest } from './secret-input-digest.ts';
 import { share, shareMap } from './shared-strings.ts';
 import { coreCollectionPath, createListWatch, objectKey, type ListWatchCache } from './list-watch.ts';
@@ -118,8 +118,12 @@ function sharedType(type: string | undefined): string | undefined {
   return type === DOCKER_CONFIG_JSON_TYPE ? DOCKER_CONFIG_JSON_TYPE : type === PUSH_SECRET_TYPE ? PUSH_SECRET_TYPE : type;
 }
 
-/** A frozen copy; with `limits`, bounded (one data key, capped, compact when it is our own entry; foreign annotations as a digest). */
-export function toSecretObject(secret: V1Secret, limits?: SecretLimits): SecretObject {
+/**
+ * A frozen copy; with `limits`, bounded (one data key, capped, compact when it is our own entry; foreign
+ * annotations as a digest). `compact` reads the data key's document: the informer passes one that
+ * remembers the documents it read last (createCompactConfigs()).
+ */
+export function toSecretObject(secret: V1Secret, limits?: SecretLimits, compact: (base64: string) => CompactDockerConfig | undefined = compactDockerConfig): SecretObject {
   const meta = secret.metadata ?? {};
   const type = sharedType(secret.type);
   const base = { namespace: share(meta.namespace ?? ''), name: share(meta.name ?? ''), uid: meta.uid, resourceVersion: meta.resourceVersion, type };
@@ -139,7 +143,7 @@ export function toSecretObject(secret: V1Secret, limits?: SecretLimits): SecretO
   const value = secret.data?.[limits.dataKey];
   const bytes = value === undefined ? 0 : base64Bytes(value);
   const oversized = value !== undefined && bytes > limits.maxDataBytes;
-  const compactConfig = value === undefined || oversized ? undefined : compactDockerConfig(value);
+  const compactConfig = value === undefined || oversized ? undefined : compact(value);
   const data = value === undefined || oversized || compactConfig !== undefined ? NO_DATA : Object.freeze({ [limits.dataKey]: value });
   const droppedDataBytes = oversized ? bytes : undefined;
   const foreignAnnotationsDigest = foreign.length > 0 ? digestOf(foreign) : undefined;
@@ -175,10 +179,11 @@ export function createSecretInformer(options: SecretInformerOptions): SecretInfo
   const { logger } = options;
   const kind = options.kind ?? 'pull';
   const handlers: SecretEventHandler[] = [];
+  const compact = createCompactConfigs();
   const transform = (raw: unknown): SecretObject | undefined => {
     const secret = raw as V1Secret;
     if (options.keep !== undefined && !options.keep(secret)) return undefined;
-    return toSecretObject(secret, options.limits);
+    return toSecretObject(secret, options.limits, compact);
   };
 
   const makeScope = (namespace: string | undefined): ListWatchCache<SecretObject> =>

@@ -14,6 +14,7 @@ import { MAX_DOCKER_CONFIG_BYTES, omittedEntry, readSingleEntry, serializeDocker
 import { RegcredError } from '../../src/errors.ts';
 import type { DataWrite, DocumentRead, SecretWriter } from '../../src/kube/secret-writer.ts';
 import { toSecretObject, type SecretObject } from '../../src/kube/secret-informer.ts';
+import { compactDockerConfig, createCompactConfigs } from '../../src/kube/compact-docker-config.ts';
 import { DEFAULT_REFRESH_SCHEDULE } from '../../src/token/refresh-time.ts';
 import { tokenDigest } from '../../src/token/held-token.ts';
 
@@ -179,5 +180,48 @@ describe('strings and annotation maps shared across Secrets', () => {
     const other = toSecretObject(secret(own(FRESH), { [ANNOTATIONS.lastError]: 'ExchangeFailed: x' }), LIMITS);
     assert.notEqual(other.annotations, a.annotations, 'other entries: another map');
     assert.equal(other.annotations[ANNOTATIONS.lastError], 'ExchangeFailed: x');
+  });
+});
+
+describe('the documents an informer has read, remembered', () => {
+  const base64 = (document: string) => Buffer.from(document).toString('base64');
+
+  it('Secrets holding the same document share one record; another document gets its own', () => {
+    const compact = createCompactConfigs();
+    const a = toSecretObject(secret(own(FRESH)), LIMITS, compact);
+    const b = toSecretObject(secret(own(FRESH)), LIMITS, compact);
+    const c = toSecretObject(secret(own(EXPIRING)), LIMITS, compact);
+    assert.ok(a.compactConfig !== undefined);
+    assert.equal(a.compactConfig, b.compactConfig, 'one record for both');
+    assert.notEqual(c.compactConfig, a.compactConfig);
+    assert.deepEqual(c.compactConfig, compactDockerConfig(base64(own(EXPIRING))), 'the same record as without the memory');
+  });
+
+  it('a document that is not one entry is remembered as that, and read the same each time', () => {
+    const compact = createCompactConfigs();
+    const other = base64(JSON.stringify({ auths: { 'cgr.dev': { auth: 'eDp5' }, 'ghcr.io': { auth: 'eDp5' } } }));
+    assert.equal(compact(other), undefined);
+    assert.equal(compact(other), undefined);
+    assert.equal(compact(base64('\xff not json')), undefined);
+  });
+
+  it('holds at most its capacity, the least recently used going first', () => {
+    const compact = createCompactConfigs(2);
+    const token = (n: number) => jwt({ iat: seconds(NOW), exp: seconds(NOW) + 3600, sub: `s-${n}` });
+    const docs = [0, 1, 2].map((n) => base64(own(token(n))));
+    const first = compact(docs[0]!);
+    const second = compact(docs[1]!);
+    assert.equal(compact(docs[0]!), first, 'still held: used again, so now the most recent');
+    compact(docs[2]!); // over capacity: docs[1], the least recently used, goes
+    assert.equal(compact(docs[0]!), first, 'kept');
+    const reread = compact(docs[1]!);
+    assert.notEqual(reread, second, 'read again: a new record');
+    assert.deepEqual(reread, second);
+  });
+
+  it('a value larger than any single entry bypasses the memory and still reads as not one entry', () => {
+    const compact = createCompactConfigs();
+    const large = base64(JSON.stringify({ auths: { 'cgr.dev': { auth: 'x'.repeat(20 * 1024) } } }));
+    assert.equal(compact(large), undefined);
   });
 });
