@@ -162,6 +162,9 @@ export interface SingleEntry {
   token: string;
 }
 
+/** What the controller writes is ~3 × the token; a document far larger is not one entry. */
+export const MAX_SINGLE_ENTRY_CHARS = 16 * 1024;
+
 /**
  * The entry of a document that is exactly what withRegistryToken({}, registry, token, username) would
  * serialize, byte for byte; undefined for anything else (other registries, other fields, another
@@ -169,8 +172,7 @@ export interface SingleEntry {
  * cache keep the parts instead of the document.
  */
 export function readSingleEntry(text: string): SingleEntry | undefined {
-  // What the controller writes is ~3 × the token; anything far larger is not one entry.
-  if (text.length > 16 * 1024 || !text.startsWith('{"auths":{')) return undefined;
+  if (text.length > MAX_SINGLE_ENTRY_CHARS || !text.startsWith('{"auths":{')) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -2,7 +2,7 @@
 // kube-regcred itself wrote: its registry, its username, and of the token a digest and its JWT times
 // (token/held-token.ts). Everything decide() reads is there; the document (three copies of the token,
 // twice base64-encoded) is not. Any other document is kept as it is (bounded by the 64 KiB cap).
-import { decodeDockerConfig, omittedEntry, readSingleEntry, type DockerConfig } from '../dockerconfig.ts';
+import { decodeDockerConfig, MAX_SINGLE_ENTRY_CHARS, omittedEntry, readSingleEntry, type DockerConfig } from '../dockerconfig.ts';
 import { heldToken, type HeldToken } from '../token/held-token.ts';
 import { share } from './shared-strings.ts';
 
@@ -25,16 +25,16 @@ export function compactDockerConfig(base64: string): CompactDockerConfig | undef
   return Object.freeze({ registry: share(single.registry), username: share(single.username), token: Object.freeze(heldToken(single.token)) });
 }
 
-/** base64 of the largest document readSingleEntry() accepts (16 KiB of text). */
-const MEMO_MAX_CHARS = Math.ceil((16 * 1024) / 3) * 4;
+/** base64 of the largest all-ASCII document readSingleEntry() accepts (the entries we write are ASCII). */
+const MEMO_MAX_CHARS = Math.ceil(MAX_SINGLE_ENTRY_CHARS / 3) * 4;
 
 /**
  * compactDockerConfig() with a memory of the last documents it read. Every Secret of one identity holds
  * the very same document (the same token, written by the same reconcile round), so at a cold start and
  * in each refresh round the 5,000 Secrets of an identity are decoded once, not 5,000 times (base64,
  * JSON, the token's digest and JWT times: about 25 µs each), and share one frozen record in the cache.
- * Least recently used first out; values larger than what one entry can be are not remembered, so the
- * memory holds at most `capacity` × 22 KiB.
+ * Least recently used first out; values larger than one entry of ours can be are not remembered, so
+ * the memory holds at most `capacity` × 22 KiB.
  */
 export function createCompactConfigs(capacity = 64): (base64: string) => CompactDockerConfig | undefined {
   const seen = new Map<string, CompactDockerConfig | null>();
