@@ -1,7 +1,7 @@
 // The transport under every Kubernetes API call: credentials from client-node's KubeConfig
 // (kube-config.ts), keep-alive pools keyed by TLS material (agent-pool.ts), time and size limits, and
 // the error of a non-2xx answer (api-errors.ts). The typed client-node APIs run over it (http-library.ts);
-// the list/watch hot path calls request() and watch() directly (list-watch.ts says why).
+// the list/watch hot path calls requestList() and watch() directly (list-watch.ts says why).
 //
 // Requests share one keep-alive pool; watches get their own, so a long-lived watch never holds a socket
 // that a write is queued behind.
@@ -9,6 +9,7 @@ import { request as httpRequest, type Agent, type IncomingMessage, type ClientRe
 import { request as httpsRequest } from 'node:https';
 import { StringDecoder } from 'node:string_decoder';
 import { createAgentPool, type AgentPool } from './agent-pool.ts';
+import { createListPageScanner, ListPageSyntaxError, type DecodedListPage, type PageBuffer } from './list-page-decoder.ts';
 import { KubeApiError, KubeCredentialsError, kubeApiError } from './api-errors.ts';
 import type { KubeConnection } from './kube-config.ts';
 
@@ -33,8 +34,24 @@ export interface RequestOptions {
   onResponseChars?: (chars: number) => void;
 }
 
+export interface ListRequestOptions extends RequestOptions {
+  /**
+   * Where the page is read to, shared by the pages of one list (list-page-decoder.ts); default a buffer
+   * of its own. The page's items are read from it: iterate them before the next request with it.
+   */
+  buffer?: PageBuffer;
+}
+
 /** An answer larger than the caller's maxResponseChars: cut off, nothing of it kept. */
 export class ResponseTooLargeError extends Error { override readonly name = 'ResponseTooLargeError'; }
+
+/** One page of a list: its metadata, and its items parsed one at a time as they are iterated. */
+export interface ListPage {
+  metadata: { resourceVersion?: string; continue?: string } | undefined;
+  itemCount: number;
+  /** Throws KubeApiError (InvalidJSON) at an item that is not JSON; the items before it were given. */
+  items(): Iterable<unknown>;
+}
 
 /** One line of a watch stream. */
 export interface WatchEvent {
@@ -52,6 +69,11 @@ export interface TextAnswer {
 export interface KubeApi {
   /** Like request(), but the answer stays text. */
   requestText(method: string, path: string, options?: RequestOptions): Promise<TextAnswer>;
+  /**
+   * A GET of a list page, its items parsed only as they are iterated (list-page-decoder.ts); throws
+   * KubeApiError for a non-2xx or an answer that is not a JSON object, or a network error.
+   */
+  requestList(path: string, options?: ListRequestOptions): Promise<ListPage>;
   /** The parsed JSON answer of a 2xx; throws KubeApiError otherwise, or a network error. */
   request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
   /**
@@ -92,6 +114,72 @@ class TimeoutError extends Error {
   override readonly name = 'TimeoutError';
 }
 
+/** Where an answer's bytes go as they arrive. */
+interface BodySink<R> {
+  write(chunk: Buffer): void;
+  /** The answer so far, in characters (bytes of what is not decoded yet: never fewer than characters). */
+  size(): number;
+  end(): R;
+}
+
+/**
+ * The answer as text. Most answers (a PATCH's metadata, a Lease) come in one chunk: decoded once at the
+ * end, with no stream decoder (res.setEncoding cost about 4 % of the controller's CPU at 5,000 writes).
+ * From a second chunk on, decoded as it arrives, so no second copy is made in a concatenated Buffer.
+ */
+function textSink(): BodySink<string> {
+  let first: Buffer | undefined;
+  let decoder: StringDecoder | undefined;
+  let text = '';
+  return {
+    write(chunk) {
+      if (decoder === undefined && first === undefined) {
+        first = chunk;
+        return;
+      }
+      decoder ??= new StringDecoder('utf8');
+      if (first !== undefined) {
+        text = decoder.write(first);
+        first = undefined;
+      }
+      text += decoder.write(chunk);
+    },
+    size: () => text.length + (first?.length ?? 0),
+    end() {
+      text = first !== undefined ? first.toString('utf8') : text + (decoder?.end() ?? '');
+      first = undefined;
+      return text;
+    },
+  };
+}
+
+/** A list page, cut into items as its bytes arrive (list-page-decoder.ts says why). */
+function listSink(status: number, buffer: PageBuffer | undefined, maxBytes: number | undefined): BodySink<DecodedListPage> {
+  const scanner = createListPageScanner(buffer);
+  let bytes = 0;
+  const invalid = (err: unknown) => (err instanceof ListPageSyntaxError ? new KubeApiError(status, 'InvalidJSON') : err);
+  return {
+    write(chunk) {
+      bytes += chunk.length;
+      // Over the cap the answer is refused as soon as write() returns: the buffer is not grown for it.
+      if (maxBytes !== undefined && bytes > maxBytes) return;
+      try {
+        scanner.push(chunk);
+      } catch (err) {
+        throw invalid(err);
+      }
+    },
+    size: () => bytes,
+    end() {
+      try {
+        return scanner.end();
+      } catch (err) {
+        throw invalid(err);
+      }
+    },
+  };
+}
+
 export function createKubeApi(options: KubeApiOptions): KubeApi {
   const { connection } = options;
   const server = connection.server;
@@ -129,60 +217,68 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
     });
   };
 
-  const requestText = async (method: string, path: string, requestOptions: RequestOptions = {}): Promise<TextAnswer> => {
+  /**
+   * Sends a request and hands a 2xx answer's bytes to `sink` (any other answer is read as text, for its
+   * error). The time limit covers the whole answer; maxResponseChars is checked as the bytes arrive.
+   */
+  const exchange = async <R>(method: string, path: string, requestOptions: RequestOptions, sink: (status: number) => BodySink<R>): Promise<{ status: number; headers: IncomingMessage['headers']; body: R }> => {
     const body = requestOptions.body === undefined ? undefined : typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
     const req = await open(method, withQuery(path, requestOptions.query), requests, body, requestOptions.contentType ?? 'application/json', requestOptions.accept);
     const limitMs = requestOptions.timeoutMs ?? timeoutMs;
-    return new Promise<TextAnswer>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const timer = setTimeout(() => req.destroy(new TimeoutError(`no complete answer within ${limitMs} ms`)), limitMs);
       req.on('error', (err) => {
         clearTimeout(timer);
         reject(err);
       });
       req.on('response', (res) => {
-        // Most answers (a PATCH's metadata, a Lease) come in one chunk: decoded once at the end, with no
-        // stream decoder (res.setEncoding cost about 4 % of the controller's CPU at 5,000 writes). From a
-        // second chunk on, decoded as it arrives: no second copy of a large list page in a concatenated Buffer.
-        let first: Buffer | undefined;
-        let decoder: StringDecoder | undefined;
-        let text = '';
+        const status = res.statusCode ?? 0;
+        const ok = status >= 200 && status <= 299;
         const maxChars = requestOptions.maxResponseChars;
+        const answer = ok ? sink(status) : undefined;
+        const error = ok ? undefined : textSink();
+        const consumer: BodySink<unknown> = answer ?? error!;
+        let failed = false;
+        const fail = (err: unknown) => {
+          failed = true;
+          clearTimeout(timer);
+          req.destroy();
+          reject(err);
+        };
         res.on('data', (chunk: Buffer) => {
-          if (decoder === undefined && first === undefined) {
-            first = chunk;
-          } else {
-            decoder ??= new StringDecoder('utf8');
-            if (first !== undefined) {
-              text = decoder.write(first);
-              first = undefined;
-            }
-            text += decoder.write(chunk);
+          if (failed) return;
+          try {
+            consumer.write(chunk);
+          } catch (err) {
+            return fail(err);
           }
-          // Bytes of an undecoded chunk count as characters: at most as many, never fewer.
-          if (maxChars !== undefined && text.length + (first?.length ?? 0) > maxChars) {
-            clearTimeout(timer);
-            text = '';
-            first = undefined;
-            req.destroy();
-            reject(new ResponseTooLargeError(`answer larger than ${maxChars} characters`));
-          }
+          if (maxChars !== undefined && consumer.size() > maxChars) fail(new ResponseTooLargeError(`answer larger than ${maxChars} characters`));
         });
         res.on('error', (err) => {
           clearTimeout(timer);
           reject(err);
         });
         res.on('end', () => {
+          if (failed) return;
           clearTimeout(timer);
-          text = first !== undefined ? first.toString('utf8') : text + (decoder?.end() ?? '');
-          first = undefined;
-          const status = res.statusCode ?? 0;
-          if (status < 200 || status > 299) return reject(errorFromResponse(res, text));
-          requestOptions.onResponseChars?.(text.length);
-          resolve({ status, headers: res.headers, text });
+          if (error !== undefined) return reject(errorFromResponse(res, error.end()));
+          let body: R;
+          try {
+            body = answer!.end();
+          } catch (err) {
+            return reject(err);
+          }
+          requestOptions.onResponseChars?.(answer!.size());
+          resolve({ status, headers: res.headers, body });
         });
       });
       req.end(body);
     });
+  };
+
+  const requestText = async (method: string, path: string, requestOptions: RequestOptions = {}): Promise<TextAnswer> => {
+    const { status, headers, body } = await exchange(method, path, requestOptions, textSink);
+    return { status, headers, text: body };
   };
 
   return {
@@ -194,6 +290,22 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
       } catch {
         throw new KubeApiError(status, 'InvalidJSON');
       }
+    },
+
+    async requestList(path, requestOptions = {}) {
+      const { status, body } = await exchange('GET', path, requestOptions, (code) => listSink(code, requestOptions.buffer, requestOptions.maxResponseChars));
+      const metadata = body.shell['metadata'];
+      return {
+        metadata: metadata !== null && typeof metadata === 'object' ? (metadata as ListPage['metadata']) : undefined,
+        itemCount: body.itemCount,
+        *items() {
+          try {
+            yield* body.items();
+          } catch (err) {
+            throw err instanceof ListPageSyntaxError ? new KubeApiError(status, 'InvalidJSON') : err;
+          }
+        },
+      };
     },
 
     async watch(path, query, onEvent, signal) {

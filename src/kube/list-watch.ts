@@ -3,7 +3,8 @@
 //
 // - The list is read in pages (`limit`), and every page is applied as it arrives: the work queue starts
 //   on the first Secrets while later pages are still on the wire, and no single response has to hold a
-//   large cluster's Secrets at once.
+//   large cluster's Secrets at once. A page's items are parsed one at a time as they are applied
+//   (list-page-decoder.ts), into a buffer the pages of one list share.
 // - `transform` decides what is kept, per object, before anything is stored: an object it turns down is
 //   never cached (and is reported deleted if it was), so the cache holds the few fields that are needed,
 //   not whole objects with managedFields and data nobody reads.
@@ -13,19 +14,15 @@ import { backoffDelayMs } from '../backoff.ts';
 import type { Random } from '../clock.ts';
 import type { RegcredError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { KubeApiError, ResponseTooLargeError, type KubeApi, type WatchEvent } from './api-client.ts';
+import { KubeApiError, ResponseTooLargeError, type KubeApi, type ListPage, type WatchEvent } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
+import { createPageBuffer } from './list-page-decoder.ts';
 
 export type CacheEventType = 'added' | 'updated' | 'deleted';
 
 /** The parts of metadata the cache itself reads. */
 interface RawObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string };
-}
-
-interface RawList {
-  metadata?: { resourceVersion?: string; continue?: string };
-  items?: RawObject[];
 }
 
 export interface ListWatchOptions<T> {
@@ -146,13 +143,16 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
     let continueToken: string | undefined;
     let listedVersion: string | undefined;
     let limit = pageSize;
+    // Every page is read into the same buffer, and applied before the next is asked for.
+    const buffer = createPageBuffer();
     for (;;) {
-      let page: RawList;
+      let page: ListPage;
       let chars = 0;
       try {
-        page = await api.request<RawList>('GET', path, {
+        page = await api.requestList(path, {
           query: { limit, continue: continueToken, fieldSelector: options.fieldSelector },
           maxResponseChars: maxPageChars,
+          buffer,
           onResponseChars: (n) => (chars = n),
         });
       } catch (err) {
@@ -166,9 +166,10 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
         throw err;
       }
       if (signal.aborted) return;
-      limit = nextPageLimit(chars, page.items?.length ?? 0, pageSize, maxPageChars);
-      for (const item of page.items ?? []) {
-        const key = apply(item);
+      limit = nextPageLimit(chars, page.itemCount, pageSize, maxPageChars);
+      // Each item is parsed as it is applied, and is garbage once transform has taken what it keeps.
+      for (const item of page.items()) {
+        const key = apply(item as RawObject);
         if (key !== undefined) seen.add(key);
       }
       continueToken = page.metadata?.continue || undefined;

@@ -1,16 +1,17 @@
 // How the transport turns an answer's bytes into text: one chunk decoded at the end, several decoded as
-// they arrive (a character split between two chunks must come out whole), and the size cap. A real
-// HTTP server on loopback that writes the answer in the chunks each case names.
+// they arrive (a character split between two chunks must come out whole), and the size cap; and a list
+// page into its items (requestList). A real HTTP server on loopback that writes the answer in the
+// chunks each case names.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createKubeApi, ResponseTooLargeError, type KubeApi } from '../../src/kube/api-client.ts';
+import { createKubeApi, KubeApiError, ResponseTooLargeError, type KubeApi, type ListPage } from '../../src/kube/api-client.ts';
 
-async function serve(chunks: Buffer[]): Promise<{ api: KubeApi; server: Server }> {
+async function serve(chunks: Buffer[], status = 200): Promise<{ api: KubeApi; server: Server }> {
   const server = createServer(async (_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
+    res.writeHead(status, { 'content-type': 'application/json' });
     for (const chunk of chunks) {
       res.write(chunk);
       // Apart in time, so the client reads them as separate chunks.
@@ -60,5 +61,64 @@ describe('api client: the answer as text', () => {
     await assert.rejects(answer([ascii], 99), ResponseTooLargeError);
     await assert.rejects(answer([ascii.subarray(0, 60), ascii.subarray(60)], 99), ResponseTooLargeError);
     assert.equal(await answer([ascii.subarray(0, 60), ascii.subarray(60)], 100), 'x'.repeat(100));
+  });
+});
+
+async function listAnswer<T>(chunks: Buffer[], use: (page: ListPage) => T, options: { status?: number; maxResponseChars?: number; sizes?: number[] } = {}): Promise<T> {
+  const { api, server } = await serve(chunks, options.status);
+  try {
+    const page = await api.requestList('/api/v1/secrets', {
+      ...(options.maxResponseChars === undefined ? {} : { maxResponseChars: options.maxResponseChars }),
+      onResponseChars: (n) => options.sizes?.push(n),
+    });
+    return use(page);
+  } finally {
+    api.close();
+    server.close();
+  }
+}
+
+describe('api client: a list page', () => {
+  const page = {
+    kind: 'SecretList',
+    apiVersion: 'v1',
+    metadata: { resourceVersion: '4412', continue: 'next' },
+    items: [1, 2, 3].map((n) => ({ metadata: { name: `s${n}`, namespace: 'team', annotations: { note: 'Grüße, 東京 ✓ "}]' } }, data: { k: 'dg==' } })),
+  };
+  const bytes = Buffer.from(JSON.stringify(page), 'utf8');
+
+  it('gives the metadata and each item, however the answer is cut', async () => {
+    for (const size of [bytes.length, 13]) {
+      const chunks = [];
+      for (let at = 0; at < bytes.length; at += size) chunks.push(bytes.subarray(at, at + size));
+      const sizes: number[] = [];
+      const got = await listAnswer(chunks, (p) => ({ metadata: p.metadata, count: p.itemCount, items: [...p.items()] }), { sizes });
+      assert.deepEqual(got, { metadata: page.metadata, count: 3, items: page.items });
+      assert.deepEqual(sizes, [bytes.length], 'the size told is the answer in bytes');
+    }
+  });
+
+  it('refuses an answer that is not a list object as InvalidJSON, and one over the cap as too large', async () => {
+    const truncated = bytes.subarray(0, bytes.length - 5);
+    await assert.rejects(listAnswer([truncated], (p) => p), (err) => err instanceof KubeApiError && err.status === 200 && /InvalidJSON/.test(String(err.reason)));
+    await assert.rejects(listAnswer([Buffer.from('[1,2]')], (p) => p), (err) => err instanceof KubeApiError && /InvalidJSON/.test(String(err.reason)));
+    await assert.rejects(listAnswer([bytes.subarray(0, 40), bytes.subarray(40)], (p) => p, { maxResponseChars: 60 }), ResponseTooLargeError);
+  });
+
+  it('gives the items before one that is not JSON, then InvalidJSON', async () => {
+    const broken = Buffer.from(JSON.stringify(page).replace('"s3"', '"s3" x'), 'utf8');
+    const seen: unknown[] = [];
+    await assert.rejects(
+      listAnswer([broken], (p) => {
+        for (const item of p.items()) seen.push(item);
+      }),
+      (err) => err instanceof KubeApiError && /InvalidJSON/.test(String(err.reason)),
+    );
+    assert.equal(seen.length, 2);
+  });
+
+  it('reads an error answer as text, for its Status', async () => {
+    const status = Buffer.from(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403, message: 'secrets is forbidden' }));
+    await assert.rejects(listAnswer([status.subarray(0, 10), status.subarray(10)], (p) => p, { status: 403 }), (err) => err instanceof KubeApiError && err.status === 403 && err.reason === 'Forbidden');
   });
 });
