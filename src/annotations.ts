@@ -37,6 +37,9 @@ export const ANNOTATIONS = {
   tokenFor: 'kube-regcred.io/token-for',
 } as const;
 
+/** The annotations whose presence opts a Secret in (isManaged). */
+export const OPT_IN_ANNOTATIONS: readonly string[] = [ANNOTATIONS.identity, ANNOTATIONS.identityAlias, ANNOTATIONS.exchange];
+
 /** What a Secret uses its identity for; `push` Secrets are Opaque with key config.json. */
 export type Access = 'pull' | 'push';
 
@@ -64,8 +67,9 @@ export interface TargetSettings extends PassthroughSettings {
  */
 export function isManaged(annotations?: Record<string, string>): boolean {
   if (!annotations) return false;
-  return Object.hasOwn(annotations, ANNOTATIONS.identity) || Object.hasOwn(annotations, ANNOTATIONS.identityAlias) || Object.hasOwn(annotations, ANNOTATIONS.exchange);
+  return OPT_IN_ANNOTATIONS.some((key) => Object.hasOwn(annotations, key));
 }
+
 
 /**
  * Identity UIDs. Chainguard's are `<group id hex>/<identity id hex>` (a hex path, e.g.

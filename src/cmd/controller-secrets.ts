@@ -3,10 +3,11 @@
 // the opted-in ones, bounded (one data key up to MAX_DOCKER_CONFIG_BYTES, our annotations), so memory
 // tracks the Secrets we manage, not the size of the cluster or what a tenant puts into a Secret.
 import type { Random } from '../clock.ts';
-import { ANNOTATIONS, isManaged } from '../annotations.ts';
+import { ANNOTATIONS, isManaged, OPT_IN_ANNOTATIONS } from '../annotations.ts';
 import { CONFIG_JSON_KEY, DOCKER_CONFIG_JSON_KEY, DOCKER_CONFIG_JSON_TYPE, MAX_DOCKER_CONFIG_BYTES, PUSH_SECRET_TYPE } from '../dockerconfig.ts';
 import type { RegcredError } from '../errors.ts';
 import type { KubeApi } from '../kube/api-client.ts';
+import { containingAnyOf } from '../kube/list-item-filter.ts';
 import { combineSecretInformers, createSecretInformer, type SecretInformer, type SecretInformerOptions } from '../kube/secret-informer.ts';
 import type { Logger } from '../log.ts';
 
@@ -23,8 +24,11 @@ export interface ControllerSecretInformerOptions {
 
 export function createControllerSecretInformer(options: ControllerSecretInformerOptions): SecretInformer {
   const { api, namespaces, logger, random, onError } = options;
+  // Neither watch keeps a Secret without an opt-in annotation, so list items without one go unparsed:
+  // most Secrets of a cluster, and each of them whole.
+  const itemFilter = containingAnyOf(OPT_IN_ANNOTATIONS);
   const watch = (extra: Pick<SecretInformerOptions, 'fieldSelector' | 'keep' | 'kind' | 'limits'>) =>
-    createSecretInformer({ api, namespaces, logger, random, onError, ...extra });
+    createSecretInformer({ api, namespaces, logger, random, onError, itemFilter, ...extra });
   const pull = watch({
     fieldSelector: `type=${DOCKER_CONFIG_JSON_TYPE}`,
     keep: (secret) => isManaged(secret.metadata?.annotations),

@@ -7,14 +7,14 @@
 // that a write is queued behind.
 import { request as httpRequest, type Agent, type IncomingMessage, type ClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { StringDecoder } from 'node:string_decoder';
 import { createAgentPool, type AgentPool } from './agent-pool.ts';
-import { createListPageScanner, ListPageSyntaxError, type DecodedListPage, type PageBuffer } from './list-page-decoder.ts';
+import { listSink, textSink, type BodySink, type ListPage } from './answer-sinks.ts';
+import type { PageBuffer } from './list-page-decoder.ts';
 import { KubeApiError, KubeCredentialsError, kubeApiError } from './api-errors.ts';
 import type { KubeConnection } from './kube-config.ts';
 
 export { KubeApiError, KubeCredentialsError, kubeApiError, statusReason } from './api-errors.ts';
-
+export type { ListPage } from './answer-sinks.ts';
 
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
 
@@ -44,14 +44,6 @@ export interface ListRequestOptions extends RequestOptions {
 
 /** An answer larger than the caller's maxResponseChars: cut off, nothing of it kept. */
 export class ResponseTooLargeError extends Error { override readonly name = 'ResponseTooLargeError'; }
-
-/** One page of a list: its metadata, and its items parsed one at a time as they are iterated. */
-export interface ListPage {
-  metadata: { resourceVersion?: string; continue?: string } | undefined;
-  itemCount: number;
-  /** Throws KubeApiError (InvalidJSON) at an item that is not JSON; the items before it were given. */
-  items(): Iterable<unknown>;
-}
 
 /** One line of a watch stream. */
 export interface WatchEvent {
@@ -112,72 +104,6 @@ function withQuery(path: string, query: Query | undefined): string {
 
 class TimeoutError extends Error {
   override readonly name = 'TimeoutError';
-}
-
-/** Where an answer's bytes go as they arrive. */
-interface BodySink<R> {
-  write(chunk: Buffer): void;
-  /** The answer so far, in characters (bytes of what is not decoded yet: never fewer than characters). */
-  size(): number;
-  end(): R;
-}
-
-/**
- * The answer as text. Most answers (a PATCH's metadata, a Lease) come in one chunk: decoded once at the
- * end, with no stream decoder (res.setEncoding cost about 4 % of the controller's CPU at 5,000 writes).
- * From a second chunk on, decoded as it arrives, so no second copy is made in a concatenated Buffer.
- */
-function textSink(): BodySink<string> {
-  let first: Buffer | undefined;
-  let decoder: StringDecoder | undefined;
-  let text = '';
-  return {
-    write(chunk) {
-      if (decoder === undefined && first === undefined) {
-        first = chunk;
-        return;
-      }
-      decoder ??= new StringDecoder('utf8');
-      if (first !== undefined) {
-        text = decoder.write(first);
-        first = undefined;
-      }
-      text += decoder.write(chunk);
-    },
-    size: () => text.length + (first?.length ?? 0),
-    end() {
-      text = first !== undefined ? first.toString('utf8') : text + (decoder?.end() ?? '');
-      first = undefined;
-      return text;
-    },
-  };
-}
-
-/** A list page, cut into items as its bytes arrive (list-page-decoder.ts says why). */
-function listSink(status: number, buffer: PageBuffer | undefined, maxBytes: number | undefined): BodySink<DecodedListPage> {
-  const scanner = createListPageScanner(buffer);
-  let bytes = 0;
-  const invalid = (err: unknown) => (err instanceof ListPageSyntaxError ? new KubeApiError(status, 'InvalidJSON') : err);
-  return {
-    write(chunk) {
-      bytes += chunk.length;
-      // Over the cap the answer is refused as soon as write() returns: the buffer is not grown for it.
-      if (maxBytes !== undefined && bytes > maxBytes) return;
-      try {
-        scanner.push(chunk);
-      } catch (err) {
-        throw invalid(err);
-      }
-    },
-    size: () => bytes,
-    end() {
-      try {
-        return scanner.end();
-      } catch (err) {
-        throw invalid(err);
-      }
-    },
-  };
 }
 
 export function createKubeApi(options: KubeApiOptions): KubeApi {
@@ -293,19 +219,8 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
     },
 
     async requestList(path, requestOptions = {}) {
-      const { status, body } = await exchange('GET', path, requestOptions, (code) => listSink(code, requestOptions.buffer, requestOptions.maxResponseChars));
-      const metadata = body.shell['metadata'];
-      return {
-        metadata: metadata !== null && typeof metadata === 'object' ? (metadata as ListPage['metadata']) : undefined,
-        itemCount: body.itemCount,
-        *items() {
-          try {
-            yield* body.items();
-          } catch (err) {
-            throw err instanceof ListPageSyntaxError ? new KubeApiError(status, 'InvalidJSON') : err;
-          }
-        },
-      };
+      const { body } = await exchange('GET', path, requestOptions, (status) => listSink(status, requestOptions.buffer, requestOptions.maxResponseChars));
+      return body;
     },
 
     async watch(path, query, onEvent, signal) {

@@ -1,20 +1,19 @@
 // A list page read as bytes and cut into its items as they arrive, so that each item is parsed on its
-// own when the cache applies it. Parsing a page whole made one string of megabytes (V8's large-object
-// space, counted as old generation) and a page's worth of objects that outlived the young generation:
-// at 50,000 Secrets beside 10,000 unrelated ones, most of the cold start's full GCs (docs/controller.md,
-// "Cold start against a bare patch loop"). An item parsed alone is a string and objects of a few KiB
-// that die young once the cache has taken what it keeps.
+// own when the cache applies it. A page parsed whole made one string of megabytes and a page's worth of
+// objects that outlived the young generation: at 50,000 Secrets beside 10,000 unrelated ones, most of
+// the cold start's full GCs (docs/controller.md, "Cold start against a bare patch loop").
 //
-// Only the bytes are scanned here, never decoded: JSON's structural characters are ASCII, and no byte
-// of a multi-byte UTF-8 character is, so string boundaries and nesting can be found on the raw bytes.
-// What is not an item (kind, metadata with its continue token) is parsed by JSON.parse as the page with
-// an empty `items`, and every item by JSON.parse alone: the scanner only finds where items begin and
-// end, and refuses anything between them but whitespace and commas, so a page it accepts parses to what
-// JSON.parse of the whole page gives.
+// Only the bytes are scanned, never decoded: JSON's structural characters are ASCII, and no byte of a
+// multi-byte UTF-8 character is. What is not an item (kind, metadata with its continue token) is parsed
+// by JSON.parse as the page with an empty `items`, and every item by JSON.parse alone; the scanner only
+// finds where items begin and end, and refuses anything between them but whitespace and commas, so a
+// page it accepts parses to what JSON.parse of the whole page gives.
 //
-// The answer is copied into a page buffer that the pages of one list share (PageBuffer), rather than kept
-// as the chunks it came in or in a buffer of its own per page: either left megabytes of dead pages outside
-// V8's heap until a full GC found their wrappers (10-25 MiB more peak RSS at 5,000 Secrets in the bench).
+// The pages of one list are copied into one buffer they share (PageBuffer): kept as their chunks or in a
+// buffer each, dead pages stayed outside V8's heap until a full GC found their wrappers (10-25 MiB more
+// peak RSS at 5,000 Secrets in the bench).
+import { isPlainObject } from '../plain-object.ts';
+import type { ItemFilter } from './list-item-filter.ts';
 
 /** A list page: everything but its items parsed, the items still bytes until asked for. */
 export interface DecodedListPage {
@@ -24,8 +23,11 @@ export interface DecodedListPage {
   readonly itemCount: number;
   /** The answer's size in bytes. */
   readonly bytes: number;
-  /** The items in order, each parsed when it is reached; throws ListPageSyntaxError at one that is not JSON. */
-  items(): Iterable<unknown>;
+  /**
+   * The items in order, each parsed when it is reached (those `filter` rules out are passed over
+   * unparsed); throws ListPageSyntaxError at one that is not JSON.
+   */
+  items(filter?: ItemFilter): Iterable<unknown>;
 }
 
 /** The bytes were not one JSON object, or its items were not objects. */
@@ -48,20 +50,13 @@ function isWhitespace(byte: number): boolean {
 
 /** Where the scanner is with respect to the top-level `items` array. */
 const Items = {
-  /** Not reached (or the page has none). */
-  Before: 0,
-  /** The `items` key and its colon read: is the value an array? */
-  Value: 1,
-  /** Inside the array, expecting an item or `]`. */
-  First: 2,
-  /** Inside the array, after an item: expecting `,` or `]`. */
-  After: 3,
-  /** Inside the array, after a comma: expecting an item. */
-  Next: 4,
-  /** Inside an item. */
-  Item: 5,
-  /** Past the array (or `items` was not an array: left to JSON.parse of the shell). */
-  Done: 6,
+  Before: 0, // not reached (or the page has none)
+  Value: 1, // the `items` key and its colon read: is the value an array?
+  First: 2, // inside the array, expecting an item or `]`
+  After: 3, // inside the array, after an item: expecting `,` or `]`
+  Next: 4, // inside the array, after a comma: expecting an item
+  Item: 5, // inside an item
+  Done: 6, // past the array (or `items` was not an array: left to JSON.parse of the shell)
 } as const;
 type ItemsState = (typeof Items)[keyof typeof Items];
 
@@ -275,11 +270,10 @@ export function createListPageScanner(buffer: PageBuffer = createPageBuffer()): 
       } catch {
         fail('the page around its items');
       }
-      if (shell === null || typeof shell !== 'object' || Array.isArray(shell)) fail('not an object');
+      if (!isPlainObject(shell)) fail('not an object');
       const result = shell as Record<string, unknown>;
       const inShell = result['items'];
       delete result['items'];
-      const isObject = (item: unknown) => item !== null && typeof item === 'object' && !Array.isArray(item);
       if (sawItemsArray) {
         // The array cut out leaves an empty one in its place; anything else is a second `items` key
         // spelled with escapes, which JSON.parse would have let win.
@@ -289,15 +283,18 @@ export function createListPageScanner(buffer: PageBuffer = createPageBuffer()): 
           shell: result,
           itemCount: itemRanges.length / 2,
           bytes: length,
-          *items() {
-            for (let k = 0; k < itemRanges.length; k += 2) yield parseListItem(bytes, itemRanges[k]!, itemRanges[k + 1]!);
+          *items(filter) {
+            for (let k = 0; k < itemRanges.length; k += 2) {
+              const [start, end] = [itemRanges[k]!, itemRanges[k + 1]!];
+              if (filter === undefined || filter.mayMatch(bytes.subarray(start, end))) yield parseListItem(bytes, start, end);
+            }
           },
         };
       }
       // No items (absent or null), or an array the scanner did not see as the items (an escaped key).
       if (inShell !== undefined && inShell !== null && !Array.isArray(inShell)) fail('items is not an array');
       const parsed: unknown[] = Array.isArray(inShell) ? inShell : [];
-      if (!parsed.every(isObject)) fail('an item that is not an object');
+      if (!parsed.every(isPlainObject)) fail('an item that is not an object');
       return { shell: result, itemCount: parsed.length, bytes: length, items: () => parsed };
     },
   };

@@ -10,6 +10,7 @@
 //   not whole objects with managedFields and data nobody reads.
 // - Any failure restarts the loop with backoff and is reported; 410 Gone (a resourceVersion too old)
 //   relists at once. Nothing ever stops it but stop().
+import { setTimeout as wait } from 'node:timers/promises';
 import { backoffDelayMs } from '../backoff.ts';
 import type { Random } from '../clock.ts';
 import type { RegcredError } from '../errors.ts';
@@ -17,6 +18,7 @@ import type { Logger } from '../log.ts';
 import { KubeApiError, ResponseTooLargeError, type KubeApi, type ListPage, type WatchEvent } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
 import { createPageBuffer } from './list-page-decoder.ts';
+import type { ItemFilter } from './list-item-filter.ts';
 
 export type CacheEventType = 'added' | 'updated' | 'deleted';
 
@@ -40,6 +42,8 @@ export interface ListWatchOptions<T> {
   maxPageChars?: number;
   /** What the cache keeps of a raw object; undefined: not kept. Must not hold on to `raw`'s large fields. */
   transform: (raw: unknown) => T | undefined;
+  /** List items it rules out are not parsed: transform must turn down every object they could be. */
+  itemFilter?: ItemFilter | undefined;
   /**
    * Called for each change, in order; `previous` is what the cache held before an update. A handler
    * that throws is logged, never breaks the cache.
@@ -167,8 +171,9 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
       }
       if (signal.aborted) return;
       limit = nextPageLimit(chars, page.itemCount, pageSize, maxPageChars);
-      // Each item is parsed as it is applied, and is garbage once transform has taken what it keeps.
-      for (const item of page.items()) {
+      // Each item is parsed as it is applied, and is garbage once transform has taken what it keeps. One
+      // passed over unparsed is not seen: if the cache held it, the sweep below reports it deleted.
+      for (const item of page.items(options.itemFilter)) {
         const key = apply(item as RawObject);
         if (key !== undefined) seen.add(key);
       }
@@ -230,16 +235,8 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
     );
   };
 
-  const sleep = (ms: number, signal: AbortSignal) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done, { once: true });
-    });
+  // Resolves early (never rejects) when the loop is stopped.
+  const sleep = (ms: number, signal: AbortSignal) => wait(ms, undefined, { signal }).catch(() => undefined);
 
   const run = async (signal: AbortSignal) => {
     while (!signal.aborted) {

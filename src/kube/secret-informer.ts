@@ -13,6 +13,7 @@ import { DOCKER_CONFIG_JSON_TYPE, PUSH_SECRET_TYPE } from '../dockerconfig.ts';
 import { compactDockerConfig, createCompactConfigs, type CompactDockerConfig } from './compact-docker-config.ts';
 import { secretInputDigest } from './secret-input-digest.ts';
 import { share, shareMap } from './shared-strings.ts';
+import type { ItemFilter } from './list-item-filter.ts';
 import { coreCollectionPath, createListWatch, objectKey, type ListWatchCache } from './list-watch.ts';
 
 /**
@@ -104,6 +105,8 @@ export interface SecretInformerOptions {
    * reported as deleted: for the controller, it is gone.
    */
   keep?: (secret: V1Secret) => boolean;
+  /** List items it rules out are not parsed (list-item-filter.ts): `keep` must be false for all of them. */
+  itemFilter?: ItemFilter;
   /** Name for logs, e.g. `pull` or `push`. */
   kind?: string;
   /** Bounds what is kept per Secret (see SecretLimits); absent: whole copies (tests). */
@@ -192,6 +195,7 @@ export function createSecretInformer(options: SecretInformerOptions): SecretInfo
       path: coreCollectionPath('secrets', namespace),
       fieldSelector: options.fieldSelector,
       transform,
+      itemFilter: options.itemFilter,
       onEvent: (type, secret, previous) => {
         for (const handler of handlers) handler(type, secret, previous);
       },

@@ -4,6 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createListPageScanner, createPageBuffer, ListPageSyntaxError } from '../../src/kube/list-page-decoder.ts';
+import { prng } from '../support/prng.ts';
+import { isPlainObject } from '../../src/plain-object.ts';
 
 /** The page as the decoder gives it, rebuilt as one value: the shell with its items put back. */
 function decode(chunks: readonly Buffer[]): Record<string, unknown> {
@@ -31,18 +33,6 @@ function cut(bytes: Buffer, sizes: readonly number[]): Buffer[] {
     at += size;
   }
   return chunks;
-}
-
-/** A small deterministic generator (mulberry32), so that a failure can be run again. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const TRICKY = ['', 'a', '"', '\\', '\\"', '{', '}', '[', ']', ',', ':', 'items', '"items":[', 'Grüße', '東京 ✓', '\u2028', '\n\t', '😀', '\\u0041'];
@@ -230,9 +220,8 @@ describe('list page decoder', () => {
       assert.ok(error instanceof ListPageSyntaxError, `round ${round}: ${String(error)}`);
       refused++;
       // Refusing is right unless JSON.parse read a list: an object whose items, if any, are objects.
-      const isObject = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
-      const items = isObject(expected) ? (expected as { items?: unknown }).items : undefined;
-      const isList = isObject(expected) && (items === undefined || items === null || (Array.isArray(items) && items.every(isObject)));
+      const items = isPlainObject(expected) ? (expected as { items?: unknown }).items : undefined;
+      const isList = isPlainObject(expected) && (items === undefined || items === null || (Array.isArray(items) && items.every(isPlainObject)));
       assert.ok(!(parses && isList), `round ${round}: refused a list JSON.parse takes: ${damaged.toString('utf8')}`);
     }
     assert.ok(refused > 1000, `only ${refused} of 3000 damaged pages were refused`);
