@@ -70,7 +70,6 @@ export function isManaged(annotations?: Record<string, string>): boolean {
   return OPT_IN_ANNOTATIONS.some((key) => Object.hasOwn(annotations, key));
 }
 
-
 /**
  * Identity UIDs. Chainguard's are `<group id hex>/<identity id hex>` (a hex path, e.g.
  * `720909c9f52790.../a033a6fabe0bfa0d`); other compatible services (our own `sts`) may use names. We
