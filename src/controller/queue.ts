@@ -5,10 +5,16 @@
 // falls due by its timer (a token to refresh, a retry) goes ahead of keys added by events, so a flood
 // of new or changed Secrets (a tenant creating a thousand 1 MiB ones, each a slow write to report)
 // never holds back the refreshes that keep the valid ones' tokens alive.
+//
+// Keys wait in ready-keys.ts and are handed to p-queue only when it has a free slot, so p-queue holds
+// the running keys alone (a task waiting in it costs about 1 KB: ready-keys.ts). p-queue emits `empty`
+// after each task once its own queue is empty, which with this use is after every task: that is when
+// the next key goes in, before p-queue would call itself idle.
 import PQueue from 'p-queue';
 import type { TimerClock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { createDueKeys } from './due-keys.ts';
+import { createReadyKeys } from './ready-keys.ts';
 
 export interface WorkQueueOptions {
   /** Keys processed at the same time. */
@@ -39,23 +45,31 @@ export interface WorkQueue {
   onIdle(): Promise<void>;
 }
 
-/** p-queue priority of a key that fell due by its timer (higher runs first; events add at 0). */
+/** Priority of a key that fell due by its timer (higher runs first; events add at 0). */
 const DUE_PRIORITY = 1;
 
 export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
-  const { clock, logger } = options;
-  const pqueue = new PQueue({ concurrency: options.concurrency });
+  const { clock, logger, concurrency } = options;
+  const pqueue = new PQueue({ concurrency });
   // One clock timer for all keys (due-keys.ts): a key that falls due moves ahead of event-added ones.
   const timers = createDueKeys(clock, (key) => enqueue(key, DUE_PRIORITY));
-  /** Keys queued in p-queue, with the priority they are queued at. */
-  const waiting = new Map<string, number>();
+  const waiting = createReadyKeys(DUE_PRIORITY + 1);
   const running = new Set<string>();
   const again = new Set<string>();
   const failures = new Map<string, number>();
   let closed = false;
 
+  /** Hands waiting keys to p-queue while it has free slots. */
+  const fill = () => {
+    while (!closed && pqueue.pending + pqueue.size < concurrency) {
+      const key = waiting.take();
+      if (key === undefined) return;
+      void pqueue.add(() => run(key));
+    }
+  };
+  pqueue.addEventListener('empty', fill);
+
   const run = async (key: string) => {
-    waiting.delete(key);
     timers.delete(key);
     running.add(key);
     try {
@@ -68,25 +82,15 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     }
   };
 
-  // p-queue ids must not look like its own ('1', '2', ...).
-  const idOf = (key: string) => `key:${key}`;
   const enqueue = (key: string, priority = 0) => {
     if (closed) return;
-    const queuedAt = waiting.get(key);
-    if (queuedAt !== undefined) {
-      // Queued by an event (its own write's, late behind a flood) and now due: it moves up, not last.
-      if (priority > queuedAt) {
-        waiting.set(key, priority);
-        pqueue.setPriority(idOf(key), priority);
-      }
-      return;
-    }
-    if (running.has(key)) {
+    // Already waiting: it stays, or (queued by an event, now due) moves up to the due lane's end.
+    if (waiting.priorityOf(key) === undefined && running.has(key)) {
       again.add(key);
       return;
     }
-    waiting.set(key, priority);
-    void pqueue.add(() => run(key), { priority, id: idOf(key) });
+    waiting.push(key, priority);
+    fill();
   };
 
   const arm = (key: string, at: Date) => {
@@ -128,8 +132,8 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     async shutdown() {
       closed = true;
       timers.clear();
-      pqueue.clear();
       waiting.clear();
+      pqueue.clear();
       again.clear();
       await pqueue.onIdle();
     },

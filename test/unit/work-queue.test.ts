@@ -141,23 +141,35 @@ describe('work queue', () => {
     await queue.shutdown();
   });
 
-  it('bounds concurrency', async () => {
+  it('bounds concurrency, and is idle only when every waiting key has run', async () => {
     let running = 0;
     let maxRunning = 0;
+    const done: string[] = [];
     const queue = createWorkQueue({
       concurrency: 2,
       clock,
       logger,
-      process: async () => {
+      process: async (key) => {
         running++;
         maxRunning = Math.max(maxRunning, running);
         await new Promise((resolve) => setImmediate(resolve));
         running--;
+        done.push(key);
       },
     });
     for (let i = 0; i < 10; i++) queue.add(`k${i}`);
     await queue.onIdle();
     assert.equal(maxRunning, 2);
+    assert.deepEqual(done, Array.from({ length: 10 }, (_, i) => `k${i}`));
+  });
+
+  it('runs every waiting key when the work finishes at once (no await in it)', async () => {
+    const done: string[] = [];
+    const queue = createWorkQueue({ concurrency: 3, clock, logger, process: async (key) => void done.push(key) });
+    for (let i = 0; i < 100; i++) queue.add(`k${i}`);
+    await queue.onIdle();
+    assert.equal(done.length, 100);
+    assert.equal(new Set(done).size, 100);
   });
 
   it('counts failures per key and resets them on success', async () => {
