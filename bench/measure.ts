@@ -271,7 +271,12 @@ export async function coldStart(
   const filled = ctx.watch.until(`${label}: all ${managed} annotated Secrets filled`, () => ctx.watch.counts().changedSecrets >= managed, timeoutMs);
   filled.catch(() => undefined);
   starting.catch(() => undefined);
-  const [filledAt, proc] = await Promise.all([filled, starting]);
+  const [filledAt, proc] = await Promise.all([
+    filled.catch(async (err: Error) => {
+      throw new Error(`${err.message} (${await stallReport(ctx, before, started, readyAt, starting)})`);
+    }),
+    starting,
+  ]);
   const controllerThreads = readProcessCpu(proc.pid);
   const cpuUntilFilled = { controller: controllerThreads.total, controllerThreads, apiserver: (await apiserverCpuSeconds(ctx.admin)) - before.apiserverCpuSeconds };
   const peakOpenFds = stopSampling();
@@ -295,6 +300,32 @@ export async function coldStart(
     ...(retainedAfterGcMiB === undefined ? {} : { retainedAfterGcMiB }),
     cpuUntilFilled,
   };
+}
+
+/**
+ * What a cold start that timed out looked like, so that one failed run tells whether the controller
+ * stalled, failed, or wrote while the bench's watch missed it: readiness, the controller's own counts,
+ * the bench watch's counts, and the PATCHes the apiserver took. Names and counts only, no Secret data.
+ */
+async function stallReport(ctx: BenchContext, before: OutsideCounts, started: number, readyAt: number, starting: Promise<ControllerProcess>): Promise<string> {
+  const parts = [readyAt > 0 ? `controller ready after ${((readyAt - started) / 1000).toFixed(1)} s` : 'controller never ready'];
+  try {
+    const proc = await Promise.race([starting, sleep(1000).then(() => undefined)]);
+    const c = controllerCounts(proc ? await proc.metrics() : undefined);
+    if (proc) parts.push(`controller counts ${c.refreshes} refreshes, ${c.exchanges} exchanges, ${c.tokenRequests} TokenRequests, ${c.errors} errors`);
+  } catch (err) {
+    parts.push(`controller metrics unreadable: ${(err as Error).message}`);
+  }
+  const counts = ctx.watch.counts();
+  const own = ctx.watch.own();
+  parts.push(`bench watch saw ${counts.writes} writes (${counts.changedSecrets} Secrets with a new token), ${own.watchesStarted} watches started, ${own.watchesOpen} open, ${ctx.watch.gaps} relists`);
+  try {
+    const after = await outsideCounts(ctx);
+    parts.push(`apiserver took ${after.apiSecretPatches - before.apiSecretPatches} Secret PATCHes, STS ${after.exchanges - before.exchanges} exchanges`);
+  } catch (err) {
+    parts.push(`apiserver counts unreadable: ${(err as Error).message}`);
+  }
+  return parts.join('; ');
 }
 
 export interface IdleRun {

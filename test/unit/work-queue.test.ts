@@ -172,6 +172,58 @@ describe('work queue', () => {
     assert.equal(new Set(done).size, 100);
   });
 
+  it('runs every key, one run per key at a time, under random work, re-adds and timers (seeded)', async () => {
+    // A cold start's shape: thousands of keys at once, work that ends in a microtask, an immediate or a
+    // nextTick, keys re-added while they run (their own write's watch event) and by timers.
+    for (const seed of [1, 2, 3]) {
+      let state = seed;
+      const random = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      const pause = () => {
+        const r = random();
+        if (r < 0.4) return Promise.resolve();
+        if (r < 0.7) return new Promise<void>((resolve) => setImmediate(resolve));
+        return new Promise<void>((resolve) => process.nextTick(resolve));
+      };
+      const keys = 2_000;
+      const due = new Set(Array.from({ length: keys }, (_, i) => `k${i}`));
+      const running = new Set<string>();
+      let overlapped = 0;
+      let maxRunning = 0;
+      const queue = createWorkQueue({
+        concurrency: 4,
+        clock,
+        logger,
+        process: async (key) => {
+          if (running.has(key)) overlapped++;
+          running.add(key);
+          maxRunning = Math.max(maxRunning, running.size);
+          const r = random();
+          if (r < 0.05) queue.add(key);
+          await pause();
+          if (r > 0.95) queue.addAt(`k${Math.floor(random() * keys)}`, new Date(clock.now().getTime() + 1 + Math.floor(random() * 50)));
+          await pause();
+          running.delete(key);
+          due.delete(key);
+        },
+      });
+      for (const key of [...due]) {
+        queue.add(key);
+        if (random() < 0.02) queue.addAt(key, new Date(clock.now().getTime() + Math.floor(random() * 50)));
+      }
+      await waitFor(
+        async () => {
+          clock.advance(10);
+          await queue.onIdle();
+          return due.size === 0;
+        },
+        { description: `seed ${seed}: every key ran`, intervalMs: 1, timeoutMs: 10_000 },
+      );
+      assert.equal(overlapped, 0, `seed ${seed}: no key ran twice at once`);
+      assert.ok(maxRunning <= 4, `seed ${seed}: at most 4 at once (${maxRunning})`);
+      await queue.shutdown();
+    }
+  });
+
   it('counts failures per key and resets them on success', async () => {
     const queue = createWorkQueue({ concurrency: 1, clock, logger, process: async () => undefined });
     assert.equal(queue.recordFailure('a'), 1);
