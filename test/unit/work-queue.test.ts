@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { createWorkQueue } from '../../src/controller/queue.ts';
 import { createLogger } from '../../src/log.ts';
 import { createManualClock } from '../support/manual-clock.ts';
+import { prng } from '../support/prng.ts';
 import { waitFor } from '../support/wait.ts';
 
 const logger = createLogger({ level: 'silent' });
@@ -176,8 +177,7 @@ describe('work queue', () => {
     // A cold start's shape: thousands of keys at once, work that ends in a microtask, an immediate or a
     // nextTick, keys re-added while they run (their own write's watch event) and by timers.
     for (const seed of [1, 2, 3]) {
-      let state = seed;
-      const random = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      const random = prng(seed);
       const pause = () => {
         const r = random();
         if (r < 0.4) return Promise.resolve();
