@@ -1,10 +1,12 @@
 // Where a 2xx answer's bytes go as they arrive (api-client.ts's exchange()): as text, or as a list page
-// cut into its items (list-page-decoder.ts). The one place a list page's syntax error becomes the
-// KubeApiError (InvalidJSON) the callers see.
+// cut into its items (list-page-decoder.ts, or secret-protobuf.ts for a protobuf one). The one place a
+// list page's syntax error becomes the KubeApiError (InvalidJSON, InvalidProtobuf) the callers see.
 import { StringDecoder } from 'node:string_decoder';
 import { isPlainObject } from '../plain-object.ts';
 import { KubeApiError } from './api-errors.ts';
-import { createListPageScanner, ListPageSyntaxError, type PageBuffer } from './list-page-decoder.ts';
+import { createListPageScanner, ListPageSyntaxError } from './list-page-decoder.ts';
+import { appendToPageBuffer, createPageBuffer, type PageBuffer } from './page-buffer.ts';
+import { ProtobufSyntaxError, readSecret, readSecretListAnswer } from './secret-protobuf.ts';
 import type { ItemFilter } from './list-item-filter.ts';
 
 export interface BodySink<R> {
@@ -57,6 +59,17 @@ export function textSink(): BodySink<string> {
   };
 }
 
+/** Runs a read of the answer, turning a `syntax` error of its decoder into the KubeApiError callers see. */
+function syntaxErrorsAs(status: number, syntax: new (message: string) => Error, reason: string): <T>(read: () => T) => T {
+  return (read) => {
+    try {
+      return read();
+    } catch (err) {
+      throw err instanceof syntax ? new KubeApiError(status, reason) : err;
+    }
+  };
+}
+
 /**
  * A list page, cut into items as its bytes arrive. `maxBytes`: over it the answer is refused as soon as
  * write() returns (exchange() checks size()), so the page buffer is not grown for it.
@@ -64,13 +77,7 @@ export function textSink(): BodySink<string> {
 export function listSink(status: number, buffer: PageBuffer | undefined, maxBytes: number | undefined): BodySink<ListPage> {
   const scanner = createListPageScanner(buffer);
   let bytes = 0;
-  const asKubeError = <T>(read: () => T): T => {
-    try {
-      return read();
-    } catch (err) {
-      throw err instanceof ListPageSyntaxError ? new KubeApiError(status, 'InvalidJSON') : err;
-    }
-  };
+  const asKubeError = syntaxErrorsAs(status, ListPageSyntaxError, 'InvalidJSON');
   return {
     write(chunk) {
       bytes += chunk.length;
@@ -90,6 +97,54 @@ export function listSink(status: number, buffer: PageBuffer | undefined, maxByte
             const next = asKubeError(() => items.next());
             if (next.done === true) return;
             yield next.value;
+          }
+        },
+      };
+    },
+  };
+}
+
+/** An answer's bytes, kept for a decoder that needs the whole of it (a protobuf error Status). */
+export function bytesSink(): BodySink<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  return {
+    write(chunk) {
+      chunks.push(chunk);
+      bytes += chunk.length;
+    },
+    size: () => bytes,
+    end: () => Buffer.concat(chunks, bytes),
+  };
+}
+
+/**
+ * A protobuf list page of Secrets (secret-protobuf.ts), read into `buffer` like a JSON one; its items
+ * are decoded as they are iterated, and those `filter` rules out are passed over by their length.
+ */
+export function protobufSecretListSink(status: number, buffer: PageBuffer | undefined, maxBytes: number | undefined): BodySink<ListPage> {
+  const page = buffer ?? createPageBuffer();
+  let length = 0;
+  let bytes = 0;
+  const asKubeError = syntaxErrorsAs(status, ProtobufSyntaxError, 'InvalidProtobuf');
+  return {
+    write(chunk) {
+      bytes += chunk.length;
+      if (maxBytes !== undefined && bytes > maxBytes) return;
+      length = appendToPageBuffer(page, length, chunk);
+    },
+    size: () => bytes,
+    end() {
+      const list = asKubeError(() => readSecretListAnswer(page.bytes, length));
+      // The items are read from the buffer as it is now: a later page may grow it into a new one.
+      const held = page.bytes;
+      return {
+        metadata: list.metadata,
+        itemCount: list.items.length,
+        *items(filter) {
+          for (const { start, end } of list.items) {
+            if (filter !== undefined && !filter.mayMatch(held.subarray(start, end))) continue;
+            yield asKubeError(() => readSecret(held, start, end));
           }
         },
       };

@@ -8,13 +8,16 @@
 import { request as httpRequest, type Agent, type IncomingMessage, type ClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createAgentPool, type AgentPool } from './agent-pool.ts';
-import { listSink, textSink, type BodySink, type ListPage } from './answer-sinks.ts';
-import type { PageBuffer } from './list-page-decoder.ts';
-import { KubeApiError, KubeCredentialsError, kubeApiError } from './api-errors.ts';
+import { bytesSink, listSink, protobufSecretListSink, textSink, type BodySink, type ListPage } from './answer-sinks.ts';
+import type { PageBuffer } from './page-buffer.ts';
+import { errorFromResponse, isProtobuf, KubeApiError, KubeCredentialsError } from './api-errors.ts';
+import { PROTOBUF } from './secret-protobuf.ts';
+import { jsonWatchLines, protobufWatchFrames, type WatchEvent } from './watch-streams.ts';
 import type { KubeConnection } from './kube-config.ts';
 
 export { KubeApiError, KubeCredentialsError, kubeApiError, statusReason } from './api-errors.ts';
 export type { ListPage } from './answer-sinks.ts';
+export type { WatchEvent } from './watch-streams.ts';
 
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
 
@@ -36,6 +39,11 @@ export interface RequestOptions {
 
 export interface ListRequestOptions extends RequestOptions {
   /**
+   * The collection holds Secrets: ask for protobuf (secret-protobuf.ts decodes it), and take JSON when
+   * the server answers with it.
+   */
+  secretsAsProtobuf?: boolean;
+  /**
    * Where the page is read to, shared by the pages of one list (list-page-decoder.ts); default a buffer
    * of its own. The page's items are read from it: iterate them before the next request with it.
    */
@@ -44,12 +52,6 @@ export interface ListRequestOptions extends RequestOptions {
 
 /** An answer larger than the caller's maxResponseChars: cut off, nothing of it kept. */
 export class ResponseTooLargeError extends Error { override readonly name = 'ResponseTooLargeError'; }
-
-/** One line of a watch stream. */
-export interface WatchEvent {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  object: unknown;
-}
 
 /** A 2xx answer as text, for callers that parse it themselves (http-library.ts). */
 export interface TextAnswer {
@@ -69,10 +71,11 @@ export interface KubeApi {
   /** The parsed JSON answer of a 2xx; throws KubeApiError otherwise, or a network error. */
   request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
   /**
-   * Streams a watch, calling `onEvent` per line, until the server ends it (resolves), `signal` aborts it
+   * Streams a watch, calling `onEvent` per event, until the server ends it (resolves), `signal` aborts it
    * (resolves), or it fails (rejects; also when `onEvent` throws, which ends the stream).
+   * `secretsAsProtobuf`: as for requestList().
    */
-  watch(path: string, query: Query, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void>;
+  watch(path: string, query: Query, onEvent: (event: WatchEvent) => void, signal: AbortSignal, options?: { secretsAsProtobuf?: boolean }): Promise<void>;
   /** Closes idle pooled connections; in-flight requests finish. */
   close(): void;
   /** The API server's URL, for logs (no credentials: a kubeconfig server field carries none). */
@@ -90,9 +93,8 @@ export interface KubeApiOptions {
   userAgent?: string;
 }
 
-function errorFromResponse(res: IncomingMessage, body: string): KubeApiError {
-  return kubeApiError(res.statusCode ?? 0, res.headers['retry-after'], body);
-}
+/** Accept for a list or watch that may come as protobuf: protobuf first, JSON if the server has no protobuf for it. */
+const PROTOBUF_OR_JSON = `${PROTOBUF}, application/json`;
 
 function withQuery(path: string, query: Query | undefined): string {
   if (query === undefined) return path;
@@ -144,10 +146,10 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
   };
 
   /**
-   * Sends a request and hands a 2xx answer's bytes to `sink` (any other answer is read as text, for its
-   * error). The time limit covers the whole answer; maxResponseChars is checked as the bytes arrive.
+   * Sends a request and hands a 2xx answer's bytes to `sink` (any other answer is read whole, for its
+   * error's Status, JSON or protobuf). The time limit covers the whole answer; maxResponseChars is checked as the bytes arrive.
    */
-  const exchange = async <R>(method: string, path: string, requestOptions: RequestOptions, sink: (status: number) => BodySink<R>): Promise<{ status: number; headers: IncomingMessage['headers']; body: R }> => {
+  const exchange = async <R>(method: string, path: string, requestOptions: RequestOptions, sink: (status: number, res: IncomingMessage) => BodySink<R>): Promise<{ status: number; headers: IncomingMessage['headers']; body: R }> => {
     const body = requestOptions.body === undefined ? undefined : typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
     const req = await open(method, withQuery(path, requestOptions.query), requests, body, requestOptions.contentType ?? 'application/json', requestOptions.accept);
     const limitMs = requestOptions.timeoutMs ?? timeoutMs;
@@ -161,8 +163,8 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
         const status = res.statusCode ?? 0;
         const ok = status >= 200 && status <= 299;
         const maxChars = requestOptions.maxResponseChars;
-        const answer = ok ? sink(status) : undefined;
-        const error = ok ? undefined : textSink();
+        const answer = ok ? sink(status, res) : undefined;
+        const error = ok ? undefined : bytesSink();
         const consumer: BodySink<unknown> = answer ?? error!;
         let failed = false;
         const fail = (err: unknown) => {
@@ -219,13 +221,17 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
     },
 
     async requestList(path, requestOptions = {}) {
-      const { body } = await exchange('GET', path, requestOptions, (status) => listSink(status, requestOptions.buffer, requestOptions.maxResponseChars));
+      const options = requestOptions.secretsAsProtobuf ? { ...requestOptions, accept: PROTOBUF_OR_JSON } : requestOptions;
+      const { body } = await exchange('GET', path, options, (status, res) =>
+        isProtobuf(res) ? protobufSecretListSink(status, options.buffer, options.maxResponseChars) : listSink(status, options.buffer, options.maxResponseChars),
+      );
       return body;
     },
 
-    async watch(path, query, onEvent, signal) {
+    async watch(path, query, onEvent, signal, watchOptions = {}) {
       if (signal.aborted) return;
-      const req = await open('GET', withQuery(path, { ...query, watch: true }), watches, undefined, 'application/json');
+      const accept = watchOptions.secretsAsProtobuf ? PROTOBUF_OR_JSON : 'application/json';
+      const req = await open('GET', withQuery(path, { ...query, watch: true }), watches, undefined, 'application/json', accept);
       await new Promise<void>((resolve, reject) => {
         let settled = false;
         const finish = (err?: unknown) => {
@@ -245,37 +251,16 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
           if (status !== 200) {
             const chunks: Buffer[] = [];
             res.on('data', (chunk: Buffer) => chunks.push(chunk));
-            res.on('end', () => finish(errorFromResponse(res, Buffer.concat(chunks).toString('utf8'))));
+            res.on('end', () => finish(errorFromResponse(res, Buffer.concat(chunks))));
             res.on('error', (err) => finish(err));
             return;
           }
-          res.setEncoding('utf8');
-          // A line's pieces until its newline arrives: only the new chunk is searched, and a 1 MiB event
-          // is joined once (searching the growing whole flattened and copied it once per chunk).
-          let pending: string[] = [];
-          res.on('data', (chunk: string) => {
-            let start = 0;
-            let newline: number;
-            while (!settled && (newline = chunk.indexOf('\n', start)) !== -1) {
-              pending.push(chunk.slice(start, newline));
-              const line = pending.join('');
-              pending = [];
-              start = newline + 1;
-              if (line.trim() === '') continue;
-              let event: WatchEvent;
-              try {
-                event = JSON.parse(line) as WatchEvent;
-              } catch {
-                return finish(new KubeApiError(status, 'InvalidJSON'));
-              }
-              try {
-                onEvent(event);
-              } catch (err) {
-                return finish(err);
-              }
-            }
-            if (start < chunk.length) pending.push(chunk.slice(start));
-          });
+          const stopped = () => settled;
+          if (isProtobuf(res)) res.on('data', protobufWatchFrames(status, onEvent, finish, stopped));
+          else {
+            res.setEncoding('utf8');
+            res.on('data', jsonWatchLines(status, onEvent, finish, stopped));
+          }
           res.on('end', () => finish());
           res.on('error', (err) => finish(err));
           res.on('close', () => finish(res.complete ? undefined : new Error('watch connection closed')));

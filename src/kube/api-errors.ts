@@ -1,6 +1,8 @@
 // The errors of the Kubernetes API edge: a non-2xx answer keeps the status, the Status `reason` and
 // Retry-After, and for 400/422 the causes without their quoted values (statusCauses), never any other
-// byte of the body (it can echo what was sent).
+// byte of the body (it can echo what was sent). The Status may be JSON or protobuf, as the answer says.
+import type { IncomingMessage } from 'node:http';
+import { PROTOBUF, ProtobufSyntaxError, readStatusAnswer } from './secret-protobuf.ts';
 import { statusCauses } from './status-causes.ts';
 
 /** A non-2xx answer. The message holds only the method, the path, the status and the Status reason. */
@@ -51,15 +53,36 @@ function retryAfterMs(header: string | string[] | undefined): number | undefined
 
 /** The error for a non-2xx answer: `body` is read for its Status reason only. */
 export function kubeApiError(status: number, retryAfter: string | string[] | undefined, body: string): KubeApiError {
-  let reason: string | undefined;
-  let detail: string | undefined;
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(body);
-    reason = statusReason(parsed);
-    if (status === 400 || status === 422) detail = statusCauses(parsed);
+    parsed = JSON.parse(body);
   } catch {
-    reason = undefined;
+    parsed = undefined;
   }
+  return kubeApiErrorOf(status, retryAfter, parsed);
+}
+
+/** The error for a non-2xx answer whose Status is already decoded (JSON or protobuf); undefined: none. */
+export function kubeApiErrorOf(status: number, retryAfter: string | string[] | undefined, parsed: unknown): KubeApiError {
+  const reason = statusReason(parsed);
+  const detail = parsed !== undefined && (status === 400 || status === 422) ? statusCauses(parsed) : undefined;
   return new KubeApiError(status, reason, retryAfterMs(retryAfter), detail);
 }
 
+/** Whether an answer is protobuf (its Content-Type, without parameters). */
+export function isProtobuf(res: IncomingMessage): boolean {
+  return (res.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase() === PROTOBUF;
+}
+
+/** A non-2xx answer's error, from its Status in JSON or protobuf. */
+export function errorFromResponse(res: IncomingMessage, body: Buffer): KubeApiError {
+  const status = res.statusCode ?? 0;
+  if (!isProtobuf(res)) return kubeApiError(status, res.headers['retry-after'], body.toString('utf8'));
+  let parsed: unknown;
+  try {
+    parsed = readStatusAnswer(body);
+  } catch (err) {
+    if (!(err instanceof ProtobufSyntaxError)) throw err;
+  }
+  return kubeApiErrorOf(status, res.headers['retry-after'], parsed);
+}

@@ -7,6 +7,7 @@
 // (`\/`, `\u0069`), which a byte search for its plain spelling misses; kube-apiserver writes neither for
 // these characters, but an item that holds either escape anywhere is parsed, whatever its other bytes.
 // The other escapes (`\"`, `\\`, `\n`, ...) stand for characters no annotation key has.
+// In a protobuf item (secret-protobuf.ts) a key is its plain UTF-8 bytes: nothing is escaped there.
 
 /** Decides from an item's bytes whether it may be of interest; false only when it certainly is not. */
 export interface ItemFilter {

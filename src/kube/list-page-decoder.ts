@@ -9,11 +9,10 @@
 // finds where items begin and end, and refuses anything between them but whitespace and commas, so a
 // page it accepts parses to what JSON.parse of the whole page gives.
 //
-// The pages of one list are copied into one buffer they share (PageBuffer): kept as their chunks or in a
-// buffer each, dead pages stayed outside V8's heap until a full GC found their wrappers (10-25 MiB more
-// peak RSS at 5,000 Secrets in the bench).
+// The pages of one list are copied into one buffer they share (page-buffer.ts says why).
 import { isPlainObject } from '../plain-object.ts';
 import type { ItemFilter } from './list-item-filter.ts';
+import { appendToPageBuffer, createPageBuffer, type PageBuffer } from './page-buffer.ts';
 
 /** A list page: everything but its items parsed, the items still bytes until asked for. */
 export interface DecodedListPage {
@@ -68,18 +67,6 @@ export interface ListPageScanner {
   push(chunk: Buffer): void;
   /** The page, once the answer is complete. Throws ListPageSyntaxError if it is not a complete list. */
   end(): DecodedListPage;
-}
-
-/**
- * Where a page's bytes are kept: one buffer, grown as needed, that the pages of one list take in turn.
- * A page's items are read from it, so they must be iterated before the next page is read into it.
- */
-export interface PageBuffer {
-  bytes: Buffer;
-}
-
-export function createPageBuffer(): PageBuffer {
-  return { bytes: Buffer.allocUnsafe(64 * 1024) };
 }
 
 /** `buffer`: where the page is read to (and from); default a buffer of its own. */
@@ -247,14 +234,8 @@ export function createListPageScanner(buffer: PageBuffer = createPageBuffer()): 
 
   return {
     push(chunk) {
-      if (length + chunk.length > page.length) {
-        const grown = Buffer.allocUnsafe(Math.max(page.length * 2, length + chunk.length));
-        page.copy(grown, 0, 0, length);
-        page = grown;
-        buffer.bytes = grown;
-      }
-      chunk.copy(page, length);
-      length += chunk.length;
+      length = appendToPageBuffer(buffer, length, chunk);
+      page = buffer.bytes;
       scan();
     },
     end() {

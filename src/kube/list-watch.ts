@@ -17,7 +17,7 @@ import type { RegcredError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { KubeApiError, ResponseTooLargeError, type KubeApi, type ListPage, type WatchEvent } from './api-client.ts';
 import { classifyKubeError } from './errors.ts';
-import { createPageBuffer } from './list-page-decoder.ts';
+import { createPageBuffer } from './page-buffer.ts';
 import type { ItemFilter } from './list-item-filter.ts';
 
 export type CacheEventType = 'added' | 'updated' | 'deleted';
@@ -44,6 +44,8 @@ export interface ListWatchOptions<T> {
   transform: (raw: unknown) => T | undefined;
   /** List items it rules out are not parsed: transform must turn down every object they could be. */
   itemFilter?: ItemFilter | undefined;
+  /** Secrets: list and watch them in protobuf where the server offers it (secret-protobuf.ts says why). */
+  secretsAsProtobuf?: boolean | undefined;
   /**
    * Called for each change, in order; `previous` is what the cache held before an update. A handler
    * that throws is logged, never breaks the cache.
@@ -103,7 +105,7 @@ function watchTimeoutSeconds(random: Random): number {
 }
 
 export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache<T> {
-  const { api, path, logger, random, transform } = options;
+  const { api, path, logger, random, transform, secretsAsProtobuf } = options;
   const pageSize = options.pageSize ?? 500;
   const maxPageChars = options.maxPageChars ?? 16 * 1024 * 1024;
   const baseMs = options.restartBaseMs ?? 1000;
@@ -158,6 +160,7 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
           maxResponseChars: maxPageChars,
           buffer,
           onResponseChars: (n) => (chars = n),
+          secretsAsProtobuf,
         });
       } catch (err) {
         // An expired continue token: the snapshot is gone, start over (client-go falls back the same way).
@@ -232,6 +235,7 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
       },
       onWatchEvent,
       signal,
+      { secretsAsProtobuf },
     );
   };
 

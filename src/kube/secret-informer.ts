@@ -196,6 +196,7 @@ export function createSecretInformer(options: SecretInformerOptions): SecretInfo
       fieldSelector: options.fieldSelector,
       transform,
       itemFilter: options.itemFilter,
+      secretsAsProtobuf: true,
       onEvent: (type, secret, previous) => {
         for (const handler of handlers) handler(type, secret, previous);
       },

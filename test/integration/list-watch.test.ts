@@ -3,7 +3,7 @@
 // never held.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createKubeApi, type KubeApi } from '../../src/kube/api-client.ts';
+import { createKubeApi, KubeApiError, type KubeApi } from '../../src/kube/api-client.ts';
 import { loadKubeConnection } from '../../src/kube/kube-config.ts';
 import { createListWatch, type CacheEventType } from '../../src/kube/list-watch.ts';
 import { createSecretInformer } from '../../src/kube/secret-informer.ts';
@@ -120,5 +120,61 @@ describe('list-watch cache', () => {
     } finally {
       await informer.stop();
     }
+  });
+
+  it('reads Secrets in protobuf as the same objects JSON gives, in lists, watches and error answers', async () => {
+    const ns = await kube.namespace('protobuf');
+    const data = { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64'), binary: Buffer.from([0, 255, 128, 1]).toString('base64') };
+    for (let i = 0; i < 3; i++) {
+      await kube.core.createNamespacedSecret({
+        namespace: ns,
+        body: { metadata: { name: `s-${i}`, labels: { team: 'a' }, annotations: { 'kube-regcred.io/identity': `pb/${i}`, note: 'grüße →' } }, type: 'kubernetes.io/dockerconfigjson', data },
+      });
+    }
+    const path = `/api/v1/namespaces/${ns}/secrets`;
+    // The fields the Secret cache reads (secret-protobuf.ts decodes only those).
+    const reduced = (item: unknown) => {
+      const { metadata, type, data: values } = item as { metadata: Record<string, unknown>; type?: string; data?: Record<string, string> };
+      const { name, namespace, uid, resourceVersion, labels, annotations } = metadata;
+      return { metadata: { name, namespace, uid, resourceVersion, labels, annotations }, type, data: values };
+    };
+    const list = async (secretsAsProtobuf: boolean) => {
+      const items: unknown[] = [];
+      let page = await api.requestList(path, { query: { limit: 2 }, secretsAsProtobuf });
+      items.push(...page.items());
+      const first = page.metadata;
+      page = await api.requestList(path, { query: { limit: 2, continue: first?.continue }, secretsAsProtobuf });
+      items.push(...page.items());
+      return { items: items.map(reduced), first, last: page.metadata };
+    };
+    const [json, protobuf] = [await list(false), await list(true)];
+    assert.equal(protobuf.items.length, 3);
+    assert.deepEqual(protobuf.items, json.items);
+    assert.ok(protobuf.first?.continue && protobuf.first.resourceVersion === json.first?.resourceVersion);
+    assert.ok(!protobuf.last?.continue);
+
+    // One watch of each kind, from the same version, sees the same events.
+    const version = json.first!.resourceVersion!;
+    const watched = (secretsAsProtobuf: boolean) => {
+      const events: Array<{ type: string; object: unknown }> = [];
+      const abort = new AbortController();
+      const done = api.watch(path, { resourceVersion: version }, (e) => events.push({ type: e.type, object: reduced(e.object) }), abort.signal, { secretsAsProtobuf });
+      return { events, stop: async () => (abort.abort(), done) };
+    };
+    const watches = [watched(false), watched(true)];
+    await kube.core.patchNamespacedSecret({ namespace: ns, name: 's-1', body: [{ op: 'add', path: '/metadata/annotations/extra', value: 'x' }] });
+    await kube.core.deleteNamespacedSecret({ namespace: ns, name: 's-2' });
+    await waitFor(() => watches.every((w) => w.events.length === 2), { description: 'both watches saw both changes' });
+    for (const w of watches) await w.stop();
+    assert.deepEqual(watches[1]!.events.map((e) => e.type), ['MODIFIED', 'DELETED']);
+    assert.deepEqual(watches[1]!.events, watches[0]!.events);
+
+    // An error answer comes as a protobuf Status: its reason is read from it.
+    await assert.rejects(api.requestList(path, { query: { limit: 2, continue: 'not-a-continue-token' }, secretsAsProtobuf: true }), (err: unknown) => {
+      assert.ok(err instanceof KubeApiError, String(err));
+      assert.equal(err.status, 400);
+      assert.equal(err.reason, 'BadRequest');
+      return true;
+    });
   });
 });

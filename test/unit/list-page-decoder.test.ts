@@ -3,7 +3,8 @@
 // and random pages and random damage to them, each fed in every way of cutting it that matters.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createListPageScanner, createPageBuffer, ListPageSyntaxError } from '../../src/kube/list-page-decoder.ts';
+import { createListPageScanner, ListPageSyntaxError } from '../../src/kube/list-page-decoder.ts';
+import { createPageBuffer } from '../../src/kube/page-buffer.ts';
 import { prng } from '../support/prng.ts';
 import { isPlainObject } from '../../src/plain-object.ts';
 
