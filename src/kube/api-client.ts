@@ -147,7 +147,8 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
 
   /**
    * Sends a request and hands a 2xx answer's bytes to `sink` (any other answer is read whole, for its
-   * error's Status, JSON or protobuf). The time limit covers the whole answer; maxResponseChars is checked as the bytes arrive.
+   * error's Status, JSON or protobuf). The time limit covers the whole answer; maxResponseChars is
+   * checked as the bytes arrive.
    */
   const exchange = async <R>(method: string, path: string, requestOptions: RequestOptions, sink: (status: number, res: IncomingMessage) => BodySink<R>): Promise<{ status: number; headers: IncomingMessage['headers']; body: R }> => {
     const body = requestOptions.body === undefined ? undefined : typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);

@@ -225,18 +225,8 @@ export function createListWatch<T>(options: ListWatchOptions<T>): ListWatchCache
   };
 
   const watch = async (signal: AbortSignal) => {
-    await api.watch(
-      path,
-      {
-        resourceVersion,
-        allowWatchBookmarks: true,
-        timeoutSeconds: watchTimeoutSeconds(random),
-        fieldSelector: options.fieldSelector,
-      },
-      onWatchEvent,
-      signal,
-      { secretsAsProtobuf },
-    );
+    const query = { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: watchTimeoutSeconds(random), fieldSelector: options.fieldSelector };
+    await api.watch(path, query, onWatchEvent, signal, { secretsAsProtobuf });
   };
 
   // Resolves early (never rejects) when the loop is stopped.

@@ -8,7 +8,7 @@ export class ProtobufSyntaxError extends Error {
   override readonly name = 'ProtobufSyntaxError';
 }
 
-export const WireType = { Varint: 0, Fixed64: 1, Bytes: 2, Fixed32: 5 } as const;
+const WireType = { Varint: 0, Fixed64: 1, Bytes: 2, Fixed32: 5 } as const;
 
 /** One field of a message: its number and wire type, and where its value lies. */
 export interface Field {

@@ -29,8 +29,8 @@ export function readEnvelope(bytes: Buffer, start: number, end: number): Envelop
   if (end - start < MAGIC.length || bytes.compare(MAGIC, 0, MAGIC.length, start, start + MAGIC.length) !== 0) {
     throw new ProtobufSyntaxError('no Kubernetes protobuf prefix');
   }
+  // No raw field: an empty object at the end.
   const found: Enveloped = { apiVersion: '', kind: '', start: end, end };
-  let raw = false;
   forEachField(bytes, start + MAGIC.length, end, (field) => {
     if (field.number === 1) {
       expectBytes(field);
@@ -42,12 +42,10 @@ export function readEnvelope(bytes: Buffer, start: number, end: number): Envelop
       expectBytes(field);
       found.start = field.start;
       found.end = field.end;
-      raw = true;
     } else if (field.number === 3 && fieldText(bytes, field) !== '') {
       throw new ProtobufSyntaxError('encoded (compressed) object');
     }
   });
-  if (!raw) found.start = found.end;
   return found;
 }
 
