@@ -138,6 +138,21 @@ export function serializeDockerConfig(config: DockerConfig): string {
   return JSON.stringify(config);
 }
 
+/** The document as a Secret's data holds it: serialized, base64. */
+export function encodeDockerConfig(config: DockerConfig): string {
+  return Buffer.from(serializeDockerConfig(config), 'utf8').toString('base64');
+}
+
+/** True when `config` is `{"auths": {<registry>: ...}}` and nothing else, as withRegistryToken({}, registry, ...) makes it. */
+export function isSingleEntryFor(config: DockerConfig, registry: string): boolean {
+  let keys = 0;
+  for (const key in config) if (Object.hasOwn(config, key) && ++keys > 1) return false;
+  if (keys !== 1 || config.auths === undefined) return false;
+  let entries = 0;
+  for (const key in config.auths) if (Object.hasOwn(config.auths, key) && (++entries > 1 || key !== registry)) return false;
+  return entries === 1;
+}
+
 /**
  * `auths` entries whose credential the Secret cache did not keep (kube/compact-docker-config.ts). Such an
  * entry still says who it is for (its username), so every question decide() asks has its answer, but

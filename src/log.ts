@@ -1,22 +1,11 @@
-// The pino root logger. Secret material is redacted by path as a second line of defence: the first is
-// never putting it in a log field at all.
+// The pino root logger. Secret-named fields are censored on every line and child binding
+// (log-redaction.ts says why not by pino's own `redact`).
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { LOG_CENSOR, redactLogFields, SECRET_LOG_KEYS } from './log-redaction.ts';
 
 export type { Logger };
 
-/** Field paths that may hold secret material anywhere in a log object. */
-export const REDACT_PATHS = [
-  'token',
-  'password',
-  'auth',
-  'authorization',
-  'headers.authorization',
-  'req.headers.authorization',
-  '*.token',
-  '*.password',
-  '*.auth',
-  '*.authorization',
-];
+const CENSORING_SERIALIZERS = Object.fromEntries([...SECRET_LOG_KEYS].map((key) => [key, () => LOG_CENSOR]));
 
 export interface LoggerOptions {
   /** pino level name; default `info`. */
@@ -42,9 +31,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level: options.level ?? 'info',
       base: options.base ?? {},
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: { level: (label) => ({ level: label }), bindings: redactLogFields, log: redactLogFields },
+      // pino resets the bindings formatter for children: their top-level fields are censored here.
+      serializers: CENSORING_SERIALIZERS,
     },
     options.destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS }),
   );

@@ -2,7 +2,18 @@
 // informer's object, which stays frozen): a new token, the removal of a revoked one, a status patch.
 import { ANNOTATIONS, formatStatus, registryOfTokenFor } from '../annotations.ts';
 import type { Clock } from '../clock.ts';
-import { configKeyOf, decodeDockerConfig, hasOmittedEntry, hasOwnRegistryEntry, parseDockerConfig, serializeDockerConfig, withoutRegistryEntry, withRegistryToken, type DockerConfig } from '../dockerconfig.ts';
+import {
+  configKeyOf,
+  decodeDockerConfig,
+  encodeDockerConfig,
+  hasOmittedEntry,
+  hasOwnRegistryEntry,
+  isSingleEntryFor,
+  parseDockerConfig,
+  withoutRegistryEntry,
+  withRegistryToken,
+  type DockerConfig,
+} from '../dockerconfig.ts';
 import { RegcredError } from '../errors.ts';
 import type { RegistryToken } from '../exchange/exchanger.ts';
 import { EVENT_REASONS, type EventRecorder } from '../kube/events.ts';
@@ -50,6 +61,7 @@ export function createSecretUpdates(deps: SecretUpdatesDeps): SecretUpdates {
     reading: SecretReading,
     change: (document: DockerConfig) => DockerConfig,
     annotations: Readonly<Record<string, string | null>>,
+    encode: (document: DockerConfig) => string = encodeDockerConfig,
   ): Promise<void> {
     const { resourceVersion } = secret;
     if (resourceVersion === undefined) throw new RegcredError('KubeInvalid', 'Secret has no resourceVersion');
@@ -59,7 +71,25 @@ export function createSecretUpdates(deps: SecretUpdatesDeps): SecretUpdates {
       const stored = await writer.readDocument({ namespace: secret.namespace, name: secret.name, resourceVersion, key });
       config = change(parseDockerConfig(stored === undefined ? undefined : decodeDockerConfig(stored)));
     }
-    await writer.writeData({ namespace: secret.namespace, name: secret.name, resourceVersion, dockerConfigJson: serializeDockerConfig(config), key, annotations });
+    await writer.writeData({ namespace: secret.namespace, name: secret.name, resourceVersion, dockerConfigBase64: encode(config), key, annotations });
+  }
+
+  /**
+   * A document that is only `token`'s entry for `registry` is the same for every Secret that gets the
+   * token (a cold start writes one identity's token to thousands): its base64 is made once per token.
+   */
+  const singleEntryEncodings = new WeakMap<RegistryToken, Map<string, string>>();
+  function encodeWithToken(config: DockerConfig, token: RegistryToken, registry: string, username: string | undefined): string {
+    if (!isSingleEntryFor(config, registry)) return encodeDockerConfig(config);
+    let byEntry = singleEntryEncodings.get(token);
+    if (byEntry === undefined) singleEntryEncodings.set(token, (byEntry = new Map()));
+    const entryKey = `${registry}\0${username ?? ''}`;
+    let encoded = byEntry.get(entryKey);
+    if (encoded === undefined) {
+      encoded = encodeDockerConfig(config);
+      byEntry.set(entryKey, encoded);
+    }
+    return encoded;
   }
 
   return {
@@ -76,7 +106,7 @@ export function createSecretUpdates(deps: SecretUpdatesDeps): SecretUpdates {
       const key = objectKey(secret);
       deps.ownWrites?.sending(key, tokenDigest(token.token));
       try {
-        await writeConfig(secret, reading, change, annotations);
+        await writeConfig(secret, reading, change, annotations, (config) => encodeWithToken(config, token, target.registry, target.passthrough?.username));
       } catch (err) {
         deps.ownWrites?.forget(key);
         throw err;

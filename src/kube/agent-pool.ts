@@ -4,7 +4,7 @@
 // a rotated file), a new pool starts and the old one closes each socket as soon as it is idle.
 import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpsAgent, type RequestOptions } from 'node:https';
 import type { KubeTls } from './kube-config.ts';
 
 export interface AgentPool {
@@ -32,6 +32,19 @@ function hashMaterial(tls: KubeTls): string {
   return hash.digest('hex');
 }
 
+/**
+ * An agent whose TLS options are fixed for its life, as every agent of this pool is (a new material is
+ * a new agent). node:https names the connection a request may reuse by concatenating those options
+ * into a string (CA, client certificate and key: 4 KiB with a client certificate), three times per
+ * request; with one material per agent, host, port and local address name it alone. That string was
+ * 5 % of what the controller allocated while it wrote Secrets (docs/controller.md).
+ */
+class OneMaterialAgent extends HttpsAgent {
+  override getName(options?: RequestOptions): string {
+    return HttpAgent.prototype.getName.call(this, options);
+  }
+}
+
 function retire(agent: HttpAgent): void {
   agent.on('free', (socket) => socket.destroy());
   for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
@@ -53,7 +66,7 @@ export function createAgentPool(options: { secure: boolean; maxSockets: number }
         retired.push(current.agent);
       }
       const { ca, cert, key: privateKey, servername, rejectUnauthorized } = tls;
-      current = { key, agent: new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets, ca, cert, key: privateKey, servername, rejectUnauthorized }) };
+      current = { key, agent: new OneMaterialAgent({ keepAlive: true, maxSockets: options.maxSockets, ca, cert, key: privateKey, servername, rejectUnauthorized }) };
       return current.agent;
     },
     destroy() {

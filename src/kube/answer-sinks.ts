@@ -6,7 +6,7 @@ import { isPlainObject } from '../plain-object.ts';
 import { KubeApiError } from './api-errors.ts';
 import { createListPageScanner, ListPageSyntaxError } from './list-page-decoder.ts';
 import { appendToPageBuffer, createPageBuffer, type PageBuffer } from './page-buffer.ts';
-import { ProtobufSyntaxError, readSecret, readSecretListAnswer } from './secret-protobuf.ts';
+import { ProtobufSyntaxError, readResourceVersionAnswer, readSecret, readSecretListAnswer } from './secret-protobuf.ts';
 import type { ItemFilter } from './list-item-filter.ts';
 
 export interface BodySink<R> {
@@ -115,6 +115,34 @@ export function bytesSink(): BodySink<Buffer> {
     },
     size: () => bytes,
     end: () => Buffer.concat(chunks, bytes),
+  };
+}
+
+/** A protobuf answer that is one object, read for its resourceVersion only (secret-protobuf.ts). */
+export function resourceVersionSink(status: number): BodySink<string | undefined> {
+  const bytes = bytesSink();
+  const asKubeError = syntaxErrorsAs(status, ProtobufSyntaxError, 'InvalidProtobuf');
+  return { write: bytes.write, size: bytes.size, end: () => asKubeError(() => readResourceVersionAnswer(bytes.end())) };
+}
+
+/** A JSON answer that is one object (or its metadata), read for its resourceVersion. */
+export function jsonResourceVersionSink(status: number): BodySink<string | undefined> {
+  const text = textSink();
+  return {
+    write: text.write,
+    size: text.size,
+    end() {
+      const body = text.end();
+      let parsed: unknown;
+      try {
+        parsed = body === '' ? undefined : JSON.parse(body);
+      } catch {
+        throw new KubeApiError(status, 'InvalidJSON');
+      }
+      const metadata = isPlainObject(parsed) ? parsed.metadata : undefined;
+      const resourceVersion = isPlainObject(metadata) ? metadata.resourceVersion : undefined;
+      return typeof resourceVersion === 'string' ? resourceVersion : undefined;
+    },
   };
 }
 

@@ -8,7 +8,7 @@
 import { request as httpRequest, type Agent, type IncomingMessage, type ClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createAgentPool, type AgentPool } from './agent-pool.ts';
-import { bytesSink, listSink, protobufSecretListSink, textSink, type BodySink, type ListPage } from './answer-sinks.ts';
+import { bytesSink, jsonResourceVersionSink, listSink, protobufSecretListSink, resourceVersionSink, textSink, type BodySink, type ListPage } from './answer-sinks.ts';
 import type { PageBuffer } from './page-buffer.ts';
 import { errorFromResponse, isProtobuf, KubeApiError, KubeCredentialsError } from './api-errors.ts';
 import { PROTOBUF } from './secret-protobuf.ts';
@@ -71,6 +71,12 @@ export interface KubeApi {
   /** The parsed JSON answer of a 2xx; throws KubeApiError otherwise, or a network error. */
   request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
   /**
+   * A write whose answer is read for the object's new resourceVersion only: asked for as its metadata
+   * (PartialObjectMetadata), in protobuf, or JSON when the server has no protobuf for it. `accept` is
+   * ignored. Throws as request() does.
+   */
+  requestResourceVersion(method: string, path: string, options?: RequestOptions): Promise<string | undefined>;
+  /**
    * Streams a watch, calling `onEvent` per event, until the server ends it (resolves), `signal` aborts it
    * (resolves), or it fails (rejects; also when `onEvent` throws, which ends the stream).
    * `secretsAsProtobuf`: as for requestList().
@@ -95,6 +101,14 @@ export interface KubeApiOptions {
 
 /** Accept for a list or watch that may come as protobuf: protobuf first, JSON if the server has no protobuf for it. */
 const PROTOBUF_OR_JSON = `${PROTOBUF}, application/json`;
+
+/**
+ * A write's answer as metadata only: the whole object (a 1 MiB Secret's data, managedFields and all)
+ * would be encoded, sent and decoded to read one string. Protobuf first: kube-apiserver encodes it
+ * for less CPU than JSON, and only the resourceVersion is decoded. An apiserver that cannot answer so
+ * falls back to the JSON metadata, then to the full object.
+ */
+const METADATA_ANSWER = [PROTOBUF, 'application/json'].map((type) => `${type};as=PartialObjectMetadata;g=meta.k8s.io;v=v1`).concat('application/json').join(', ');
 
 function withQuery(path: string, query: Query | undefined): string {
   if (query === undefined) return path;
@@ -219,6 +233,11 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
       } catch {
         throw new KubeApiError(status, 'InvalidJSON');
       }
+    },
+
+    async requestResourceVersion(method, path, requestOptions = {}) {
+      const { body } = await exchange(method, path, { ...requestOptions, accept: METADATA_ANSWER }, (status, res) => (isProtobuf(res) ? resourceVersionSink(status) : jsonResourceVersionSink(status)));
+      return body;
     },
 
     async requestList(path, requestOptions = {}) {

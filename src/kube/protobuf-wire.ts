@@ -29,32 +29,23 @@ export function forEachField(bytes: Buffer, start: number, end: number, onField:
   if (start < 0 || end > bytes.length || start > end) throw new ProtobufSyntaxError('message outside its buffer');
   const field: Field = { number: 0, wireType: 0, value: 0, start: 0, end: 0 };
   let at = start;
-  const varint = (): number => {
-    let result = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      if (at >= end) throw new ProtobufSyntaxError('truncated varint');
-      const byte = bytes[at++]!;
-      result += (byte & 0x7f) * scale;
-      if (byte < 0x80) return result;
-      scale *= 128;
-    }
-    throw new ProtobufSyntaxError('varint longer than 10 bytes');
-  };
   while (at < end) {
-    const tag = varint();
+    const tag = readVarint(bytes, at, end);
+    at = varintEnd;
     field.number = Math.floor(tag / 8);
     field.wireType = tag % 8;
     if (field.number === 0) throw new ProtobufSyntaxError('field number 0');
     switch (field.wireType) {
       case WireType.Varint:
-        field.value = varint();
+        field.value = readVarint(bytes, at, end);
+        at = varintEnd;
         break;
       case WireType.Fixed64:
         at += 8;
         break;
       case WireType.Bytes: {
-        const length = varint();
+        const length = readVarint(bytes, at, end);
+        at = varintEnd;
         if (length > end - at) throw new ProtobufSyntaxError('length past the end of the message');
         field.start = at;
         field.end = at + length;
@@ -71,6 +62,29 @@ export function forEachField(bytes: Buffer, start: number, end: number, onField:
     if (at > end) throw new ProtobufSyntaxError('fixed-size value past the end of the message');
     onField(field);
   }
+}
+
+/**
+ * Where the last readVarint() stopped. A module variable rather than a closure over the position or a
+ * returned pair: either was an allocation per message (or per field), a dozen per watch event.
+ */
+let varintEnd = 0;
+
+function readVarint(bytes: Buffer, start: number, end: number): number {
+  let result = 0;
+  let scale = 1;
+  let at = start;
+  for (let i = 0; i < 10; i++) {
+    if (at >= end) throw new ProtobufSyntaxError('truncated varint');
+    const byte = bytes[at++]!;
+    result += (byte & 0x7f) * scale;
+    if (byte < 0x80) {
+      varintEnd = at;
+      return result;
+    }
+    scale *= 128;
+  }
+  throw new ProtobufSyntaxError('varint longer than 10 bytes');
 }
 
 /** A length-delimited field's value as UTF-8 text. */

@@ -166,6 +166,25 @@ export function readStatus(bytes: Buffer, start: number, end: number): DecodedSt
   return status;
 }
 
+/**
+ * The resourceVersion of a whole protobuf answer that is one object: a PATCH's answer asked for as
+ * PartialObjectMetadata, or the object itself (both hold ObjectMeta as field 1); nothing else of it is
+ * decoded.
+ */
+export function readResourceVersionAnswer(bytes: Buffer): string | undefined {
+  const object = readEnvelope(bytes, 0, bytes.length);
+  if (object.kind === 'Status' || object.kind.endsWith('List')) throw new ProtobufSyntaxError(`a ${object.kind}, not one object`);
+  let resourceVersion: string | undefined;
+  forEachField(bytes, object.start, object.end, (field) => {
+    if (field.number !== 1) return;
+    expectBytes(field);
+    forEachField(bytes, field.start, field.end, (meta) => {
+      if (meta.number === 6) resourceVersion = fieldText(bytes, meta);
+    });
+  });
+  return resourceVersion;
+}
+
 /** A whole protobuf answer that is a Status (an error answer), or undefined when it is something else. */
 export function readStatusAnswer(bytes: Buffer): DecodedStatus | undefined {
   const object = readEnvelope(bytes, 0, bytes.length);

@@ -14,8 +14,8 @@ export interface SecretRef {
 export interface DataWrite extends SecretRef {
   /** The resourceVersion the new content was computed from; the write fails with KubeConflict if stale. */
   resourceVersion: string;
-  /** The complete new Docker config document (serialized JSON). */
-  dockerConfigJson: string;
+  /** The complete new Docker config document, serialized and base64-encoded (dockerconfig.ts encodeDockerConfig). */
+  dockerConfigBase64: string;
   /** The data key it goes to; default `.dockerconfigjson`, `config.json` for push secrets. */
   key?: string;
   /** Annotations to set; `null` removes one. Others are left as they are. */
@@ -44,14 +44,6 @@ export interface SecretWriter {
   writeStatus(write: StatusWrite): Promise<string | undefined>;
 }
 
-/**
- * Only the new resourceVersion is read from a PATCH answer, so it is asked for as metadata (the whole
- * Secret, managedFields and all, would be parsed and dropped 5,000 times a refresh round; a 1 MiB
- * hostile Secret's status write would bring back the 1 MiB). An apiserver that cannot answer so falls
- * back to the full object (the second media type). client-node's typed call cannot ask for this.
- */
-const METADATA_ANSWER = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1, application/json';
-
 function secretPath(ref: SecretRef): string {
   return `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`;
 }
@@ -59,13 +51,12 @@ function secretPath(ref: SecretRef): string {
 export function createSecretWriter(options: { api: KubeApi; fieldManager: string }): SecretWriter {
   const patch = async (ref: SecretRef, body: object): Promise<string | undefined> => {
     try {
-      const result = await options.api.request<{ metadata?: { resourceVersion?: string } } | undefined>('PATCH', secretPath(ref), {
+      // Only the new resourceVersion is read from the answer (api-client.ts asks for just the metadata).
+      return await options.api.requestResourceVersion('PATCH', secretPath(ref), {
         query: { fieldManager: options.fieldManager },
         body,
         contentType: 'application/merge-patch+json',
-        accept: METADATA_ANSWER,
       });
-      return result?.metadata?.resourceVersion;
     } catch (err) {
       const error = classifyKubeError(err, `patch Secret ${ref.namespace}/${ref.name}`);
       if (error.code !== 'KubeForbidden') throw error;
@@ -92,7 +83,7 @@ export function createSecretWriter(options: { api: KubeApi; fieldManager: string
     writeData(write) {
       return patch(write, {
         metadata: { resourceVersion: write.resourceVersion, annotations: { ...write.annotations } },
-        data: { [write.key ?? DOCKER_CONFIG_JSON_KEY]: Buffer.from(write.dockerConfigJson, 'utf8').toString('base64') },
+        data: { [write.key ?? DOCKER_CONFIG_JSON_KEY]: write.dockerConfigBase64 },
       });
     },
     writeStatus(write) {

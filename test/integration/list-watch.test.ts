@@ -138,16 +138,20 @@ describe('list-watch cache', () => {
       const { name, namespace, uid, resourceVersion, labels, annotations } = metadata;
       return { metadata: { name, namespace, uid, resourceVersion, labels, annotations }, type, data: values };
     };
-    const list = async (secretsAsProtobuf: boolean) => {
+    // The second list is read at the first's version: a LIST's version is the whole cluster's, which
+    // the other test files running beside this one move on.
+    const list = async (secretsAsProtobuf: boolean, at?: string) => {
       const items: unknown[] = [];
-      let page = await api.requestList(path, { query: { limit: 2 }, secretsAsProtobuf });
+      const version = at === undefined ? {} : { resourceVersion: at, resourceVersionMatch: 'Exact' };
+      let page = await api.requestList(path, { query: { limit: 2, ...version }, secretsAsProtobuf });
       items.push(...page.items());
       const first = page.metadata;
       page = await api.requestList(path, { query: { limit: 2, continue: first?.continue }, secretsAsProtobuf });
       items.push(...page.items());
       return { items: items.map(reduced), first, last: page.metadata };
     };
-    const [json, protobuf] = [await list(false), await list(true)];
+    const json = await list(false);
+    const protobuf = await list(true, json.first?.resourceVersion);
     assert.equal(protobuf.items.length, 3);
     assert.deepEqual(protobuf.items, json.items);
     assert.ok(protobuf.first?.continue && protobuf.first.resourceVersion === json.first?.resourceVersion);
@@ -176,5 +180,27 @@ describe('list-watch cache', () => {
       assert.equal(err.reason, 'BadRequest');
       return true;
     });
+  });
+
+  it('reads a write\'s new resourceVersion from its metadata, which the apiserver sends in protobuf', async () => {
+    const ns = await kube.namespace('write-answer');
+    await kube.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 's' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from('{}').toString('base64') } } });
+    const path = `/api/v1/namespaces/${ns}/secrets/s`;
+    const patch = (annotations: Record<string, string>, resourceVersion?: string) =>
+      api.requestResourceVersion('PATCH', path, { body: { metadata: { annotations, ...(resourceVersion ? { resourceVersion } : {}) } }, contentType: 'application/merge-patch+json' });
+    const written = await patch({ a: '1' });
+    const read = await kube.core.readNamespacedSecret({ namespace: ns, name: 's' });
+    assert.equal(written, read.metadata?.resourceVersion);
+    // What it asks for first is what the apiserver answers with.
+    const raw = await api.requestText('PATCH', path, {
+      body: { metadata: { annotations: { a: '2' } } },
+      contentType: 'application/merge-patch+json',
+      accept: 'application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1',
+    });
+    assert.match(String(raw.headers['content-type']), /^application\/vnd\.kubernetes\.protobuf\b/);
+    // The envelope's type comes first, in ASCII: the metadata, not the Secret.
+    assert.match(raw.text.slice(0, 64), /meta\.k8s\.io\/v1[\s\S]*PartialObjectMetadata/);
+    // A stale precondition's 409 comes as a protobuf Status.
+    await assert.rejects(patch({ b: '1' }, written), (err: unknown) => err instanceof KubeApiError && err.status === 409 && err.reason === 'Conflict');
   });
 });

@@ -8,6 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createKubeApi, KubeApiError, ResponseTooLargeError, type KubeApi, type ListPage } from '../../src/kube/api-client.ts';
+import { PROTOBUF } from '../../src/kube/secret-protobuf.ts';
+import { envelope, msg } from '../support/protobuf-writer.ts';
 
 async function serve(chunks: Buffer[], status = 200): Promise<{ api: KubeApi; server: Server }> {
   const server = createServer(async (_req, res) => {
@@ -120,5 +122,56 @@ describe('api client: a list page', () => {
   it('reads an error answer as text, for its Status', async () => {
     const status = Buffer.from(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'Forbidden', code: 403, message: 'secrets is forbidden' }));
     await assert.rejects(listAnswer([status.subarray(0, 10), status.subarray(10)], (p) => p, { status: 403 }), (err) => err instanceof KubeApiError && err.status === 403 && err.reason === 'Forbidden');
+  });
+});
+
+describe('api client: a write answered by its resourceVersion', () => {
+  /** Answers every request with `body` of `contentType`, recording the Accept it was asked with. */
+  async function answering(contentType: string, body: Buffer) {
+    const accepts: Array<string | undefined> = [];
+    const server = createServer((req, res) => {
+      accepts.push(req.headers.accept);
+      req.resume().on('end', () => res.writeHead(200, { 'content-type': contentType }).end(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const api = createKubeApi({
+      connection: { server: new URL(`http://127.0.0.1:${port}`), namespace: undefined, requestAuth: async () => ({ headers: {}, tls: { rejectUnauthorized: true } }) },
+    });
+    const write = () => api.requestResourceVersion('PATCH', '/api/v1/namespaces/ns/secrets/s', { body: { metadata: {} }, contentType: 'application/merge-patch+json' });
+    return { write, accepts, close: () => (api.close(), server.close()) };
+  }
+  const metadata = msg([1, 'pull-secret'], [3, 'ns'], [6, '4711'], [17, msg([1, 'kube-regcred'])]);
+
+  it('asks for the metadata, protobuf first, and reads the version from either answer', async () => {
+    const protobuf = await answering(PROTOBUF, envelope('meta.k8s.io/v1', 'PartialObjectMetadata', msg([1, metadata])));
+    try {
+      assert.equal(await protobuf.write(), '4711');
+      assert.match(protobuf.accepts[0] ?? '', /^application\/vnd\.kubernetes\.protobuf;as=PartialObjectMetadata;g=meta\.k8s\.io;v=v1, application\/json;as=PartialObjectMetadata/);
+    } finally {
+      protobuf.close();
+    }
+    // A server without protobuf metadata answers with the whole object, in JSON.
+    const json = await answering('application/json', Buffer.from(JSON.stringify({ kind: 'Secret', metadata: { name: 's', resourceVersion: '4712' }, data: { a: 'eA==' } })));
+    try {
+      assert.equal(await json.write(), '4712');
+    } finally {
+      json.close();
+    }
+  });
+
+  it('refuses an answer that is not one object as InvalidProtobuf or InvalidJSON', async () => {
+    for (const [type, body, reason] of [
+      [PROTOBUF, Buffer.from('k8s\0garbage'), 'InvalidProtobuf'],
+      [PROTOBUF, envelope('v1', 'SecretList', msg([1, msg([2, '9'])])), 'InvalidProtobuf'],
+      ['application/json', Buffer.from('{"metadata":'), 'InvalidJSON'],
+    ] as const) {
+      const server = await answering(type, body);
+      try {
+        await assert.rejects(server.write(), (err) => err instanceof KubeApiError && err.status === 200 && err.reason === reason);
+      } finally {
+        server.close();
+      }
+    }
   });
 });

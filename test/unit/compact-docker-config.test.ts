@@ -130,13 +130,28 @@ describe('writes over a compact document', () => {
     return reading;
   };
   const NEW = jwt({ iat: seconds(NOW), exp: seconds(NOW) + 3600 });
+  const writtenDocument = (write: DataWrite | undefined) => Buffer.from(write?.dockerConfigBase64 ?? '', 'base64').toString('utf8');
 
   it('a new token for the same registry replaces the entry without reading the document', async () => {
     const object = toSecretObject(secret(own(EXPIRING)), LIMITS);
     const { updates, reads, writes } = bed(own(EXPIRING));
     await updates.writeToken(object, reading(object), { token: NEW, expiresAt: new Date(NOW.getTime() + 3_600_000) }, false);
     assert.equal(reads.length, 0);
-    assert.equal(writes[0]?.dockerConfigJson, own(NEW));
+    assert.equal(writtenDocument(writes[0]), own(NEW));
+  });
+
+  it('one token written to several Secrets: each document is the one its own entries make', async () => {
+    const token = { token: NEW, expiresAt: new Date(NOW.getTime() + 3_600_000) };
+    const { updates, writes } = bed(own(FRESH, 'cgr.dev'));
+    const plain = toSecretObject(secret(own(EXPIRING)), LIMITS);
+    await updates.writeToken(plain, reading(plain), token, false);
+    await updates.writeToken(plain, reading(plain), token, false);
+    // The same token beside another registry's entry, and for another registry.
+    const beside = toSecretObject(secret(own(FRESH, 'cgr.dev'), { [ANNOTATIONS.registry]: 'registry.example' }), LIMITS);
+    await updates.writeToken(beside, reading(beside), token, false);
+    const retargeted = toSecretObject(secret('{}', { [ANNOTATIONS.registry]: 'registry.example' }), LIMITS);
+    await updates.writeToken(retargeted, reading(retargeted), token, false);
+    assert.deepEqual(writes.map(writtenDocument), [own(NEW), own(NEW), serializeDockerConfig(withRegistryToken(withRegistryToken({}, 'cgr.dev', FRESH), 'registry.example', NEW)), own(NEW, 'registry.example')]);
   });
 
   it('a token for another registry keeps the old entry, read from the API at the same resourceVersion', async () => {
@@ -144,7 +159,7 @@ describe('writes over a compact document', () => {
     const { updates, reads, writes } = bed(own(FRESH, 'cgr.dev'));
     await updates.writeToken(object, reading(object), { token: NEW, expiresAt: new Date(NOW.getTime() + 3_600_000) }, false);
     assert.deepEqual(reads, [{ namespace: 'ns', name: 'pull-secret', resourceVersion: '7', key: '.dockerconfigjson' }]);
-    const written = JSON.parse(writes[0]!.dockerConfigJson) as { auths: Record<string, { password: string }> };
+    const written = JSON.parse(writtenDocument(writes[0])) as { auths: Record<string, { password: string }> };
     assert.equal(written.auths['cgr.dev']?.password, FRESH, 'the other entry is kept with its credential');
     assert.equal(written.auths['registry.example']?.password, NEW);
   });
@@ -155,7 +170,7 @@ describe('writes over a compact document', () => {
     const { updates, reads, writes } = bed(own(FRESH, 'cgr.dev'));
     await updates.writeToken(object, reading(object), { token: NEW, expiresAt: new Date(NOW.getTime() + 3_600_000) }, false);
     assert.equal(reads.length, 0);
-    assert.equal(writes[0]?.dockerConfigJson, own(NEW, 'registry.example'));
+    assert.equal(writtenDocument(writes[0]), own(NEW, 'registry.example'));
   });
 
   it('a document changed since the cache saw it is not written: KubeConflict, retried on the new version', async () => {

@@ -25,6 +25,7 @@ function fakeApi(objects: Raw[]) {
     server: 'https://fake',
     requestText: () => Promise.reject(new Error('not used')),
     request: () => Promise.reject(new Error('not used')),
+    requestResourceVersion: () => Promise.reject(new Error('not used')),
     async requestList(_path, options) {
       lists++;
       const from = Number(options?.query?.['continue'] ?? 0);

@@ -22,6 +22,7 @@ function apiAnswering(answer: () => Promise<unknown>): KubeApi & { calls: unknow
       calls.push({ method, path, body: typeof options?.body === 'string' ? JSON.parse(options.body) : options?.body });
       return { status: 201, headers: { 'content-type': 'application/json' }, text: JSON.stringify(await answer()) };
     },
+    requestResourceVersion: () => Promise.reject(new Error('no write here')),
     requestList: () => Promise.reject(new Error('no list here')),
     watch: () => Promise.reject(new Error('no watch here')),
     close: () => undefined,
